@@ -1,0 +1,225 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { Duplex } from "node:stream";
+import { Client, utils, type AuthenticationType, type ClientChannel, type ConnectConfig } from "ssh2";
+import { SshError } from "./errors.ts";
+import {
+  checkHostKey,
+  fingerprint,
+  keyTypeOf,
+  knownHostName,
+  knownHostsLine,
+  knownKeyTypes,
+  parseKnownHosts,
+  type HostKeyVerdict,
+  type KnownHost,
+} from "./known_hosts.ts";
+import { resolveSsh, sshCommandArgv, type SshSettings } from "./resolve.ts";
+import type { Target } from "./target.ts";
+
+export interface ConnectOptions {
+  /** The user's ssh command (P_SSH_COMMAND); resolution and proxies go through it. */
+  sshCommand?: string;
+  /** Record an unknown host key, as `StrictHostKeyChecking=accept-new` does. */
+  acceptNewHostKey?: boolean;
+  /** Called when an unknown key is recorded, with its fingerprint. */
+  onNewHostKey?: (info: { name: string; keyType: string; fingerprint: string; file: string }) => void;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+}
+
+/** One SSH connection to a worker; many channels (commands) can share it. */
+export class Connection {
+  constructor(
+    readonly client: Client,
+    readonly settings: SshSettings,
+  ) {}
+
+  exec(command: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) =>
+      this.client.exec(command, (err, channel) =>
+        err ? reject(new SshError("remote_failed", `cannot start a command on ${this.where()} (${err.message})`)) : resolve(channel),
+      ),
+    );
+  }
+
+  /** Run a command to completion and collect its output. */
+  async run(command: string, input?: string): Promise<RunResult> {
+    const ch = await this.exec(command);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    ch.on("data", (d: Buffer) => out.push(d));
+    ch.stderr.on("data", (d: Buffer) => err.push(d));
+    if (input !== undefined) ch.end(input);
+    return new Promise((resolve) => {
+      let code: number | null = null;
+      ch.on("exit", (c: number | null) => (code = c));
+      ch.on("close", () => resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code }));
+    });
+  }
+
+  where(): string {
+    return `${this.settings.hostname} port ${this.settings.port}`;
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
+
+function readKnownHosts(files: string[]): KnownHost[] {
+  return files.flatMap((f) => (existsSync(f) ? parseKnownHosts(readFileSync(f, "utf8"), f) : []));
+}
+
+const RSA = ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+const HOST_KEY_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", ...RSA];
+
+/** Offer the key types already on file first, as OpenSSH does, so a known key gets shown. */
+function hostKeyOrder(known: string[]): string[] {
+  const preferred = known.flatMap((t) => (t === "ssh-rsa" ? RSA : HOST_KEY_ALGORITHMS.includes(t) ? [t] : []));
+  return [...new Set([...preferred, ...HOST_KEY_ALGORITHMS])];
+}
+
+function authMethods(s: SshSettings): AuthenticationType[] {
+  const methods: AuthenticationType[] = [];
+  if (s.identityAgent && existsSync(s.identityAgent)) methods.push({ type: "agent", username: s.user, agent: s.identityAgent } as AuthenticationType);
+  for (const file of s.identityFiles) {
+    if (!existsSync(file)) continue;
+    const key = utils.parseKey(readFileSync(file));
+    if (key instanceof Error) continue; // passphrase-protected: only an agent can use it
+    methods.push({ type: "publickey", username: s.user, key: readFileSync(file) } as AuthenticationType);
+  }
+  return methods;
+}
+
+/** A proxy process (ProxyCommand or ProxyJump) as the connection's socket. */
+function proxySocket(s: SshSettings, sshCommand?: string): Duplex | undefined {
+  let argv: string[] | undefined;
+  if (s.proxyCommand) {
+    const cmd = s.proxyCommand.replaceAll("%h", s.hostname).replaceAll("%p", String(s.port)).replaceAll("%r", s.user).replaceAll("%%", "%");
+    argv = ["sh", "-c", `exec ${cmd}`];
+  } else if (s.proxyJump) {
+    argv = sshCommandArgv(sshCommand, ["-o", "BatchMode=yes", "-W", `[${s.hostname}]:${s.port}`, s.proxyJump]);
+  }
+  if (!argv) return undefined;
+  const child = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const reader = child.stdout.getReader();
+  const sock = new Duplex({
+    read() {
+      reader.read().then(
+        ({ done, value }) => this.push(done ? null : Buffer.from(value)),
+        () => this.push(null),
+      );
+    },
+    write(chunk, _enc, cb) {
+      child.stdin.write(chunk);
+      child.stdin.flush();
+      cb();
+    },
+    final(cb) {
+      child.stdin.end();
+      cb();
+    },
+    destroy(err, cb) {
+      child.kill();
+      cb(err);
+    },
+  });
+  return sock;
+}
+
+function hostKeyError(v: HostKeyVerdict, name: string, presented: string): SshError {
+  if (v.kind === "mismatch")
+    return new SshError(
+      "host_key_mismatch",
+      `host key of ${name} has CHANGED (now ${presented}; ${v.entry.keyType} on file at ${v.entry.file}:${v.entry.line}); someone may be intercepting the connection. If the worker was reinstalled, remove the old key with: ssh-keygen -R '${name}'`,
+    );
+  if (v.kind === "revoked") return new SshError("host_key_mismatch", `host key of ${name} is revoked (${v.entry.file}:${v.entry.line})`);
+  return new SshError(
+    "host_key_unknown",
+    `host key of ${name} is not known (${presented}); accept it with \`p worker register\` or by connecting once with ssh`,
+  );
+}
+
+function translate(err: Error & { code?: string; level?: string }, s: SshSettings, timeoutMs: number): SshError {
+  const where = `${s.hostname} port ${s.port}`;
+  if (err.level === "client-authentication")
+    return new SshError(
+      "auth_failed",
+      `ssh authentication as ${s.user} to ${where} failed (tried ${[s.identityAgent ? "ssh-agent" : "", ...s.identityFiles.filter(existsSync)].filter(Boolean).join(", ") || "no key"}); add your key to ssh-agent or the worker's authorized_keys`,
+    );
+  const reason =
+    err.code === "ECONNREFUSED"
+      ? "Connection refused"
+      : err.code === "ENOTFOUND" || err.code === "EAI_AGAIN"
+        ? "Name or service not known"
+        : err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH"
+          ? "No route to host"
+          : err.level === "client-timeout" || /timed out/i.test(err.message)
+            ? `Connection timed out after ${timeoutMs / 1000}s`
+            : err.message;
+  return new SshError("worker_unreachable", `connect to host ${where}: ${reason}`);
+}
+
+/** Connect the way the user's ssh would: its config, agent, keys and known_hosts. */
+export async function connect(target: Target, opts: ConnectOptions = {}): Promise<Connection> {
+  const s = await resolveSsh(target, opts.sshCommand);
+  const name = knownHostName(s.hostKeyAlias ?? s.hostname, s.port);
+  const known = readKnownHosts(s.knownHostsFiles);
+  const timeoutMs = opts.timeoutMs ?? (s.connectTimeoutS ? s.connectTimeoutS * 1000 : 15000);
+  const methods = authMethods(s);
+  let refusal: SshError | undefined;
+
+  const hostVerifier = (blob: Buffer): boolean => {
+    const keyType = keyTypeOf(blob);
+    const key = blob.toString("base64");
+    const fp = fingerprint(blob);
+    const verdict = checkHostKey(known, name, keyType, key);
+    if (verdict.kind === "match") return true;
+    const acceptNew = opts.acceptNewHostKey || s.strictHostKeyChecking === "accept-new" || s.strictHostKeyChecking === "no";
+    if (verdict.kind === "unknown" && acceptNew) {
+      const file = s.knownHostsFiles[0];
+      if (file) {
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        appendFileSync(file, knownHostsLine(name, keyType, key, s.hashKnownHosts), { mode: 0o600 });
+        opts.onNewHostKey?.({ name, keyType, fingerprint: fp, file });
+      }
+      return true;
+    }
+    refusal = hostKeyError(verdict, name, `${keyType} ${fp}`);
+    return false;
+  };
+
+  const config: ConnectConfig = {
+    host: s.hostname,
+    port: s.port,
+    username: s.user,
+    readyTimeout: timeoutMs,
+    keepaliveInterval: 15000,
+    keepaliveCountMax: 3,
+    hostVerifier,
+    authHandler: methods.length ? methods : ["none"],
+    algorithms: { serverHostKey: hostKeyOrder(knownKeyTypes(known, name)) as never },
+  };
+  const sock = proxySocket(s, opts.sshCommand);
+  if (sock) config.sock = sock;
+
+  const client = new Client();
+  return new Promise((resolve, reject) => {
+    client.once("ready", () => {
+      client.removeAllListeners("error");
+      client.on("error", () => {}); // later faults surface on the channels that use them
+      resolve(new Connection(client, s));
+    });
+    client.once("error", (err) => {
+      client.end();
+      reject(refusal ?? translate(err, s, timeoutMs));
+    });
+    client.connect(config);
+  });
+}

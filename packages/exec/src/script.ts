@@ -1,0 +1,100 @@
+import { SshError } from "./errors.ts";
+import { shq } from "./quote.ts";
+
+/** What the worker needs to start a job. */
+export interface LaunchSpec {
+  id: string;
+  /** The command line, run by the worker user's login shell. */
+  command: string;
+  /** The client's directory (display only). */
+  cwd: string;
+  /** The worker's name (display only). */
+  worker: string;
+}
+
+/** Prefix of the line the follow script writes to stderr last: the job's exit code, or `unknown`. */
+export const STATUS_MARK = "p-status ";
+
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A job id is a lowercase UUID; anything else could name a path outside `~/.p`. */
+export function assertJobId(id: string): string {
+  if (!JOB_ID.test(id)) throw new SshError("invalid_argument", `job id ${JSON.stringify(id)} is not a UUID`);
+  return id;
+}
+
+/** Worker paths, relative to the worker user's home (where ssh and rsync start). */
+export const jobDir = (id: string) => `.p/jobs/${assertJobId(id)}`;
+export const workDir = (id: string) => `.p/workdirs/${assertJobId(id)}`;
+
+/**
+ * The runner: started in a session of its own so it outlives the SSH connection. It starts
+ * the job in another new session (so `stop` can signal the whole process group, and the
+ * runner survives it), waits, and records the job's own exit status. Every file it writes
+ * appears atomically (write, then rename) so a poller never reads half of one.
+ */
+const RUNNER = `j=$1
+setsid "$2" -l -c "$3" >>"$j/output.log" 2>&1 </dev/null &
+pid=$!
+printf '%s\\n' "$pid" >"$j/.pid.tmp" && mv -f "$j/.pid.tmp" "$j/pid"
+wait "$pid"
+code=$?
+date +%s >"$j/.ended_at.tmp" && mv -f "$j/.ended_at.tmp" "$j/ended_at"
+printf '%s\\n' "$code" >"$j/.exitcode.tmp" && mv -f "$j/.exitcode.tmp" "$j/exitcode"`;
+
+/**
+ * The worker-side script that records a job and starts it detached. The work dir is
+ * created if the sync did not (`--no-sync`). Prints nothing on success.
+ */
+export function launchScript(spec: LaunchSpec): string {
+  const id = assertJobId(spec.id);
+  return `set -e
+um=$(umask)
+umask 077
+j="$HOME/${jobDir(id)}"
+w="$HOME/${workDir(id)}"
+mkdir -p "$j" "$w"
+put() { printf '%s' "$2" >"$j/.$1.tmp" && mv -f "$j/.$1.tmp" "$j/$1"; }
+put cmd ${shq(spec.command)}
+put cwd ${shq(spec.cwd)}
+put worker ${shq(spec.worker)}
+put started_at "$(date +%s)"
+: >"$j/output.log"
+command -v setsid >/dev/null || { echo "setsid not found on the worker: install util-linux" >&2; exit 127; }
+case "\${SHELL##*/}" in bash|zsh|ksh|mksh|dash|sh|ash|yash) sh=$SHELL ;; *) sh=/bin/sh ;; esac
+cd "$w"
+umask "$um"
+P_JOB_ID=${id} setsid sh -c ${shq(RUNNER)} p-runner "$j" "$sh" ${shq(spec.command)} </dev/null >/dev/null 2>&1 &
+printf '%s\\n' "$!" >"$j/.runner.tmp" && mv -f "$j/.runner.tmp" "$j/runner"
+`;
+}
+
+/**
+ * Stream a job's output from byte `offset` until the job ends, then write the status line
+ * to stderr. When the client goes away (stdin closes), the tail is ended too.
+ */
+export function followScript(id: string, offset = 0): string {
+  const j = `"$HOME/${jobDir(id)}"`;
+  const from = `+${Math.max(0, Math.floor(offset)) + 1}`;
+  return `set +e
+j=${j}
+[ -d "$j" ] || { echo "job ${id} is not on this worker" >&2; exit 3; }
+r=$(cat "$j/runner" 2>/dev/null)
+if [ ! -f "$j/exitcode" ] && [ -n "$r" ] && kill -0 "$r" 2>/dev/null; then
+  exec 3<&0
+  # tail stops once this watcher (our own child, reaped at once) sees the job end
+  ( while [ ! -f "$j/exitcode" ] && kill -0 "$r" 2>/dev/null; do sleep 0.1; done ) </dev/null >/dev/null 2>&1 & w=$!
+  tail -c ${from} -s 0.1 --pid="$w" -f "$j/output.log" & t=$!
+  { cat >/dev/null; kill "$t" "$w"; } <&3 >/dev/null 2>&1 &
+  wait "$t" 2>/dev/null
+else
+  tail -c ${from} "$j/output.log"
+fi
+printf '${STATUS_MARK}%s\\n' "$(cat "$j/exitcode" 2>/dev/null || echo unknown)" >&2
+`;
+}
+
+/** Wrap a script for `ssh host <command>`: the login shell may not be POSIX, so name sh. */
+export function remoteSh(script: string): string {
+  return `sh -c ${shq(script)}`;
+}

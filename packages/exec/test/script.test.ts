@@ -1,0 +1,117 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { assertJobId, followScript, launchScript, STATUS_MARK } from "../src/script.ts";
+
+// The scripts are run for real by the local sh, with HOME pointing at a scratch dir.
+const home = mkdtempSync(join(tmpdir(), "p-script-"));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+const env = { HOME: home, SHELL: "/bin/sh", PATH: process.env.PATH! };
+let n = 0;
+const newId = () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`;
+
+/** Run a script with stdin held open, as an SSH channel holds it, unless `closeStdin`. */
+async function sh(script: string, closeStdin = false) {
+  const p = Bun.spawn(["sh", "-c", script], { env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  if (closeStdin) p.stdin.end();
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (!closeStdin) p.stdin.end();
+  return { out, err, code };
+}
+
+async function runJob(command: string) {
+  const id = newId();
+  const launch = await sh(launchScript({ id, command, cwd: "/client/dir", worker: "w1" }));
+  expect(launch).toEqual({ out: "", err: "", code: 0 });
+  const follow = await sh(followScript(id));
+  return { id, j: join(home, ".p/jobs", id), ...follow };
+}
+
+describe("launch + follow", () => {
+  test.each([
+    ["echo hello", "hello\n", "0"],
+    ["exit 3", "", "3"],
+    ["false | true; echo piped; exit 7", "piped\n", "7"],
+    ["echo out; echo err >&2", "out\nerr\n", "0"],
+    ["printf '%s|' \"a b\" 'c'\\''d' '$HOME'", "a b|c'd|$HOME|", "0"],
+    ["kill -TERM $$", "", "143"],
+  ])("%p prints %p and records exit %p", async (command, output, code) => {
+    const r = await runJob(command);
+    expect(r.out).toBe(output);
+    expect(r.err).toBe(`${STATUS_MARK}${code}\n`);
+    expect(readFileSync(join(r.j, "exitcode"), "utf8")).toBe(`${code}\n`);
+    expect(readFileSync(join(r.j, "cmd"), "utf8")).toBe(command);
+  });
+
+  test("records the job's files, and only those, atomically named", async () => {
+    const r = await runJob("pwd");
+    expect(r.out).toBe(`${join(home, ".p/workdirs", r.id)}\n`);
+    const files = require("node:fs").readdirSync(r.j).sort();
+    expect(files).toEqual(["cmd", "cwd", "ended_at", "exitcode", "output.log", "pid", "runner", "started_at", "worker"]);
+    expect(readFileSync(join(r.j, "cwd"), "utf8")).toBe("/client/dir");
+    expect(readFileSync(join(r.j, "worker"), "utf8")).toBe("w1");
+    expect(Number(readFileSync(join(r.j, "started_at"), "utf8"))).toBeGreaterThan(1.7e9);
+    expect(statSync(r.j).mode & 0o777).toBe(0o700);
+  });
+
+  test("the job runs in its own process group and session, with P_JOB_ID set", async () => {
+    const r = await runJob(`ps -o pid=,pgid=,sid= -p $$; echo "$P_JOB_ID"`);
+    const [pid, pgid, sid] = r.out.trim().split("\n")[0]!.trim().split(/\s+/);
+    expect(pgid).toBe(pid);
+    expect(sid).toBe(pid);
+    expect(readFileSync(join(r.j, "pid"), "utf8").trim()).toBe(pid!);
+    expect(r.out.trim().split("\n")[1]).toBe(r.id);
+  });
+
+  test("the job keeps the user's umask for its own files", async () => {
+    const r = await runJob("umask");
+    expect(r.out.trim()).toBe((await sh("umask")).out.trim());
+  });
+
+  test("follow from an offset resumes without doubling", async () => {
+    const r = await runJob("printf 'abcdef'");
+    expect((await sh(followScript(r.id, 3))).out).toBe("def");
+  });
+
+  test("follow of a job still running streams until it ends", async () => {
+    const id = newId();
+    await sh(launchScript({ id, command: "echo one; sleep 0.5; echo two", cwd: "/", worker: "w" }));
+    const t0 = Date.now();
+    const r = await sh(followScript(id));
+    expect(r.out).toBe("one\ntwo\n");
+    expect(r.err).toBe(`${STATUS_MARK}0\n`);
+    expect(Date.now() - t0).toBeGreaterThan(300);
+  });
+
+  test("a job whose runner died without an exit code reads as unknown", async () => {
+    const id = newId();
+    await sh(launchScript({ id, command: "sleep 30", cwd: "/", worker: "w" }));
+    const j = join(home, ".p/jobs", id);
+    for (let i = 0; i < 50 && !existsSync(join(j, "pid")); i++) Bun.sleepSync(20);
+    process.kill(Number(readFileSync(join(j, "runner"), "utf8")), "SIGKILL");
+    process.kill(-Number(readFileSync(join(j, "pid"), "utf8")), "SIGKILL");
+    expect((await sh(followScript(id))).err).toBe(`${STATUS_MARK}unknown\n`);
+  });
+
+  test("follow of a job that is not there fails", async () => {
+    expect((await sh(followScript(newId()))).code).toBe(3);
+  });
+
+  test("follow returns at once when the client goes away, and the job keeps running", async () => {
+    const id = newId();
+    await sh(launchScript({ id, command: "sleep 1; echo late", cwd: "/", worker: "w" }));
+    const t0 = Date.now();
+    const r = await sh(followScript(id), true);
+    expect(Date.now() - t0).toBeLessThan(800);
+    expect(r.out).toBe("");
+    expect((await sh(followScript(id))).out).toBe("late\n");
+  });
+});
+
+describe("assertJobId", () => {
+  test.each(["../../etc", "", "ABC", "00000000-0000-4000-8000-00000000000/", "x; rm -rf ~", "-rf"])("%p is refused", (id) => {
+    expect(() => assertJobId(id)).toThrow(/not a UUID/);
+    expect(() => launchScript({ id, command: "true", cwd: "/", worker: "w" })).toThrow(/not a UUID/);
+  });
+});

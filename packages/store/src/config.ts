@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseDocument, stringify } from "yaml";
+import { writeFileAtomic } from "./atomic.ts";
+import { StoreError } from "./errors.ts";
+import { configDir } from "./paths.ts";
+
+export interface Worker {
+  name: string;
+  connection: string;
+}
+
+export interface Config {
+  default_worker?: string;
+  workers: Worker[];
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function assertWorkerName(name: string): string {
+  if (!NAME.test(name))
+    throw new StoreError(
+      "invalid_argument",
+      `worker name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')`,
+    );
+  return name;
+}
+
+export const configPath = (dir = configDir()) => join(dir, "config.yaml");
+
+/** Read the config; a missing file is an empty config, a broken one an error naming file and line. */
+export function loadConfig(path = configPath()): Config {
+  if (!existsSync(path)) return { workers: [] };
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new StoreError("config_invalid", `cannot read ${path} (${(err as Error).message})`);
+  }
+  const doc = parseDocument(text);
+  const bad = (line: number | undefined, why: string) =>
+    new StoreError("config_invalid", `${path}${line ? `:${line}` : ""}: ${why}; fix or remove the file`);
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    throw bad(e.linePos?.[0].line, e.message.split("\n")[0]!);
+  }
+  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  if (typeof raw !== "object" || Array.isArray(raw)) throw bad(1, "expected a mapping with default_worker and workers");
+  const workers = raw.workers ?? [];
+  if (!Array.isArray(workers)) throw bad(undefined, "workers must be a list");
+  const seen = new Set<string>();
+  for (const [i, w] of workers.entries()) {
+    const where = `workers[${i}]`;
+    if (!w || typeof w.name !== "string" || typeof w.connection !== "string") throw bad(undefined, `${where} needs a name and a connection`);
+    if (!NAME.test(w.name)) throw bad(undefined, `${where}: worker name ${JSON.stringify(w.name)} is not valid`);
+    if (seen.has(w.name)) throw bad(undefined, `worker ${w.name} is listed twice`);
+    seen.add(w.name);
+  }
+  const def = raw.default_worker;
+  if (def !== undefined && def !== null && typeof def !== "string") throw bad(undefined, "default_worker must be a worker name");
+  return { ...(typeof def === "string" && { default_worker: def }), workers: workers.map((w: Worker) => ({ name: w.name, connection: w.connection })) };
+}
+
+export function saveConfig(config: Config, path = configPath()): void {
+  writeFileAtomic(path, stringify(config));
+}
+
+/** The named worker, or the default one. */
+export function pickWorker(config: Config, name?: string): Worker {
+  const wanted = name ?? config.default_worker;
+  if (!wanted) {
+    throw new StoreError("worker_not_found", "no worker is registered; add one with: p worker register user@host");
+  }
+  const w = config.workers.find((x) => x.name === wanted);
+  if (!w) {
+    const known = config.workers.map((x) => x.name).join(", ");
+    throw new StoreError("worker_not_found", `no worker named ${JSON.stringify(wanted)}${known ? ` (known: ${known})` : ""}; see p worker ls`);
+  }
+  return w;
+}

@@ -1,0 +1,114 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { assertWorkerName, configDir, dataDir, JobStore, loadConfig, pickWorker, saveConfig, type JobRecord } from "../src/index.ts";
+
+const root = mkdtempSync(join(tmpdir(), "p-store-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("XDG paths", () => {
+  test.each([
+    [{ HOME: "/h" }, "/h/.config/p", "/h/.local/share/p"],
+    [{ HOME: "/h", XDG_CONFIG_HOME: "/c", XDG_DATA_HOME: "/d" }, "/c/p", "/d/p"],
+    [{ HOME: "/h", XDG_CONFIG_HOME: "rel", XDG_DATA_HOME: "" }, "/h/.config/p", "/h/.local/share/p"],
+  ])("%p", (env, config, data) => {
+    expect(configDir(env)).toBe(config);
+    expect(dataDir(env)).toBe(data);
+  });
+});
+
+describe("config", () => {
+  const file = (name: string, text: string) => {
+    const p = join(root, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  test("round-trips, written private", () => {
+    const p = join(root, "c/config.yaml");
+    const config = { default_worker: "beefy", workers: [{ name: "beefy", connection: "me@10.0.0.5:2222" }] };
+    saveConfig(config, p);
+    expect(loadConfig(p)).toEqual(config);
+    expect(statSync(p).mode & 0o777).toBe(0o600);
+    expect(statSync(join(root, "c")).mode & 0o777).toBe(0o700);
+  });
+
+  test("a missing file is an empty config", () => {
+    expect(loadConfig(join(root, "nope.yaml"))).toEqual({ workers: [] });
+  });
+
+  test.each([
+    ["broken.yaml", "workers:\n  - name: a\n    connection: [unclosed\n", /broken\.yaml:\d+: /],
+    ["notlist.yaml", "workers: 3\n", /workers must be a list/],
+    ["noconn.yaml", "workers:\n  - name: a\n", /workers\[0\] needs a name and a connection/],
+    ["badname.yaml", "workers:\n  - name: a b\n    connection: h\n", /worker name "a b" is not valid/],
+    ["twice.yaml", "workers:\n  - {name: a, connection: h}\n  - {name: a, connection: h}\n", /listed twice/],
+  ])("%p is refused, naming the file", (name, text, why) => {
+    const p = file(name, text);
+    expect(() => loadConfig(p)).toThrow(why);
+    expect(() => loadConfig(p)).toThrow(p);
+  });
+
+  test("pickWorker names what exists", () => {
+    const config = { default_worker: "a", workers: [{ name: "a", connection: "h" }] };
+    expect(pickWorker(config).name).toBe("a");
+    expect(() => pickWorker(config, "b")).toThrow(/no worker named "b" \(known: a\)/);
+    expect(() => pickWorker({ workers: [] })).toThrow(/p worker register/);
+  });
+
+  test.each(["a b", "a/b", "../x", "-x", ".hidden", "", "x".repeat(65), "a;b"])("worker name %p is refused", (name) => {
+    expect(() => assertWorkerName(name)).toThrow(/is not valid/);
+  });
+});
+
+describe("JobStore", () => {
+  const store = new JobStore(join(root, "jobs"));
+  const job = (id: string, started_at: number): JobRecord => ({
+    id,
+    worker: "w",
+    connection: "h",
+    command: "true",
+    argv: ["true"],
+    cwd: "/x",
+    status: "running",
+    exit_code: null,
+    started_at,
+    ended_at: null,
+    synced: true,
+  });
+  const a = "aaaa1111-0000-4000-8000-000000000001";
+  const b = "aaaa2222-0000-4000-8000-000000000002";
+
+  test("saves, lists oldest first, and skips a corrupt record with a reason", () => {
+    store.save(job(b, 20));
+    store.save(job(a, 10));
+    writeFileSync(join(store.dir, "garbage.json"), "{");
+    const skipped: string[] = [];
+    expect(store.list((f) => skipped.push(f)).map((j) => j.id)).toEqual([a, b]);
+    expect(skipped).toEqual([join(store.dir, "garbage.json")]);
+    expect(readdirSync(store.dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(statSync(join(store.dir, `${a}.json`)).mode & 0o777).toBe(0o600);
+  });
+
+  test.each([
+    ["aaaa1", a],
+    ["AAAA2", b],
+    [a, a],
+  ])("prefix %p finds %p", (prefix, id) => {
+    expect(store.find(prefix).id).toBe(id);
+  });
+
+  test.each([
+    ["aaaa", /ambiguous: it matches aaaa1111-000, aaaa2222-000/],
+    ["ffff", /no job matches "ffff"/],
+    ["../etc", /is not valid/],
+    ["", /no job matches|ambiguous|not valid/],
+  ])("prefix %p fails: %p", (prefix, why) => {
+    expect(() => store.find(prefix)).toThrow(why);
+  });
+
+  test("a path-like id never reaches the file system", () => {
+    expect(() => store.get("../../etc/passwd")).toThrow(/not a UUID/);
+  });
+});

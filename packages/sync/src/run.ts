@@ -1,0 +1,50 @@
+import type { SyncPlan } from "./plan.ts";
+
+export class SyncError extends Error {
+  constructor(
+    readonly code: "sync_failed" | "rsync_missing",
+    message: string,
+  ) {
+    super(message);
+    this.name = "SyncError";
+  }
+}
+
+/** rsync's exit codes, as sentences. */
+function explain(code: number, stderr: string): string {
+  const last = stderr.trim().split("\n").filter((l) => !/^rsync error:/.test(l)).slice(-2).join("; ");
+  if (code === 127 || /rsync: (command )?not found/.test(stderr)) return "rsync is not installed on the worker; install it there (e.g. apt-get install rsync)";
+  if (code === 255) return `ssh failed: ${last || "connection closed"}`;
+  if (code === 20) return "interrupted";
+  if (code === 23 || code === 24) return `some files could not be sent: ${last}`;
+  return last || `rsync exited with ${code}`;
+}
+
+export interface RunSyncOptions {
+  signal?: AbortSignal;
+  /** Receives rsync's stdout (the file list under `--dry-run`). */
+  onOutput?: (chunk: Uint8Array) => void;
+}
+
+/** Run a planned sync; throws SyncError with rsync's reason in words. */
+export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promise<void> {
+  let proc;
+  try {
+    proc = Bun.spawn(plan.argv, { stdin: plan.stdin !== undefined ? "pipe" : "ignore", stdout: "pipe", stderr: "pipe" });
+  } catch {
+    throw new SyncError("rsync_missing", "rsync is not installed on this machine; install it (e.g. apt-get install rsync)");
+  }
+  const onAbort = () => proc.kill("SIGTERM");
+  opts.signal?.addEventListener("abort", onAbort);
+  if (plan.stdin !== undefined && proc.stdin) {
+    proc.stdin.write(plan.stdin);
+    proc.stdin.end();
+  }
+  const drain = (async () => {
+    for await (const chunk of proc.stdout) opts.onOutput?.(chunk);
+  })();
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, drain]);
+  opts.signal?.removeEventListener("abort", onAbort);
+  if (opts.signal?.aborted) throw new SyncError("sync_failed", "sync cancelled");
+  if (code !== 0) throw new SyncError("sync_failed", explain(code, stderr));
+}

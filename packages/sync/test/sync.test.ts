@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gitFiles, planSync, runSync, SyncError } from "../src/index.ts";
+
+// rsync runs for real; its "remote shell" runs the remote side locally, in a scratch home.
+const root = mkdtempSync(join(tmpdir(), "p-sync-"));
+const home = join(root, "home");
+const rsh = `sh -c 'shift; cd "${home}" && eval "$*"' local`;
+
+function tree(dir: string, files: Record<string, string>) {
+  for (const [path, body] of Object.entries(files)) {
+    mkdirSync(join(dir, path, ".."), { recursive: true });
+    writeFileSync(join(dir, path), body);
+  }
+}
+const git = (dir: string, ...args: string[]) => {
+  const r = Bun.spawnSync(["git", "-C", dir, "-c", "user.email=t@t", "-c", "user.name=t", ...args]);
+  if (r.exitCode !== 0) throw new Error(r.stderr.toString());
+};
+
+async function sync(source: string, dest: string) {
+  await runSync(planSync({ source, host: "local", dest, rsh, files: await gitFiles(source) }));
+  return (p: string) => existsSync(join(home, dest, p));
+}
+
+beforeAll(() => mkdirSync(home));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("sync into a fresh work dir", () => {
+  test("in a git repo: exactly what git does not ignore, plus .git", async () => {
+    const src = join(root, "repo");
+    tree(src, {
+      ".gitignore": "*.log\nbuild/\n!keep.log\n",
+      "a.txt": "a",
+      "debug.log": "x",
+      "keep.log": "kept",
+      "build/out.o": "x",
+      "sub/.gitignore": "secret\n",
+      "sub/secret": "x",
+      "sub/ok": "ok",
+      "with space/ünï ✓.txt": "u",
+      "excluded-by-info": "x",
+      "tracked-then-deleted": "x",
+    });
+    git(src, "init", "-q");
+    writeFileSync(join(src, ".git/info/exclude"), "excluded-by-info\n");
+    git(src, "add", "-A");
+    git(src, "commit", "-qm", "init");
+    rmSync(join(src, "tracked-then-deleted"));
+    const has = await sync(src, ".p/workdirs/one");
+    for (const p of ["a.txt", "keep.log", "sub/ok", "with space/ünï ✓.txt", ".git/HEAD", ".gitignore"]) expect(has(p)).toBe(true);
+    for (const p of ["debug.log", "build", "sub/secret", "excluded-by-info", "tracked-then-deleted"]) expect(has(p)).toBe(false);
+    expect(readFileSync(join(home, ".p/workdirs/one/with space/ünï ✓.txt"), "utf8")).toBe("u");
+  });
+
+  test("outside git: nested .gitignore files are honoured by rsync", async () => {
+    const src = join(root, "plain");
+    tree(src, { ".gitignore": "*.tmp\n", "x.tmp": "", "x.c": "", "d/.gitignore": "gen/\n", "d/gen/a": "", "d/src.c": "" });
+    expect(await gitFiles(src)).toBeNull();
+    const has = await sync(src, ".p/workdirs/two");
+    for (const p of ["x.c", "d/src.c"]) expect(has(p)).toBe(true);
+    for (const p of ["x.tmp", "d/gen"]) expect(has(p)).toBe(false);
+  });
+
+  test("a failing remote side is a SyncError with rsync's reason", async () => {
+    const plan = planSync({ source: join(root, "plain"), host: "local", dest: "d", rsh: "false", files: null });
+    expect(runSync(plan)).rejects.toBeInstanceOf(SyncError);
+  });
+});
