@@ -4,4 +4,5 @@ export { defaultWorkerName, parseConnection, sshTargetArgs, type Target } from "
 export { parseSshConfigDump, resolveSsh, sshCommandArgv, type SshSettings } from "./resolve.ts";
 export { fingerprint, checkHostKey, hostMatches, knownHostName, parseKnownHosts } from "./known_hosts.ts";
 export { connect, Connection, type ConnectOptions, type RunResult } from "./connect.ts";
-export * from "./script.ts";
+export { assertJobId, followScript, jobDir, launchScript, parseStatusLine, remoteSh, STATUS_MARK, workDir, type FollowStatus, type LaunchSpec } from "./script.ts";
+export { parseStatusReport, statusScript, stopScript, type RemoteState } from "./manage.ts";

@@ -12,8 +12,20 @@ export interface LaunchSpec {
   worker: string;
 }
 
-/** Prefix of the line the follow script writes to stderr last: the job's exit code, or `unknown`. */
+/** Prefix of the line the follow script writes to stderr last: `<exit code|unknown> <ended_at|->`. */
 export const STATUS_MARK = "p-status ";
+
+export interface FollowStatus {
+  exitCode: number | null;
+  endedAt: number | null;
+}
+
+/** Read the follow script's status line; undefined if `line` is not one. */
+export function parseStatusLine(line: string): FollowStatus | undefined {
+  const m = /^p-status (\d+|unknown) (\d+|-)$/.exec(line.trim());
+  if (!m) return undefined;
+  return { exitCode: m[1] === "unknown" ? null : Number(m[1]), endedAt: m[2] === "-" ? null : Number(m[2]) };
+}
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -70,17 +82,17 @@ printf '%s\\n' "$!" >"$j/.runner.tmp" && mv -f "$j/.runner.tmp" "$j/runner"
 }
 
 /**
- * Stream a job's output from byte `offset` until the job ends, then write the status line
- * to stderr. When the client goes away (stdin closes), the tail is ended too.
+ * Stream a job's output from byte `offset` until the job ends (or, without `follow`, print
+ * what it has written so far), then write the status line to stderr. When the client goes away (stdin closes), the tail is ended too.
  */
-export function followScript(id: string, offset = 0): string {
+export function followScript(id: string, offset = 0, follow = true): string {
   const j = `"$HOME/${jobDir(id)}"`;
   const from = `+${Math.max(0, Math.floor(offset)) + 1}`;
   return `set +e
 j=${j}
 [ -d "$j" ] || { echo "job ${id} is not on this worker" >&2; exit 3; }
 r=$(cat "$j/runner" 2>/dev/null)
-if [ ! -f "$j/exitcode" ] && [ -n "$r" ] && kill -0 "$r" 2>/dev/null; then
+if ${follow ? "" : "false && "}[ ! -f "$j/exitcode" ] && [ -n "$r" ] && kill -0 "$r" 2>/dev/null; then
   exec 3<&0
   # tail stops once this watcher (our own child, reaped at once) sees the job end
   ( while [ ! -f "$j/exitcode" ] && kill -0 "$r" 2>/dev/null; do sleep 0.1; done ) </dev/null >/dev/null 2>&1 & w=$!
@@ -90,7 +102,7 @@ if [ ! -f "$j/exitcode" ] && [ -n "$r" ] && kill -0 "$r" 2>/dev/null; then
 else
   tail -c ${from} "$j/output.log"
 fi
-printf '${STATUS_MARK}%s\\n' "$(cat "$j/exitcode" 2>/dev/null || echo unknown)" >&2
+printf '${STATUS_MARK}%s %s\\n' "$(cat "$j/exitcode" 2>/dev/null || echo unknown)" "$(cat "$j/ended_at" 2>/dev/null || echo -)" >&2
 `;
 }
 

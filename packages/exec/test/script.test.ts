@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertJobId, followScript, launchScript, STATUS_MARK } from "../src/script.ts";
+import { assertJobId, followScript, launchScript, parseStatusLine } from "../src/script.ts";
 
 // The scripts are run for real by the local sh, with HOME pointing at a scratch dir.
 const home = mkdtempSync(join(tmpdir(), "p-script-"));
@@ -39,7 +39,7 @@ describe("launch + follow", () => {
   ])("%p prints %p and records exit %p", async (command, output, code) => {
     const r = await runJob(command);
     expect(r.out).toBe(output);
-    expect(r.err).toBe(`${STATUS_MARK}${code}\n`);
+    expect(parseStatusLine(r.err)).toEqual({ exitCode: Number(code), endedAt: expect.any(Number) });
     expect(readFileSync(join(r.j, "exitcode"), "utf8")).toBe(`${code}\n`);
     expect(readFileSync(join(r.j, "cmd"), "utf8")).toBe(command);
   });
@@ -80,7 +80,7 @@ describe("launch + follow", () => {
     const t0 = Date.now();
     const r = await sh(followScript(id));
     expect(r.out).toBe("one\ntwo\n");
-    expect(r.err).toBe(`${STATUS_MARK}0\n`);
+    expect(parseStatusLine(r.err)?.exitCode).toBe(0);
     expect(Date.now() - t0).toBeGreaterThan(300);
   });
 
@@ -91,7 +91,7 @@ describe("launch + follow", () => {
     for (let i = 0; i < 50 && !existsSync(join(j, "pid")); i++) Bun.sleepSync(20);
     process.kill(Number(readFileSync(join(j, "runner"), "utf8")), "SIGKILL");
     process.kill(-Number(readFileSync(join(j, "pid"), "utf8")), "SIGKILL");
-    expect((await sh(followScript(id))).err).toBe(`${STATUS_MARK}unknown\n`);
+    expect(parseStatusLine((await sh(followScript(id))).err)).toEqual({ exitCode: null, endedAt: null });
   });
 
   test("follow of a job that is not there fails", async () => {
@@ -113,5 +113,17 @@ describe("assertJobId", () => {
   test.each(["../../etc", "", "ABC", "00000000-0000-4000-8000-00000000000/", "x; rm -rf ~", "-rf"])("%p is refused", (id) => {
     expect(() => assertJobId(id)).toThrow(/not a UUID/);
     expect(() => launchScript({ id, command: "true", cwd: "/", worker: "w" })).toThrow(/not a UUID/);
+  });
+});
+
+describe("parseStatusLine", () => {
+  test.each([
+    ["p-status 0 1700000000\n", { exitCode: 0, endedAt: 1700000000 }],
+    ["p-status 143 1700000000", { exitCode: 143, endedAt: 1700000000 }],
+    ["p-status unknown -", { exitCode: null, endedAt: null }],
+    ["p-status", undefined],
+    ["hello", undefined],
+  ])("%p", (line, status) => {
+    expect(parseStatusLine(line)).toEqual(status as never);
   });
 });

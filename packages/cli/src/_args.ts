@@ -1,0 +1,29 @@
+import type { ArgsDef } from "citty";
+import { parseArgs } from "node:util";
+import { UsageError } from "./_errors.ts";
+
+type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+
+/**
+ * Parse argv strictly against a citty args definition: citty itself accepts unknown flags
+ * and fills positionals from after `--`, which would turn typos into silent surprises.
+ */
+export function strictArgs(def: ArgsDef, argv: readonly string[], command: string): Parsed {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const [name, a] of Object.entries(def)) {
+    if (a.type === "positional") continue;
+    const alias = [a.alias ?? []].flat().find((x) => x.length === 1);
+    options[name] = { type: a.type === "boolean" ? "boolean" : "string", ...(alias && { short: alias }) };
+  }
+  options.verbose = { type: "boolean" };
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    return { values: values as Parsed["values"], positionals };
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "").replace(/^Unknown option/, "unknown option")}; see p ${command} --help`);
+  }
+}
+
+export const jsonArg = {
+  json: { type: "boolean", description: "Print JSON on stdout" },
+} as const satisfies ArgsDef;

@@ -1,0 +1,41 @@
+import { consola } from "consola";
+
+/** Exit codes of p itself. A job that ran exits with its own code instead. */
+export const EXIT = {
+  /** Bad input: unknown flag, worker or job, malformed connection string or config. */
+  usage: 64,
+  /** p could not do its work: sync or launch failed, a remote command broke. */
+  failure: 70,
+  /** Ctrl+C: detached from a job (it keeps running) or cancelled before it started. */
+  interrupted: 130,
+  /** The worker could not be reached or would not let us in (as ssh uses 255). */
+  unreachable: 255,
+} as const;
+
+const USAGE_CODES = new Set(["invalid_argument", "worker_not_found", "worker_exists", "job_not_found", "ambiguous_job_id", "config_invalid"]);
+const UNREACHABLE_CODES = new Set(["worker_unreachable", "auth_failed", "host_key_mismatch", "host_key_unknown"]);
+
+export class UsageError extends Error {
+  readonly code = "invalid_argument";
+}
+
+/** An error that is already a sentence for the user, with a stable code. */
+export function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && (USAGE_CODES.has(code) || UNREACHABLE_CODES.has(code) || /^[a-z_]+$/.test(code)) ? code : "internal";
+}
+
+export function exitCodeFor(err: unknown): number {
+  const code = codeOf(err);
+  if (USAGE_CODES.has(code)) return EXIT.usage;
+  if (UNREACHABLE_CODES.has(code)) return EXIT.unreachable;
+  return EXIT.failure;
+}
+
+/** Print an error as one line (a stack only with --verbose) and give the exit code. */
+export function report(err: unknown, verbose = process.argv.includes("--verbose")): number {
+  const message = err instanceof Error ? err.message : String(err);
+  consola.error(message.split("\n")[0]);
+  if (verbose && err instanceof Error && err.stack) console.error(err.stack);
+  return exitCodeFor(err);
+}

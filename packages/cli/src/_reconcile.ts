@@ -1,0 +1,62 @@
+import { parseStatusReport, remoteSh, statusScript, type RemoteState } from "@p/exec";
+import type { JobRecord, JobStore } from "@p/store";
+import { connectWorker } from "./_ssh.ts";
+
+export interface Reconciled {
+  jobs: JobRecord[];
+  /** Workers that could not be asked, with the reason; their jobs keep their last known state. */
+  unreachable: Map<string, string>;
+}
+
+/** The record a worker's answer implies. */
+export function applyState(job: JobRecord, s: RemoteState): JobRecord {
+  switch (s.state) {
+    case "running":
+      return job;
+    case "exited":
+      return { ...job, status: s.stopped ? "stopped" : "done", exit_code: s.exitCode, ended_at: s.endedAt ?? job.ended_at };
+    case "lost":
+    case "gone":
+      return { ...job, status: "unknown", ended_at: job.ended_at };
+  }
+}
+
+/**
+ * Ask each worker that has running jobs for their state: in parallel, one round trip per
+ * worker, with a short timeout so a dead worker never holds `ls` up. Records are updated.
+ */
+export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 5000): Promise<Reconciled> {
+  const byWorker = new Map<string, JobRecord[]>();
+  for (const j of jobs.filter((j) => j.status === "running")) {
+    const key = `${j.worker}\0${j.connection}`;
+    byWorker.set(key, [...(byWorker.get(key) ?? []), j]);
+  }
+  const unreachable = new Map<string, string>();
+  const updated = new Map<string, JobRecord>();
+  await Promise.all(
+    [...byWorker.values()].map(async (group) => {
+      const { worker: name, connection } = group[0]!;
+      try {
+        const conn = await connectWorker({ name, connection }, { timeoutMs });
+        try {
+          const r = await conn.run(remoteSh(statusScript(group.map((j) => j.id))));
+          const states = parseStatusReport(r.stdout);
+          for (const job of group) {
+            const s = states.get(job.id);
+            if (!s) continue;
+            const next = applyState(job, s);
+            if (next !== job) {
+              store.save(next);
+              updated.set(job.id, next);
+            }
+          }
+        } finally {
+          conn.close();
+        }
+      } catch (err) {
+        unreachable.set(name, (err as Error).message);
+      }
+    }),
+  );
+  return { jobs: jobs.map((j) => updated.get(j.id) ?? j), unreachable };
+}

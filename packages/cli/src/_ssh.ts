@@ -1,0 +1,25 @@
+import { connect, sshTargetArgs, SshError, type Connection, type ConnectOptions, type Target } from "@p/exec";
+import type { Worker } from "@p/store";
+import { parseConnection } from "@p/exec";
+
+/** The user's ssh command, as GIT_SSH_COMMAND is git's: used for rsync and for resolution. */
+export const sshCommand = (): string | undefined => process.env.P_SSH_COMMAND || undefined;
+
+/** rsync's `-e`: the ssh command plus the target's port and user flags (rsync adds the host). */
+export function rshFor(target: Target): string {
+  const flags = sshTargetArgs(target).slice(0, -1);
+  return [sshCommand() ?? "ssh", "-o", "BatchMode=yes", ...flags].join(" ");
+}
+
+/** Connect to a worker; errors name the worker. */
+export async function connectWorker(worker: Worker, opts: Omit<ConnectOptions, "sshCommand"> = {}): Promise<Connection> {
+  try {
+    return await connect(parseConnection(worker.connection), { ...opts, sshCommand: sshCommand() });
+  } catch (err) {
+    if (err instanceof SshError) {
+      const msg = err.code === "worker_unreachable" ? `worker ${worker.name} is unreachable (${err.message})` : `worker ${worker.name}: ${err.message}`;
+      throw new SshError(err.code, msg);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,14 @@
+import type { CommandDef } from "citty";
+
+type Loader = () => Promise<CommandDef>;
+const load = (p: Promise<{ default: CommandDef }>) => p.then((m) => m.default);
+
+/** Every subcommand of `p`, loaded only when used. Running a job (`p -- cmd`) is routed apart. */
+export const commands: Record<string, Loader> = {
+  ls: () => load(import("./ls.ts")),
+  logs: () => load(import("./logs.ts")),
+  stop: () => load(import("./stop.ts")),
+  worker: () => load(import("./worker/index.ts")),
+};
+
+export const runCommandDef: Loader = () => load(import("./run.ts"));

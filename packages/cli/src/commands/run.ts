@@ -1,0 +1,141 @@
+import { commandLine, followScript, launchScript, parseConnection, remoteSh, workDir, type Connection } from "@p/exec";
+import { JobStore, loadConfig, pickWorker, type JobRecord } from "@p/store";
+import { gitFiles, planSync, runSync, SyncError } from "@p/sync";
+import { defineCommand } from "citty";
+import pc from "picocolors";
+import { v4 as uuid } from "uuid";
+import { strictArgs } from "../_args.ts";
+import { EXIT, UsageError } from "../_errors.ts";
+import { streamStatus } from "../_follow.ts";
+import { connectWorker, rshFor } from "../_ssh.ts";
+import { doneLine } from "../_format.ts";
+
+const args = {
+  worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
+  "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
+  detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
+} as const;
+
+export default defineCommand({
+  meta: {
+    name: "run",
+    description: "Sync the current directory to a worker and run a command there: p [worker] [-n] [-d] -- <command>",
+  },
+  args,
+  async run({ rawArgs }) {
+    const dash = rawArgs.indexOf("--");
+    const argv = dash >= 0 ? rawArgs.slice(dash + 1) : [];
+    const { values, positionals } = strictArgs(args, dash >= 0 ? rawArgs.slice(0, dash) : rawArgs, "run");
+    if (positionals.length > 1) throw new UsageError(`expected at most one worker before --, got ${positionals.join(" ")}`);
+    if (argv.length === 0 || argv.every((a) => a.trim() === "")) throw new UsageError("no command given; usage: p [worker] -- <command>");
+    return runJob({ worker: positionals[0], sync: !values["no-sync"], detach: Boolean(values.detach), argv });
+  },
+});
+
+interface RunOptions {
+  worker?: string;
+  sync: boolean;
+  detach: boolean;
+  argv: string[];
+}
+
+async function runJob(opts: RunOptions): Promise<number> {
+  const worker = pickWorker(loadConfig(), opts.worker);
+  const target = parseConnection(worker.connection);
+  const store = new JobStore();
+  const cwd = process.cwd();
+  const job: JobRecord = {
+    id: uuid(),
+    worker: worker.name,
+    connection: worker.connection,
+    command: commandLine(opts.argv),
+    argv: opts.argv,
+    cwd,
+    status: "running",
+    exit_code: null,
+    started_at: Math.floor(Date.now() / 1000),
+    ended_at: null,
+    synced: opts.sync,
+  };
+  const short = job.id.slice(0, 8);
+
+  // Ctrl+C before the job starts cancels it; after, it only detaches.
+  let phase: "starting" | "launching" | "following" = "starting";
+  let conn: Connection | undefined;
+  const cancel = new AbortController();
+  process.on("SIGINT", () => {
+    if (phase === "starting") {
+      cancel.abort();
+      return;
+    }
+    if (phase === "following") {
+      process.stderr.write(`\n${pc.dim(`Detached; job ${short} keeps running on ${worker.name}. Follow it with: p logs -f ${short}`)}\n`);
+      conn?.close();
+      process.exit(EXIT.interrupted);
+    }
+  });
+
+  // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap
+  const connecting = connectWorker(worker);
+  const syncing = opts.sync
+    ? gitFiles(cwd).then((files) =>
+        runSync(planSync({ source: cwd, host: target.host, dest: workDir(job.id), rsh: rshFor(target), files }), { signal: cancel.signal }),
+      )
+    : Promise.resolve();
+  syncing.catch(() => {});
+  try {
+    conn = await connecting;
+  } catch (err) {
+    cancel.abort();
+    throw err;
+  }
+  try {
+    await syncing;
+  } catch (err) {
+    if (cancel.signal.aborted) {
+      await conn.run(`rm -rf ${workDir(job.id)}`).catch(() => {});
+      conn.close();
+      process.stderr.write(`${pc.dim("Cancelled; nothing was started.")}\n`);
+      return EXIT.interrupted;
+    }
+    await conn.run(`rm -rf ${workDir(job.id)}`).catch(() => {});
+    conn.close();
+    store.save({ ...job, status: "failed", ended_at: Math.floor(Date.now() / 1000), error: (err as Error).message });
+    throw new SyncError("sync_failed", `sync to worker ${worker.name} failed: ${(err as Error).message}`);
+  }
+  if (cancel.signal.aborted) {
+    conn.close();
+    return EXIT.interrupted;
+  }
+
+  phase = "launching";
+  store.save(job);
+  const launch = launchScript({ id: job.id, command: job.command, cwd, worker: worker.name });
+  try {
+    if (opts.detach) {
+      const r = await conn.run(remoteSh(launch));
+      if (r.code !== 0) throw new Error(r.stderr.trim() || `the worker's shell exited with ${r.code}`);
+      conn.close();
+      process.stdout.write(`${job.id}\n`);
+      return 0;
+    }
+    phase = "following";
+    if (process.stderr.isTTY) process.stderr.write(`${pc.dim(`job ${short} on ${worker.name}`)}\n`);
+    const status = await streamStatus(conn, remoteSh(`${launch}\n${followScript(job.id)}`), job.id);
+    conn.close();
+    const ended = { ended_at: status.endedAt ?? Math.floor(Date.now() / 1000) };
+    if (status.exitCode === null) {
+      store.update(job.id, { status: "unknown", ...ended });
+      process.stderr.write(`${doneLine(null)}\n`);
+      return EXIT.failure;
+    }
+    store.update(job.id, { status: "done", exit_code: status.exitCode, ...ended });
+    process.stderr.write(`${doneLine(status.exitCode)}\n`);
+    return status.exitCode;
+  } catch (err) {
+    conn.close();
+    if ((err as { code?: string }).code === "connection_lost") throw err;
+    store.update(job.id, { status: "failed", ended_at: Math.floor(Date.now() / 1000), error: (err as Error).message });
+    throw Object.assign(new Error(`job could not start on worker ${worker.name}: ${(err as Error).message}`), { code: "launch_failed" });
+  }
+}

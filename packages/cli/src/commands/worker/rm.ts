@@ -1,0 +1,27 @@
+import { JobStore, loadConfig, pickWorker, saveConfig } from "@p/store";
+import { defineCommand } from "citty";
+import { strictArgs } from "../../_args.ts";
+import { UsageError } from "../../_errors.ts";
+
+const args = { name: { type: "positional", description: "Worker to unregister" } } as const;
+
+export default defineCommand({
+  meta: { name: "rm", description: "Unregister a worker (refused while it has running jobs). Example: p worker rm beefy" },
+  args,
+  async run({ rawArgs }) {
+    const { positionals } = strictArgs(args, rawArgs, "worker rm");
+    if (positionals.length !== 1) throw new UsageError("usage: p worker rm <name>");
+    const config = loadConfig();
+    const worker = pickWorker(config, positionals[0]);
+    const running = new JobStore().list().filter((j) => j.worker === worker.name && j.status === "running");
+    if (running.length)
+      throw new UsageError(
+        `worker ${worker.name} has ${running.length} running job(s) (${running.map((j) => j.id.slice(0, 8)).join(", ")}); stop them first: p stop <id>`,
+      );
+    const workers = config.workers.filter((w) => w.name !== worker.name);
+    const default_worker = config.default_worker === worker.name ? workers[0]?.name : config.default_worker;
+    saveConfig({ ...(default_worker && { default_worker }), workers });
+    process.stdout.write(`Removed worker ${worker.name}${default_worker && default_worker !== config.default_worker ? `; the default is now ${default_worker}` : ""}\n`);
+    return 0;
+  },
+});

@@ -1,0 +1,56 @@
+import { jobDir } from "./script.ts";
+
+/** What a worker says of a job. */
+export type RemoteState =
+  | { state: "running" }
+  | { state: "exited"; exitCode: number; endedAt: number | null; stopped: boolean }
+  | { state: "lost" } // the process is gone and left no exit code
+  | { state: "gone" }; // no such job directory
+
+/** One round trip: the state of each job, one line per id. */
+export function statusScript(ids: readonly string[]): string {
+  const dirs = ids.map((id) => `"$HOME/${jobDir(id)}"`).join(" ");
+  return `for j in ${dirs}; do
+  id=\${j##*/}
+  if [ ! -d "$j" ]; then echo "$id gone"
+  elif [ -f "$j/exitcode" ]; then echo "$id exited $(cat "$j/exitcode") $(cat "$j/ended_at" 2>/dev/null || echo -) $([ -f "$j/stopped" ] && echo stopped || echo -)"
+  elif r=$(cat "$j/runner" 2>/dev/null) && kill -0 "$r" 2>/dev/null; then echo "$id running"
+  else echo "$id lost"
+  fi
+done
+`;
+}
+
+export function parseStatusReport(text: string): Map<string, RemoteState> {
+  const states = new Map<string, RemoteState>();
+  for (const line of text.split("\n")) {
+    const [id, state, code, ended, stopped] = line.trim().split(" ");
+    if (!id) continue;
+    if (state === "running" || state === "lost" || state === "gone") states.set(id, { state });
+    else if (state === "exited" && /^\d+$/.test(code ?? ""))
+      states.set(id, { state, exitCode: Number(code), endedAt: /^\d+$/.test(ended ?? "") ? Number(ended) : null, stopped: stopped === "stopped" });
+  }
+  return states;
+}
+
+/**
+ * End a job's whole process group: TERM, then KILL after `graceS` seconds. Marks the job
+ * `stopped` first so the runner's exit code (143, 137) is read as a stop, not a crash.
+ * Prints `finished` if it had already ended, `stopped` otherwise; exit 3 if unknown.
+ */
+export function stopScript(id: string, graceS = 10): string {
+  return `j="$HOME/${jobDir(id)}"
+[ -d "$j" ] || exit 3
+[ -f "$j/exitcode" ] && { echo finished; exit 0; }
+i=0; while [ ! -f "$j/pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+pid=$(cat "$j/pid" 2>/dev/null)
+: >"$j/stopped"
+if [ -n "$pid" ]; then
+  kill -TERM -"$pid" 2>/dev/null
+  i=0; while kill -0 -"$pid" 2>/dev/null && [ $i -lt ${Math.round(graceS * 10)} ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL -"$pid" 2>/dev/null
+fi
+i=0; while [ ! -f "$j/exitcode" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+echo stopped
+`;
+}

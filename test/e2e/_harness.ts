@@ -1,0 +1,91 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const root = join(import.meta.dir, "..", "..");
+export const P = join(root, "dist", "p");
+const WORKERS = join(root, "test", "fixtures", "workers.sh");
+
+/** The two worker users: each its own unix account, so each has its own ~/.p. */
+export const USERS = ["p-w1", "p-w2"] as const;
+
+export interface Workers {
+  dir: string;
+  port: number;
+  /** Environment that points p at these workers and at a private config and job store. */
+  env: Record<string, string>;
+  stop(): void;
+}
+
+/** Start a real sshd on loopback serving both worker users. Needs root (useradd). */
+export function startWorkers(): Workers {
+  if (process.getuid?.() !== 0) throw new Error("the end-to-end tests create worker users: run them as root (CI does)");
+  if (!existsSync(P)) throw new Error(`${P} is missing: run bun run build first`);
+  const dir = mkdtempSync(join(tmpdir(), "p-e2e-"));
+  const r = Bun.spawnSync(["bash", WORKERS, "up", dir, ...USERS], { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`workers.sh failed: ${r.stderr}`);
+  const port = Number(r.stdout.toString().trim());
+  const env = {
+    PATH: process.env.PATH!,
+    HOME: process.env.HOME!,
+    NO_COLOR: "1",
+    XDG_CONFIG_HOME: join(dir, "config"),
+    XDG_DATA_HOME: join(dir, "data"),
+    P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`,
+  };
+  return {
+    dir,
+    port,
+    env,
+    stop() {
+      Bun.spawnSync(["bash", WORKERS, "down", dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Run {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Run the compiled p to completion. */
+export async function p(args: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<Run> {
+  const proc = Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? tmpdir(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
+
+/** Start p and hand back the process, for signals and timing. */
+export function spawnP(args: string[], opts: { env: Record<string, string>; cwd?: string }) {
+  return Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? tmpdir(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+}
+
+export const home = (user: string) => `/home/${user}`;
+export const jobDirOf = (user: string, id: string) => join(home(user), ".p", "jobs", id);
+export const workDirOf = (user: string, id: string) => join(home(user), ".p", "workdirs", id);
+
+/** A file on the worker (the tests run as root on the same machine, so they can look). */
+export const onWorker = (user: string, path: string) => readFileSync(join(home(user), path), "utf8");
+
+/** Run a shell command as a worker user, as the worker would see it. */
+export function asWorker(user: string, cmd: string): string {
+  return Bun.spawnSync(["su", "-s", "/bin/sh", user, "-c", cmd]).stdout.toString();
+}
+
+export async function waitFor(check: () => boolean, timeoutMs = 10000): Promise<void> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error("timed out waiting");
+    await Bun.sleep(50);
+  }
+}
+
+export function scratch(name: string): string {
+  const d = mkdtempSync(join(tmpdir(), `p-${name}-`));
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { asWorker, jobDirOf, P, p, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
+
+let w: Workers;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  w = startWorkers();
+  env = w.env;
+  expect((await p(["worker", "register", "p-w1"], { env })).code).toBe(0);
+  expect((await p(["worker", "register", `p-w2@127.0.0.1:${w.port}`, "-n", "w2"], { env })).code).toBe(0);
+});
+afterAll(() => w.stop());
+
+const lastJob = () => {
+  const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
+  const jobs = readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")));
+  return jobs.sort((a, b) => a.started_at - b.started_at || 0).at(-1);
+};
+const jobIds = () => new Set((existsSync(join(env.XDG_DATA_HOME!, "p", "jobs")) ? readdirSync(join(env.XDG_DATA_HOME!, "p", "jobs")) : []).map((f) => f.replace(/\.json$/, "")));
+const newJobId = (before: Set<string>) => [...jobIds()].find((id) => !before.has(id))!;
+
+describe("p -- <command>", () => {
+  test("argv arrives intact and stdout is exactly the job's", async () => {
+    const r = await p(["--", "printf", "%s|", "a b", "c'd", "$HOME", "", "`id`", "ü ✓"], { env });
+    expect(r.stdout).toBe("a b|c'd|$HOME||`id`|ü ✓|");
+    expect(r.stderr).toContain("[Job done: exit 0]");
+    expect(r.code).toBe(0);
+  });
+
+  test("a single argument is a shell command line", async () => {
+    const r = await p(["--", "echo one && echo two; false || echo three"], { env });
+    expect(r.stdout).toBe("one\ntwo\nthree\n");
+  });
+
+  test("p exits with the job's exit code, so scripts can chain on it", async () => {
+    const r = await p(["--", "exit 42"], { env });
+    expect(r.code).toBe(42);
+    expect(r.stderr).toContain("[Job done: exit 42]");
+    const chained = Bun.spawnSync(["sh", "-c", `"$0" -- false && echo deployed`, P], { env });
+    expect(chained.stdout.toString()).toBe("");
+    expect(chained.exitCode).toBe(1);
+  });
+
+  test("stdout and stderr of the job both arrive, in order, on stdout", async () => {
+    const r = await p(["--", "echo out; echo err >&2; echo out2"], { env });
+    expect(r.stdout).toBe("out\nerr\nout2\n");
+  });
+
+  test("output appears as it is produced", async () => {
+    const proc = spawnP(["--", "echo first; sleep 3; echo second"], { env });
+    const reader = proc.stdout.getReader();
+    const t0 = Date.now();
+    const { value } = await reader.read();
+    expect(Buffer.from(value!).toString()).toBe("first\n");
+    expect(Date.now() - t0).toBeLessThan(2500);
+    let rest = "";
+    for (let c = await reader.read(); !c.done; c = await reader.read()) rest += Buffer.from(c.value).toString();
+    expect(rest).toBe("second\n");
+    expect(await proc.exited).toBe(0);
+  });
+
+  test("runs in the job's own work dir, as the worker user, in their login environment", async () => {
+    writeFileSync("/home/p-w1/.profile", 'export PATH="$HOME/bin:$PATH"\n');
+    mkdirSync("/home/p-w1/bin", { recursive: true });
+    writeFileSync("/home/p-w1/bin/only-in-login-path", "#!/bin/sh\necho found-by-login-path\n", { mode: 0o755 });
+    Bun.spawnSync(["chown", "-R", "p-w1:p-w1", "/home/p-w1/bin", "/home/p-w1/.profile"]);
+    const before = jobIds();
+    const r = await p(["--", "whoami; pwd; only-in-login-path"], { env, cwd: scratch("cwd") });
+    const id = newJobId(before);
+    expect(r.stdout).toBe(`p-w1\n${workDirOf("p-w1", id)}\nfound-by-login-path\n`);
+  });
+
+  test("p <worker> -- targets that worker", async () => {
+    const r = await p(["w2", "--", "whoami"], { env });
+    expect(r.stdout).toBe("p-w2\n");
+    expect(lastJob().worker).toBe("w2");
+  });
+
+  test("the worker holds the spec's layout, with the real exit status", async () => {
+    const cwd = scratch("layout");
+    const before = jobIds();
+    await p(["--", "echo logged; exit 5"], { env, cwd });
+    const id = newJobId(before);
+    const j = jobDirOf("p-w1", id);
+    expect(readdirSync(j).sort()).toEqual(["cmd", "cwd", "ended_at", "exitcode", "output.log", "pid", "runner", "started_at", "worker"]);
+    expect(readFileSync(join(j, "cmd"), "utf8")).toBe("echo logged; exit 5");
+    expect(readFileSync(join(j, "cwd"), "utf8")).toBe(cwd);
+    expect(readFileSync(join(j, "worker"), "utf8")).toBe("p-w1");
+    expect(readFileSync(join(j, "output.log"), "utf8")).toBe("logged\n");
+    expect(readFileSync(join(j, "exitcode"), "utf8")).toBe("5\n");
+    const record = lastJob();
+    expect(record).toMatchObject({ id, worker: "p-w1", cwd, command: "echo logged; exit 5", status: "done", exit_code: 5 });
+    expect(record.ended_at).toBeGreaterThanOrEqual(record.started_at);
+  });
+
+  test("the job runs in its own process group and session", async () => {
+    const before = jobIds();
+    const r = await p(["--", "ps -o pgid=,sid= -p $$"], { env });
+    const id = newJobId(before);
+    const pid = readFileSync(join(jobDirOf("p-w1", id), "pid"), "utf8").trim();
+    expect(r.stdout.trim().split(/\s+/)).toEqual([pid, pid]);
+  });
+
+  test("an empty command is refused before anything happens", async () => {
+    const before = jobIds();
+    for (const args of [["--"], ["--", ""], ["--", "  "]]) {
+      const r = await p(args, { env });
+      expect(r.code).toBe(64);
+      expect(r.stderr).toMatch(/no command given/);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    }
+    expect(jobIds()).toEqual(before);
+  });
+
+  test("an unknown worker is refused with the known ones named", async () => {
+    const r = await p(["nope", "--", "true"], { env });
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/no worker named "nope" \(known: p-w1, w2\)/);
+  });
+});
+
+describe("sync", () => {
+  test("git repo: what git does not ignore, .git kept, spaces and unicode intact", async () => {
+    const cwd = scratch("repo");
+    const files: Record<string, string> = {
+      ".gitignore": "*.log\nnode_modules/\n!keep.log\n",
+      "src/main.c": "int main;",
+      "debug.log": "x",
+      "keep.log": "kept",
+      "node_modules/big/index.js": "x",
+      "lib/.gitignore": "generated/\n",
+      "lib/generated/out.js": "x",
+      "lib/ok.js": "ok",
+      "dir with space/ünï ✓.txt": "unicode",
+    };
+    for (const [f, body] of Object.entries(files)) {
+      mkdirSync(join(cwd, f, ".."), { recursive: true });
+      writeFileSync(join(cwd, f), body);
+    }
+    const git = (...a: string[]) => Bun.spawnSync(["git", "-C", cwd, "-c", "user.email=t@t", "-c", "user.name=t", ...a]);
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-qm", "first");
+    const r = await p(["--", "git rev-parse --is-inside-work-tree && git log --format=%s && find . -path ./.git -prune -o -type f -print | sort"], { env, cwd });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      ["true", "first", "./.gitignore", "./dir with space/ünï ✓.txt", "./keep.log", "./lib/.gitignore", "./lib/ok.js", "./src/main.c", ""].join("\n"),
+    );
+  });
+
+  test("plain directory: nested .gitignore files honoured", async () => {
+    const cwd = scratch("plain");
+    mkdirSync(join(cwd, "sub/tmp"), { recursive: true });
+    writeFileSync(join(cwd, ".gitignore"), "*.o\n");
+    writeFileSync(join(cwd, "a.c"), "");
+    writeFileSync(join(cwd, "a.o"), "");
+    writeFileSync(join(cwd, "sub/.gitignore"), "tmp/\n");
+    writeFileSync(join(cwd, "sub/tmp/x"), "");
+    writeFileSync(join(cwd, "sub/b.c"), "");
+    const r = await p(["--", "find . -type f | sort"], { env, cwd });
+    expect(r.stdout).toBe("./.gitignore\n./a.c\n./sub/.gitignore\n./sub/b.c\n");
+  });
+
+  test("every job gets its own work dir", async () => {
+    const cwd = scratch("iso");
+    writeFileSync(join(cwd, "f"), "original");
+    await p(["--", "echo changed > f; rm -f f2"], { env, cwd });
+    const r = await p(["--", "cat f"], { env, cwd });
+    expect(r.stdout).toBe("original");
+  });
+
+  test("-n/--no-sync sends nothing", async () => {
+    const cwd = scratch("nosync");
+    writeFileSync(join(cwd, "local-only"), "x");
+    for (const flag of ["-n", "--no-sync"]) {
+      const r = await p([flag, "--", "ls -A | wc -l"], { env, cwd });
+      expect(r.stdout.trim()).toBe("0");
+      expect(lastJob().synced).toBe(false);
+    }
+  });
+});
+
+describe("detach and survival", () => {
+  test("-d prints the job id on stdout and returns while the job runs on", async () => {
+    const t0 = Date.now();
+    const r = await p(["-d", "--", "sleep 2; echo finished"], { env });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.code).toBe(0);
+    const id = r.stdout.trim();
+    expect(id).toMatch(UUID);
+    expect(existsSync(join(jobDirOf("p-w1", id), "exitcode"))).toBe(false);
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "exitcode")));
+    expect(readFileSync(join(jobDirOf("p-w1", id), "output.log"), "utf8")).toBe("finished\n");
+  });
+
+  test("Ctrl+C detaches with a hint; the job keeps running to its end", async () => {
+    const before = jobIds();
+    const proc = spawnP(["--", "echo started; sleep 2; echo survived"], { env });
+    const reader = proc.stdout.getReader();
+    await reader.read();
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(130);
+    const stderr = await new Response(proc.stderr).text();
+    const id = newJobId(before);
+    expect(stderr).toContain(`p logs -f ${id.slice(0, 8)}`);
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "exitcode")));
+    expect(readFileSync(join(jobDirOf("p-w1", id), "output.log"), "utf8")).toBe("started\nsurvived\n");
+    expect(readFileSync(join(jobDirOf("p-w1", id), "exitcode"), "utf8")).toBe("0\n");
+  });
+
+  test("the job survives the client being killed outright", async () => {
+    const before = jobIds();
+    const proc = spawnP(["--", "echo a; sleep 2; echo b"], { env });
+    await proc.stdout.getReader().read();
+    proc.kill("SIGKILL");
+    await proc.exited;
+    const id = newJobId(before);
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "exitcode")));
+    expect(readFileSync(join(jobDirOf("p-w1", id), "output.log"), "utf8")).toBe("a\nb\n");
+  });
+
+  test("no stray processes are left on the worker after a job ends", async () => {
+    await p(["--", "echo done"], { env });
+    // sshd's per-connection processes take a moment to go; nothing else may stay
+    const others = () => asWorker("p-w1", "ps -u p-w1 -o comm=").split("\n").filter((c) => c && !["ps", "sh", "su"].includes(c));
+    await waitFor(() => others().length === 0, 5000).catch(() => {});
+    expect(others()).toEqual([]);
+  });
+});
