@@ -1,4 +1,4 @@
-import { consola } from "consola";
+import { log } from "./_log.ts";
 
 /** Exit codes of p itself. A job that ran exits with its own code instead. */
 export const EXIT = {
@@ -22,6 +22,7 @@ export class UsageError extends Error {
 /** An error that is already a sentence for the user, with a stable code. */
 export function codeOf(err: unknown): string {
   const code = (err as { code?: unknown })?.code;
+  if ((err as Error)?.name === "CLIError") return "invalid_argument"; // citty's own argument errors
   return typeof code === "string" && (USAGE_CODES.has(code) || UNREACHABLE_CODES.has(code) || /^[a-z_]+$/.test(code)) ? code : "internal";
 }
 
@@ -35,7 +36,7 @@ export function exitCodeFor(err: unknown): number {
 /** Print an error as one line (a stack only with --verbose) and give the exit code. */
 export function report(err: unknown, verbose = process.argv.includes("--verbose")): number {
   const message = err instanceof Error ? err.message : String(err);
-  consola.error(message.split("\n")[0]);
+  log.error(message.split("\n")[0]);
   if (verbose && err instanceof Error && err.stack) console.error(err.stack);
   return exitCodeFor(err);
 }

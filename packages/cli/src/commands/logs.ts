@@ -10,7 +10,7 @@ import { applyState } from "../_reconcile.ts";
 import { connectWorker } from "../_ssh.ts";
 
 const args = {
-  id: { type: "positional", description: "Job id or a unique prefix of it" },
+  id: { type: "positional", required: false, description: "Job id or a unique prefix of it" },
   follow: { type: "boolean", alias: "f", description: "Follow the output until the job ends (Ctrl+C detaches)" },
 } as const;
 

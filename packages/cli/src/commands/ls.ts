@@ -1,6 +1,6 @@
 import { JobStore, type JobRecord } from "@p/store";
 import { defineCommand } from "citty";
-import { consola } from "consola";
+import { log } from "../_log.ts";
 import { homedir } from "node:os";
 import { jsonArg, strictArgs } from "../_args.ts";
 import { table } from "../_format.ts";
@@ -47,9 +47,9 @@ export default defineCommand({
   async run({ rawArgs }) {
     const { values } = strictArgs(args, rawArgs, "ls");
     const store = new JobStore();
-    const all = store.list((file, why) => consola.warn(`skipped ${file} (${why})`));
+    const all = store.list((file, why) => log.warn(`skipped ${file} (${why})`));
     const { jobs, unreachable } = await reconcile(store, all);
-    for (const [name, why] of unreachable) consola.warn(`${why}; its jobs show their last known status (marked ?)`);
+    for (const [name, why] of unreachable) log.warn(`${why}; its jobs show their last known status (marked ?)`);
     const shown = values.all ? jobs : jobs.filter((j) => j.status === "running");
     const unverified = (j: JobRecord) => j.status === "running" && unreachable.has(j.worker);
     if (values.json) {

@@ -7,7 +7,7 @@ import { applyState } from "../_reconcile.ts";
 import { connectWorker } from "../_ssh.ts";
 
 const args = {
-  id: { type: "positional", description: "Job id or a unique prefix of it" },
+  id: { type: "positional", required: false, description: "Job id or a unique prefix of it" },
 } as const;
 
 export default defineCommand({

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { strictArgs } from "../../_args.ts";
 import { UsageError } from "../../_errors.ts";
 
-const args = { name: { type: "positional", description: "Worker to make the default" } } as const;
+const args = { name: { type: "positional", required: false, description: "Worker to make the default" } } as const;
 
 export default defineCommand({
   meta: { name: "default", description: "Set the default worker. Example: p worker default beefy" },

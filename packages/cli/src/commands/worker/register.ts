@@ -1,13 +1,13 @@
 import { defaultWorkerName, parseConnection } from "@p/exec";
 import { assertWorkerName, loadConfig, saveConfig, StoreError } from "@p/store";
 import { defineCommand } from "citty";
-import { consola } from "consola";
+import { log } from "../../_log.ts";
 import { strictArgs } from "../../_args.ts";
 import { UsageError } from "../../_errors.ts";
 import { connectWorker } from "../../_ssh.ts";
 
 const args = {
-  connection: { type: "positional", description: "user@host, user@host:port, [v6addr]:port or an ssh config alias" },
+  connection: { type: "positional", required: false, description: "user@host, user@host:port, [v6addr]:port or an ssh config alias" },
   name: { type: "string", alias: "n", description: "Name of the worker (default: the host)" },
   "no-check": { type: "boolean", description: "Register without connecting to the worker first" },
 } as const;
@@ -28,11 +28,11 @@ export default defineCommand({
     if (!values["no-check"]) {
       const conn = await connectWorker(worker, {
         acceptNewHostKey: true,
-        onNewHostKey: (k) => consola.info(`Recorded the host key of ${k.name} (${k.keyType} ${k.fingerprint}) in ${k.file}`),
+        onNewHostKey: (k) => log.info(`Recorded the host key of ${k.name} (${k.keyType} ${k.fingerprint}) in ${k.file}`),
       });
       const probe = await conn.run("command -v rsync >/dev/null && command -v setsid >/dev/null && echo ok").catch(() => undefined);
       conn.close();
-      if (probe?.stdout.trim() !== "ok") consola.warn(`worker ${name} lacks rsync or setsid; install rsync and util-linux there before running jobs`);
+      if (probe?.stdout.trim() !== "ok") log.warn(`worker ${name} lacks rsync or setsid; install rsync and util-linux there before running jobs`);
     }
     config.workers.push(worker);
     const isDefault = !config.default_worker;

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { strictArgs } from "../../_args.ts";
 import { UsageError } from "../../_errors.ts";
 
-const args = { name: { type: "positional", description: "Worker to unregister" } } as const;
+const args = { name: { type: "positional", required: false, description: "Worker to unregister" } } as const;
 
 export default defineCommand({
   meta: { name: "rm", description: "Unregister a worker (refused while it has running jobs). Example: p worker rm beefy" },

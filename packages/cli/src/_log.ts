@@ -1,0 +1,4 @@
+import { createConsola } from "consola";
+
+/** Messages for people: all on stderr, so stdout carries only results (`p ls --json | jq`). */
+export const log = createConsola({ stdout: process.stderr, stderr: process.stderr });
