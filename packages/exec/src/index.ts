@@ -5,4 +5,4 @@ export { parseSshConfigDump, resolveSsh, sshCommandArgv, type SshSettings } from
 export { fingerprint, checkHostKey, hostMatches, knownHostName, parseKnownHosts } from "./known_hosts.ts";
 export { connect, Connection, type ConnectOptions, type RunResult } from "./connect.ts";
 export { assertJobId, followScript, jobDir, launchScript, parseStatusLine, remoteSh, STATUS_MARK, workDir, type FollowStatus, type LaunchSpec } from "./script.ts";
-export { parseStatusReport, statusScript, stopScript, type RemoteState } from "./manage.ts";
+export { parseSizes, parseStatusReport, removeScript, statusScript, stopScript, type RemoteState } from "./manage.ts";

@@ -1,4 +1,4 @@
-import { jobDir } from "./script.ts";
+import { ALIVE_FUNCTIONS, jobDir } from "./script.ts";
 
 /** What a worker says of a job. */
 export type RemoteState =
@@ -10,11 +10,12 @@ export type RemoteState =
 /** One round trip: the state of each job, one line per id. */
 export function statusScript(ids: readonly string[]): string {
   const dirs = ids.map((id) => `"$HOME/${jobDir(id)}"`).join(" ");
-  return `for j in ${dirs}; do
+  return `${ALIVE_FUNCTIONS}
+for j in ${dirs}; do
   id=\${j##*/}
   if [ ! -d "$j" ]; then echo "$id gone"
   elif [ -f "$j/exitcode" ]; then echo "$id exited $(cat "$j/exitcode") $(cat "$j/ended_at" 2>/dev/null || echo -) $([ -f "$j/stopped" ] && echo stopped || echo -)"
-  elif r=$(cat "$j/runner" 2>/dev/null) && kill -0 "$r" 2>/dev/null; then echo "$id running"
+  elif r=$(cat "$j/runner" 2>/dev/null) && alive "$r"; then echo "$id running"
   else echo "$id lost"
   fi
 done
@@ -39,7 +40,8 @@ export function parseStatusReport(text: string): Map<string, RemoteState> {
  * Prints `finished` if it had already ended, `stopped` otherwise; exit 3 if unknown.
  */
 export function stopScript(id: string, graceS = 10): string {
-  return `j="$HOME/${jobDir(id)}"
+  return `${ALIVE_FUNCTIONS}
+j="$HOME/${jobDir(id)}"
 [ -d "$j" ] || exit 3
 [ -f "$j/exitcode" ] && { echo finished; exit 0; }
 i=0; while [ ! -f "$j/pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
@@ -47,10 +49,33 @@ pid=$(cat "$j/pid" 2>/dev/null)
 : >"$j/stopped"
 if [ -n "$pid" ]; then
   kill -TERM -"$pid" 2>/dev/null
-  i=0; while kill -0 -"$pid" 2>/dev/null && [ $i -lt ${Math.round(graceS * 10)} ]; do sleep 0.1; i=$((i+1)); done
+  i=0; while group_alive "$pid" && [ $i -lt ${Math.round(graceS * 10)} ]; do sleep 0.1; i=$((i+1)); done
   kill -KILL -"$pid" 2>/dev/null
 fi
 i=0; while [ ! -f "$j/exitcode" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
 echo stopped
 `;
+}
+
+/**
+ * Each job's disk use (KiB of its job and work dirs), one `<id> <kib>` line per job; with
+ * `remove`, the dirs are deleted after being measured.
+ */
+export function removeScript(ids: readonly string[], remove: boolean): string {
+  const list = ids.map((id) => jobDir(id).split("/").pop()).join(" ");
+  return `for id in ${list}; do
+  set -- "$HOME/.p/jobs/$id" "$HOME/.p/workdirs/$id"
+  kib=$(du -sk "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+  ${remove ? 'rm -rf "$@" || exit 1\n  ' : ""}echo "$id $kib"
+done
+`;
+}
+
+export function parseSizes(text: string): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^(\S+) (\d+)$/.exec(line.trim());
+    if (m) sizes.set(m[1]!, Number(m[2]) * 1024);
+  }
+  return sizes;
 }

@@ -27,6 +27,13 @@ export function parseStatusLine(line: string): FollowStatus | undefined {
   return { exitCode: m[1] === "unknown" ? null : Number(m[1]), endedAt: m[2] === "-" ? null : Number(m[2]) };
 }
 
+/**
+ * Shell helpers for worker-side scripts. A dead process that nobody has reaped yet (a
+ * zombie: containers often run an init that reaps slowly) must not count as alive.
+ */
+export const ALIVE_FUNCTIONS = `alive() { kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'; }
+group_alive() { ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }`;
+
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A job id is a lowercase UUID; anything else could name a path outside `~/.p`. */
@@ -89,13 +96,15 @@ export function followScript(id: string, offset = 0, follow = true): string {
   const j = `"$HOME/${jobDir(id)}"`;
   const from = `+${Math.max(0, Math.floor(offset)) + 1}`;
   return `set +e
+${ALIVE_FUNCTIONS}
 j=${j}
 [ -d "$j" ] || { echo "job ${id} is not on this worker" >&2; exit 3; }
 r=$(cat "$j/runner" 2>/dev/null)
-if ${follow ? "" : "false && "}[ ! -f "$j/exitcode" ] && [ -n "$r" ] && kill -0 "$r" 2>/dev/null; then
+if ${follow ? "" : "false && "}[ ! -f "$j/exitcode" ] && [ -n "$r" ] && alive "$r"; then
   exec 3<&0
-  # tail stops once this watcher (our own child, reaped at once) sees the job end
-  ( while [ ! -f "$j/exitcode" ] && kill -0 "$r" 2>/dev/null; do sleep 0.1; done ) </dev/null >/dev/null 2>&1 & w=$!
+  # tail stops once this watcher (our own child, reaped at once) sees the job end;
+  # ps (a fork) only every 2 s, to catch a runner that died and was never reaped
+  ( n=0; while [ ! -f "$j/exitcode" ] && kill -0 "$r" 2>/dev/null; do sleep 0.1; n=$((n + 1)); [ $((n % 20)) -ne 0 ] || alive "$r" || break; done ) </dev/null >/dev/null 2>&1 & w=$!
   tail -c ${from} -s 0.1 --pid="$w" -f "$j/output.log" & t=$!
   { cat >/dev/null; kill "$t" "$w"; } <&3 >/dev/null 2>&1 &
   wait "$t" 2>/dev/null
