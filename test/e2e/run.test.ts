@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asWorker, jobDirOf, P, p, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
+
+// real sshd, real rsync, real jobs: slower than unit tests
+setDefaultTimeout(30_000);
 
 let w: Workers;
 let env: Record<string, string>;

@@ -13,7 +13,7 @@ export const EXIT = {
 } as const;
 
 const USAGE_CODES = new Set(["invalid_argument", "worker_not_found", "worker_exists", "job_not_found", "ambiguous_job_id", "config_invalid"]);
-const UNREACHABLE_CODES = new Set(["worker_unreachable", "auth_failed", "host_key_mismatch", "host_key_unknown"]);
+const UNREACHABLE_CODES = new Set(["worker_unreachable", "connection_lost", "auth_failed", "host_key_mismatch", "host_key_unknown"]);
 
 export class UsageError extends Error {
   readonly code = "invalid_argument";

@@ -1,4 +1,8 @@
-import { followScript, parseStatusLine, remoteSh, STATUS_MARK, type Connection, type FollowStatus } from "@p/exec";
+import { parseStatusLine, STATUS_MARK, type Connection, type FollowStatus } from "@p/exec";
+import type { JobRecord, JobStore } from "@p/store";
+import pc from "picocolors";
+import { EXIT } from "./_errors.ts";
+import { doneLine } from "./_format.ts";
 
 export class FollowError extends Error {
   constructor(
@@ -14,11 +18,10 @@ export class FollowError extends Error {
  * memory, until the follow script's status line arrives. Other stderr lines are
  * passed on, or become the error when the script failed.
  */
-export function streamStatus(conn: Connection, command: string, id: string): Promise<FollowStatus & { bytes: number }> {
+export function streamStatus(conn: Connection, command: string, id: string, progress = { bytes: 0 }): Promise<FollowStatus & { bytes: number }> {
   return conn.exec(command).then(
     (ch) =>
       new Promise((resolve, reject) => {
-        let bytes = 0;
         let lastByte = 10;
         let status: FollowStatus | undefined;
         let errText = "";
@@ -26,7 +29,7 @@ export function streamStatus(conn: Connection, command: string, id: string): Pro
         const failures: string[] = [];
         ch.on("exit", () => (exited = true));
         ch.on("data", (d: Buffer) => {
-          bytes += d.length;
+          progress.bytes += d.length;
           if (d.length) lastByte = d[d.length - 1]!;
           if (!process.stdout.write(d)) {
             ch.pause();
@@ -48,7 +51,7 @@ export function streamStatus(conn: Connection, command: string, id: string): Pro
             // keep a status line that follows on the terminal off the end of unfinished output
             if (lastByte !== 10 && process.stdout.isTTY && process.stderr.isTTY) process.stderr.write("\n");
             for (const line of failures) process.stderr.write(`${line}\n`);
-            resolve({ ...status, bytes });
+            resolve({ ...status, bytes: progress.bytes });
           }
           else if (exited) reject(new FollowError("remote_failed", failures.concat(errText).join("; ").trim() || "the worker's shell failed"));
           else
@@ -63,7 +66,39 @@ export function streamStatus(conn: Connection, command: string, id: string): Pro
   );
 }
 
-/** Follow a job's log from byte `offset` to its end. */
-export function followJob(conn: Connection, id: string, offset = 0) {
-  return streamStatus(conn, remoteSh(followScript(id, offset)), id);
+
+/**
+ * Watch a job to its end, as `p -- cmd` and `p logs -f` do: Ctrl+C detaches with a hint,
+ * a lost connection says how to resume, and either way the shown byte count is kept so
+ * `p logs -f` resumes without losing or repeating a line. Returns the exit code for p.
+ */
+export async function watchJob(conn: Connection, store: JobStore, job: JobRecord, command: string, offset: number): Promise<number> {
+  const short = job.id.slice(0, 8);
+  const progress = { bytes: 0 };
+  const keepOffset = () => store.get(job.id) && store.update(job.id, { follow_offset: offset + progress.bytes });
+  const onInt = () => {
+    keepOffset();
+    process.stderr.write(`\n${pc.dim(`Detached; job ${short} keeps running on ${job.worker}. Follow it again with: p logs -f ${short}`)}\n`);
+    conn.close();
+    process.exit(EXIT.interrupted);
+  };
+  process.on("SIGINT", onInt);
+  try {
+    const s = await streamStatus(conn, command, job.id, progress);
+    const ended_at = s.endedAt ?? Math.floor(Date.now() / 1000);
+    const current = store.get(job.id) ?? job;
+    const next: JobRecord =
+      s.exitCode === null
+        ? { ...current, status: "unknown", ended_at }
+        : { ...current, status: s.stopped ? "stopped" : "done", exit_code: s.exitCode, ended_at };
+    delete next.follow_offset;
+    store.save(next);
+    process.stderr.write(`${doneLine(s.exitCode)}\n`);
+    return s.exitCode ?? EXIT.failure;
+  } catch (err) {
+    if ((err as FollowError).code === "connection_lost") keepOffset();
+    throw err;
+  } finally {
+    process.off("SIGINT", onInt);
+  }
 }

@@ -7,8 +7,18 @@ export function doneLine(exitCode: number | null): string {
   return exitCode === 0 ? pc.green(line) : pc.red(line);
 }
 
-/** Columns padded to their widest cell, like `docker ps`. */
-export function table(header: string[], rows: string[][]): string {
+const clip = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, Math.max(1, n - 1))}…`);
+
+/**
+ * Columns padded to their widest cell, like `docker ps`. Given a `width` (a terminal's),
+ * the `shrink` column is clipped so that lines fit; without one, nothing is cut.
+ */
+export function table(header: string[], rows: string[][], fit?: { width: number; shrink: number }): string {
+  if (fit) {
+    const others = header.map((h, i) => (i === fit.shrink ? 0 : Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2));
+    const room = Math.max(header[fit.shrink]!.length, 12, fit.width - others.reduce((a, b) => a + b, 0));
+    rows = rows.map((r) => r.map((c, i) => (i === fit.shrink ? clip(c, room) : c)));
+  }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
@@ -16,4 +26,16 @@ export function table(header: string[], rows: string[][]): string {
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** 1536 -> "1.5 KB", as du -h would say it. */
+export function bytes(n: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }

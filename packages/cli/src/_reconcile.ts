@@ -21,20 +21,25 @@ export function applyState(job: JobRecord, s: RemoteState): JobRecord {
   }
 }
 
+/** Jobs grouped by the worker (name and connection) they ran on. */
+export function byWorker(jobs: JobRecord[]): JobRecord[][] {
+  const groups = new Map<string, JobRecord[]>();
+  for (const j of jobs) {
+    const key = `${j.worker}\0${j.connection}`;
+    groups.set(key, [...(groups.get(key) ?? []), j]);
+  }
+  return [...groups.values()];
+}
+
 /**
  * Ask each worker that has running jobs for their state: in parallel, one round trip per
  * worker, with a short timeout so a dead worker never holds `ls` up. Records are updated.
  */
 export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 5000): Promise<Reconciled> {
-  const byWorker = new Map<string, JobRecord[]>();
-  for (const j of jobs.filter((j) => j.status === "running")) {
-    const key = `${j.worker}\0${j.connection}`;
-    byWorker.set(key, [...(byWorker.get(key) ?? []), j]);
-  }
   const unreachable = new Map<string, string>();
   const updated = new Map<string, JobRecord>();
   await Promise.all(
-    [...byWorker.values()].map(async (group) => {
+    byWorker(jobs.filter((j) => j.status === "running")).map(async (group) => {
       const { worker: name, connection } = group[0]!;
       try {
         const conn = await connectWorker({ name, connection }, { timeoutMs });

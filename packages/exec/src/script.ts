@@ -12,19 +12,21 @@ export interface LaunchSpec {
   worker: string;
 }
 
-/** Prefix of the line the follow script writes to stderr last: `<exit code|unknown> <ended_at|->`. */
+/** Prefix of the line the follow script writes to stderr last: `<exit code|unknown> <ended_at|-> <stopped|->`. */
 export const STATUS_MARK = "p-status ";
 
 export interface FollowStatus {
   exitCode: number | null;
   endedAt: number | null;
+  /** Ended by `p stop`. */
+  stopped: boolean;
 }
 
 /** Read the follow script's status line; undefined if `line` is not one. */
 export function parseStatusLine(line: string): FollowStatus | undefined {
-  const m = /^p-status (\d+|unknown) (\d+|-)$/.exec(line.trim());
+  const m = /^p-status (\d+|unknown) (\d+|-) (stopped|-)$/.exec(line.trim());
   if (!m) return undefined;
-  return { exitCode: m[1] === "unknown" ? null : Number(m[1]), endedAt: m[2] === "-" ? null : Number(m[2]) };
+  return { exitCode: m[1] === "unknown" ? null : Number(m[1]), endedAt: m[2] === "-" ? null : Number(m[2]), stopped: m[3] === "stopped" };
 }
 
 /**
@@ -111,7 +113,7 @@ if ${follow ? "" : "false && "}[ ! -f "$j/exitcode" ] && [ -n "$r" ] && alive "$
 else
   tail -c ${from} "$j/output.log"
 fi
-printf '${STATUS_MARK}%s %s\\n' "$(cat "$j/exitcode" 2>/dev/null || echo unknown)" "$(cat "$j/ended_at" 2>/dev/null || echo -)" >&2
+printf '${STATUS_MARK}%s %s %s\\n' "$(cat "$j/exitcode" 2>/dev/null || echo unknown)" "$(cat "$j/ended_at" 2>/dev/null || echo -)" "$([ -f "$j/stopped" ] && echo stopped || echo -)" >&2
 `;
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic.ts";
 import { StoreError } from "./errors.ts";
@@ -20,10 +20,14 @@ export interface JobRecord {
   exit_code: number | null;
   /** Unix seconds. */
   started_at: number;
+  /** Unix milliseconds at creation: orders jobs started within the same second. */
+  created_ms?: number;
   ended_at: number | null;
   synced: boolean;
   /** Why the job failed to start, for `failed`. */
   error?: string;
+  /** Bytes of output already shown when a stream was cut (Ctrl+C, lost connection): `logs -f` resumes there. */
+  follow_offset?: number;
 }
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -43,6 +47,10 @@ export class JobStore {
   get(id: string): JobRecord | undefined {
     const p = this.path(id);
     return existsSync(p) ? (JSON.parse(readFileSync(p, "utf8")) as JobRecord) : undefined;
+  }
+
+  remove(id: string): void {
+    rmSync(this.path(id), { force: true });
   }
 
   update(id: string, patch: Partial<JobRecord>): JobRecord {
@@ -67,7 +75,7 @@ export class JobStore {
         onSkip?.(join(this.dir, f), (err as Error).message);
       }
     }
-    return jobs.sort((a, b) => a.started_at - b.started_at || a.id.localeCompare(b.id));
+    return jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
   }
 
   /** The one job whose id starts with `prefix`, as docker resolves ids. */

@@ -2,7 +2,7 @@ import type { SyncPlan } from "./plan.ts";
 
 export class SyncError extends Error {
   constructor(
-    readonly code: "sync_failed" | "rsync_missing",
+    readonly code: "sync_failed" | "sync_cancelled" | "rsync_missing" | "invalid_argument" | "worker_unreachable",
     message: string,
   ) {
     super(message);
@@ -15,7 +15,6 @@ function explain(code: number, stderr: string): string {
   const last = stderr.trim().split("\n").filter((l) => !/^rsync error:/.test(l)).slice(-2).join("; ");
   if (code === 127 || /rsync: (command )?not found/.test(stderr)) return "rsync is not installed on the worker; install it there (e.g. apt-get install rsync)";
   if (code === 255) return `ssh failed: ${last || "connection closed"}`;
-  if (code === 20) return "interrupted";
   if (code === 23 || code === 24) return `some files could not be sent: ${last}`;
   return last || `rsync exited with ${code}`;
 }
@@ -45,6 +44,7 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
   })();
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, drain]);
   opts.signal?.removeEventListener("abort", onAbort);
-  if (opts.signal?.aborted) throw new SyncError("sync_failed", "sync cancelled");
-  if (code !== 0) throw new SyncError("sync_failed", explain(code, stderr));
+  // 20: rsync got SIGINT (Ctrl+C reaches the whole foreground process group)
+  if (opts.signal?.aborted || code === 20) throw new SyncError("sync_cancelled", "sync cancelled");
+  if (code !== 0) throw new SyncError(code === 255 ? "worker_unreachable" : "sync_failed", explain(code, stderr));
 }

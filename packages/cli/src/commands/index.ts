@@ -8,6 +8,9 @@ export const commands: Record<string, Loader> = {
   ls: () => load(import("./ls.ts")),
   logs: () => load(import("./logs.ts")),
   stop: () => load(import("./stop.ts")),
+  pull: () => load(import("./pull.ts")),
+  rm: () => load(import("./rm.ts")),
+  prune: () => load(import("./prune.ts")),
   worker: () => load(import("./worker/index.ts")),
 };
 

@@ -49,7 +49,7 @@ export default defineCommand({
     const store = new JobStore();
     const all = store.list((file, why) => log.warn(`skipped ${file} (${why})`));
     const { jobs, unreachable } = await reconcile(store, all);
-    for (const [name, why] of unreachable) log.warn(`${why}; its jobs show their last known status (marked ?)`);
+    for (const why of unreachable.values()) log.warn(`${why}; its jobs show their last known status (marked ?)`);
     const shown = values.all ? jobs : jobs.filter((j) => j.status === "running");
     const unverified = (j: JobRecord) => j.status === "running" && unreachable.has(j.worker);
     if (values.json) {
@@ -57,7 +57,8 @@ export default defineCommand({
       return 0;
     }
     const rows = shown.map((j) => [j.id.slice(0, 8), j.worker, tilde(j.cwd), j.command.replace(/\s+/g, " "), status(j, unverified(j)), clock(durationS(j))]);
-    process.stdout.write(`${table(["ID", "WORKER", "CWD", "COMMAND", "STATUS", "DURATION"], rows)}\n`);
+    const fit = process.stdout.isTTY ? { width: process.stdout.columns || 80, shrink: 3 } : undefined;
+    process.stdout.write(`${table(["ID", "WORKER", "CWD", "COMMAND", "STATUS", "DURATION"], rows, fit)}\n`);
     return 0;
   },
 });

@@ -6,9 +6,8 @@ import pc from "picocolors";
 import { v4 as uuid } from "uuid";
 import { strictArgs } from "../_args.ts";
 import { EXIT, UsageError } from "../_errors.ts";
-import { streamStatus } from "../_follow.ts";
+import { FollowError, watchJob } from "../_follow.ts";
 import { connectWorker, rshFor } from "../_ssh.ts";
-import { doneLine } from "../_format.ts";
 
 const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
@@ -54,26 +53,16 @@ async function runJob(opts: RunOptions): Promise<number> {
     status: "running",
     exit_code: null,
     started_at: Math.floor(Date.now() / 1000),
+    created_ms: Date.now(),
     ended_at: null,
     synced: opts.sync,
   };
   const short = job.id.slice(0, 8);
 
-  // Ctrl+C before the job starts cancels it; after, it only detaches.
-  let phase: "starting" | "launching" | "following" = "starting";
-  let conn: Connection | undefined;
+  // Ctrl+C before the job starts cancels it; once it runs, it only detaches (see watchJob)
   const cancel = new AbortController();
-  process.on("SIGINT", () => {
-    if (phase === "starting") {
-      cancel.abort();
-      return;
-    }
-    if (phase === "following") {
-      process.stderr.write(`\n${pc.dim(`Detached; job ${short} keeps running on ${worker.name}. Follow it with: p logs -f ${short}`)}\n`);
-      conn?.close();
-      process.exit(EXIT.interrupted);
-    }
-  });
+  const onInt = () => cancel.abort();
+  process.on("SIGINT", onInt);
 
   // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap
   const connecting = connectWorker(worker);
@@ -83,6 +72,7 @@ async function runJob(opts: RunOptions): Promise<number> {
       )
     : Promise.resolve();
   syncing.catch(() => {});
+  let conn: Connection;
   try {
     conn = await connecting;
   } catch (err) {
@@ -92,50 +82,41 @@ async function runJob(opts: RunOptions): Promise<number> {
   try {
     await syncing;
   } catch (err) {
-    if (cancel.signal.aborted) {
-      await conn.run(`rm -rf ${workDir(job.id)}`).catch(() => {});
-      conn.close();
+    // a half-synced work dir must never run a command: remove it
+    await conn.run(`rm -rf ${workDir(job.id)}`).catch(() => {});
+    conn.close();
+    if ((err as SyncError).code === "sync_cancelled") {
       process.stderr.write(`${pc.dim("Cancelled; nothing was started.")}\n`);
       return EXIT.interrupted;
     }
-    await conn.run(`rm -rf ${workDir(job.id)}`).catch(() => {});
-    conn.close();
     store.save({ ...job, status: "failed", ended_at: Math.floor(Date.now() / 1000), error: (err as Error).message });
     throw new SyncError("sync_failed", `sync to worker ${worker.name} failed: ${(err as Error).message}`);
   }
   if (cancel.signal.aborted) {
     conn.close();
+    process.stderr.write(`${pc.dim("Cancelled; nothing was started.")}\n`);
     return EXIT.interrupted;
   }
 
-  phase = "launching";
   store.save(job);
   const launch = launchScript({ id: job.id, command: job.command, cwd, worker: worker.name });
   try {
     if (opts.detach) {
       const r = await conn.run(remoteSh(launch));
-      if (r.code !== 0) throw new Error(r.stderr.trim() || `the worker's shell exited with ${r.code}`);
-      conn.close();
+      if (r.code !== 0) throw new FollowError("remote_failed", r.stderr.trim() || `the worker's shell exited with ${r.code}`);
       process.stdout.write(`${job.id}\n`);
       return 0;
     }
-    phase = "following";
+    process.off("SIGINT", onInt);
     if (process.stderr.isTTY) process.stderr.write(`${pc.dim(`job ${short} on ${worker.name}`)}\n`);
-    const status = await streamStatus(conn, remoteSh(`${launch}\n${followScript(job.id)}`), job.id);
-    conn.close();
-    const ended = { ended_at: status.endedAt ?? Math.floor(Date.now() / 1000) };
-    if (status.exitCode === null) {
-      store.update(job.id, { status: "unknown", ...ended });
-      process.stderr.write(`${doneLine(null)}\n`);
-      return EXIT.failure;
-    }
-    store.update(job.id, { status: "done", exit_code: status.exitCode, ...ended });
-    process.stderr.write(`${doneLine(status.exitCode)}\n`);
-    return status.exitCode;
+    return await watchJob(conn, store, job, remoteSh(`${launch}\n${followScript(job.id)}`), 0);
   } catch (err) {
+    if ((err as FollowError).code === "remote_failed") {
+      store.update(job.id, { status: "failed", ended_at: Math.floor(Date.now() / 1000), error: (err as Error).message });
+      throw new FollowError("remote_failed", `job could not start on worker ${worker.name}: ${(err as Error).message}`);
+    }
+    throw err;
+  } finally {
     conn.close();
-    if ((err as { code?: string }).code === "connection_lost") throw err;
-    store.update(job.id, { status: "failed", ended_at: Math.floor(Date.now() / 1000), error: (err as Error).message });
-    throw Object.assign(new Error(`job could not start on worker ${worker.name}: ${(err as Error).message}`), { code: "launch_failed" });
   }
 }

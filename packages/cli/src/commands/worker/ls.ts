@@ -1,20 +1,59 @@
-import { loadConfig } from "@p/store";
+import { loadConfig, type Worker } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
 import { table } from "../../_format.ts";
+import { log } from "../../_log.ts";
+import { connectWorker } from "../../_ssh.ts";
 
-const args = { ...jsonArg } as const;
+const args = {
+  check: { type: "boolean", alias: "c", description: "Probe each worker over SSH: reachable, rsync present, round-trip time" },
+  ...jsonArg,
+} as const;
+
+interface Check {
+  reachable: boolean;
+  rsync?: boolean;
+  rtt_ms?: number;
+  error?: string;
+}
+
+/** Connect and time one round trip; all workers are probed at once. */
+async function check(w: Worker): Promise<Check> {
+  try {
+    const conn = await connectWorker(w, { timeoutMs: 5000 });
+    try {
+      const t0 = performance.now();
+      const r = await conn.run("command -v rsync >/dev/null && echo yes || echo no");
+      return { reachable: true, rsync: r.stdout.trim() === "yes", rtt_ms: Math.round(performance.now() - t0) };
+    } finally {
+      conn.close();
+    }
+  } catch (err) {
+    return { reachable: false, error: (err as Error).message };
+  }
+}
 
 export default defineCommand({
-  meta: { name: "ls", description: "List registered workers. Example: p worker ls --json" },
+  meta: { name: "ls", description: "List registered workers; -c probes them. Example: p worker ls --check" },
   args,
   async run({ rawArgs }) {
     const { values } = strictArgs(args, rawArgs, "worker ls");
     const config = loadConfig();
-    const rows = config.workers.map((w) => ({ ...w, default: w.name === config.default_worker }));
+    const checks = values.check ? await Promise.all(config.workers.map(check)) : [];
+    const rows = config.workers.map((w, i) => ({ ...w, default: w.name === config.default_worker, ...(checks[i] && { check: checks[i] }) }));
     if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     else if (rows.length === 0) process.stderr.write("No workers registered; add one with: p worker register user@host\n");
-    else process.stdout.write(`${table(["NAME", "CONNECTION", "DEFAULT"], rows.map((w) => [w.name, w.connection, w.default ? "*" : ""]))}\n`);
-    return 0;
+    else {
+      const header = ["NAME", "CONNECTION", "DEFAULT", ...(values.check ? ["STATUS", "RSYNC", "RTT"] : [])];
+      const cells = rows.map((w) => [
+        w.name,
+        w.connection,
+        w.default ? "*" : "",
+        ...(w.check ? [w.check.reachable ? "ok" : "unreachable", w.check.reachable ? (w.check.rsync ? "yes" : "MISSING") : "-", w.check.rtt_ms !== undefined ? `${w.check.rtt_ms}ms` : "-"] : []),
+      ]);
+      process.stdout.write(`${table(header, cells)}\n`);
+      for (const w of rows) if (w.check?.error) log.warn(w.check.error);
+    }
+    return rows.some((w) => w.check && !w.check.reachable) ? 255 : 0;
   },
 });

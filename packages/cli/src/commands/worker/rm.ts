@@ -2,6 +2,7 @@ import { JobStore, loadConfig, pickWorker, saveConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { strictArgs } from "../../_args.ts";
 import { UsageError } from "../../_errors.ts";
+import { reconcile } from "../../_reconcile.ts";
 
 const args = { name: { type: "positional", required: false, description: "Worker to unregister" } } as const;
 
@@ -13,7 +14,10 @@ export default defineCommand({
     if (positionals.length !== 1) throw new UsageError("usage: p worker rm <name>");
     const config = loadConfig();
     const worker = pickWorker(config, positionals[0]);
-    const running = new JobStore().list().filter((j) => j.worker === worker.name && j.status === "running");
+    const store = new JobStore();
+    // ask the worker first: a job recorded as running may have ended since
+    const { jobs } = await reconcile(store, store.list().filter((j) => j.worker === worker.name && j.status === "running"));
+    const running = jobs.filter((j) => j.status === "running");
     if (running.length)
       throw new UsageError(
         `worker ${worker.name} has ${running.length} running job(s) (${running.map((j) => j.id.slice(0, 8)).join(", ")}); stop them first: p stop <id>`,

@@ -1,0 +1,64 @@
+import { parseSizes, remoteSh, removeScript } from "@p/exec";
+import { JobStore, type JobRecord } from "@p/store";
+import { defineCommand } from "citty";
+import { jsonArg, strictArgs } from "../_args.ts";
+import { bytes } from "../_format.ts";
+import { log } from "../_log.ts";
+import { byWorker, reconcile } from "../_reconcile.ts";
+import { connectWorker } from "../_ssh.ts";
+
+const args = {
+  force: { type: "boolean", alias: "f", description: "Also remove jobs whose status is unknown" },
+  "dry-run": { type: "boolean", description: "List what would be removed, and the space it holds, without removing" },
+  ...jsonArg,
+} as const;
+
+export default defineCommand({
+  meta: { name: "prune", description: "Remove finished jobs (done, failed, stopped) and their dirs on the workers. Example: p prune --dry-run" },
+  args,
+  async run({ rawArgs }) {
+    const { values } = strictArgs(args, rawArgs, "prune");
+    const dryRun = Boolean(values["dry-run"]);
+    const store = new JobStore();
+    const { jobs, unreachable } = await reconcile(store, store.list((f, why) => log.warn(`skipped ${f} (${why})`)));
+    const finished = new Set(["done", "failed", "stopped", ...(values.force ? ["unknown"] : [])]);
+    const doomed = jobs.filter((j) => finished.has(j.status));
+    const workers: { worker: string; jobs: string[]; bytes: number; error?: string }[] = [];
+    await Promise.all(
+      byWorker(doomed).map(async (group: JobRecord[]) => {
+        const worker = group[0]!.worker;
+        const entry = { worker, jobs: [] as string[], bytes: 0 };
+        workers.push(entry);
+        if (unreachable.has(worker)) return void Object.assign(entry, { error: unreachable.get(worker) });
+        try {
+          const conn = await connectWorker({ name: worker, connection: group[0]!.connection }, { timeoutMs: 5000 });
+          try {
+            const sizes = parseSizes((await conn.run(remoteSh(removeScript(group.map((j) => j.id), !dryRun)))).stdout);
+            for (const j of group.filter((j) => sizes.has(j.id))) {
+              if (!dryRun) store.remove(j.id);
+              entry.jobs.push(j.id);
+              entry.bytes += sizes.get(j.id)!;
+            }
+          } finally {
+            conn.close();
+          }
+        } catch (err) {
+          Object.assign(entry, { error: (err as Error).message });
+        }
+      }),
+    );
+    workers.sort((a, b) => a.worker.localeCompare(b.worker));
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ dry_run: dryRun, workers }, null, 2)}\n`);
+    } else {
+      if (workers.length === 0) process.stderr.write("Nothing to prune\n");
+      const verb = dryRun ? "Would remove" : "Removed";
+      for (const w of workers) {
+        if (w.error) log.warn(`${w.error}; its jobs were left alone`);
+        else process.stdout.write(`${verb} ${w.jobs.length} job(s) from ${w.worker}, ${dryRun ? "holding" : "freeing"} ${bytes(w.bytes)}\n`);
+        if (dryRun) for (const id of w.jobs) process.stdout.write(`  ${id.slice(0, 8)}  ${jobs.find((j) => j.id === id)!.command}\n`);
+      }
+    }
+    return workers.some((w) => w.error) ? 70 : 0;
+  },
+});

@@ -1,0 +1,38 @@
+import { parseConnection, workDir } from "@p/exec";
+import { JobStore } from "@p/store";
+import { planPull, runSync, SyncError } from "@p/sync";
+import { defineCommand } from "citty";
+import { strictArgs } from "../_args.ts";
+import { UsageError } from "../_errors.ts";
+import { rshFor } from "../_ssh.ts";
+
+const args = {
+  id: { type: "positional", required: false, description: "Job id (or a unique prefix)" },
+  path: { type: "positional", required: false, description: "File or directory inside the job's work dir" },
+  dest: { type: "positional", required: false, description: "Where to put it (default: the current directory)" },
+} as const;
+
+export default defineCommand({
+  meta: {
+    name: "pull",
+    description: "Copy a file or directory from a job's work dir (rsync, incremental). Example: p pull a3f2 target/release/app ./bin/",
+  },
+  args,
+  async run({ rawArgs }) {
+    const { positionals } = strictArgs(args, rawArgs, "pull");
+    if (positionals.length < 2 || positionals.length > 3) throw new UsageError("usage: p pull <job-id> <remote-path> [<local-dest>]");
+    const [id, path, dest = "."] = positionals as [string, string, string?];
+    const job = new JobStore().find(id);
+    const target = parseConnection(job.connection);
+    const plan = planPull({ host: target.host, rsh: rshFor(target), workDir: workDir(job.id), path, dest });
+    try {
+      await runSync(plan);
+    } catch (err) {
+      if (err instanceof SyncError && /No such file|change_dir.*failed|link_stat/.test(err.message))
+        throw new SyncError("invalid_argument", `${path} is not in job ${job.id.slice(0, 8)}'s work dir on ${job.worker}`);
+      throw err;
+    }
+    process.stderr.write(`Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}\n`);
+    return 0;
+  },
+});

@@ -1,0 +1,31 @@
+import { describe, expect, test } from "bun:test";
+import { bytes, table } from "../src/_format.ts";
+
+describe("table", () => {
+  test("pads every column to its widest cell, whatever the content", () => {
+    expect(table(["ID", "COMMAND", "STATUS"], [["a", "make", "running"], ["bbbbbbbbbb", "x", "done [0]"]])).toBe(
+      ["ID          COMMAND  STATUS", "a           make     running", "bbbbbbbbbb  x        done [0]"].join("\n"),
+    );
+  });
+  test("clips the chosen column to fit a terminal's width, and only it", () => {
+    const out = table(["ID", "COMMAND", "STATUS"], [["a", "x".repeat(100), "ok"]], { width: 30, shrink: 1 });
+    for (const line of out.split("\n")) expect(line.length).toBeLessThanOrEqual(30);
+    expect(out).toContain("…");
+    expect(out.split("\n")[1]!.endsWith("ok")).toBe(true);
+  });
+  test("without a width nothing is cut", () => {
+    expect(table(["C"], [["y".repeat(500)]])).toContain("y".repeat(500));
+  });
+});
+
+describe("bytes", () => {
+  test.each([
+    [0, "0 B"],
+    [1023, "1023 B"],
+    [1536, "1.5 KB"],
+    [50 * 1024 * 1024, "50 MB"],
+    [3 * 1024 ** 3, "3.0 GB"],
+  ])("%p is %p", (n, s) => {
+    expect(bytes(n)).toBe(s);
+  });
+});

@@ -1,0 +1,270 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { asWorker, jobDirOf, p, scratch, spawnP, startWorkers, waitFor, workDirOf, type Workers } from "./_harness.ts";
+
+// real sshd, real rsync, real jobs: slower than unit tests
+setDefaultTimeout(30_000);
+
+let w: Workers;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  w = startWorkers();
+  env = w.env;
+  expect((await p(["worker", "register", "p-w1"], { env })).code).toBe(0);
+  expect((await p(["worker", "register", "p-w2"], { env })).code).toBe(0);
+});
+afterAll(async () => {
+  await p(["prune", "--force"], { env });
+  w.stop();
+});
+
+const detach = async (cmd: string, worker: string[] = []) => {
+  const r = await p([...worker, "-d", "--", cmd], { env });
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+};
+const lsJson = async (...flags: string[]) => JSON.parse((await p(["ls", "--json", ...flags], { env })).stdout) as Record<string, unknown>[];
+const ended = (user: string, id: string) => existsSync(join(jobDirOf(user, id), "exitcode"));
+/** Live (non-zombie) processes of a job's process group, as seen on the worker. */
+const liveInGroup = (user: string, id: string) => {
+  const pgid = readFileSync(join(jobDirOf(user, id), "pid"), "utf8").trim();
+  return asWorker(user, `ps -e -o pgid=,stat=,comm= | awk '$1 == ${pgid} && $2 !~ /^Z/'`).trim();
+};
+
+describe("p ls", () => {
+  test("shows running jobs in the spec's columns; -a adds finished ones, newest last", async () => {
+    const cwd = scratch("ls");
+    const done = (await p(["--", "exit 3"], { env, cwd })).code;
+    expect(done).toBe(3);
+    const running = await detach("sleep 30");
+    const r = await p(["ls"], { env });
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^ID\s+WORKER\s+CWD\s+COMMAND\s+STATUS\s+DURATION$/);
+    expect(r.stdout).toMatch(new RegExp(`${running.slice(0, 8)}\\s+p-w1\\s+\\S+\\s+sleep 30\\s+running\\s+0:00:0\\d`));
+    expect(r.stdout).not.toContain("exit 3");
+    const all = (await p(["ls", "-a"], { env })).stdout.trim().split("\n");
+    expect(all.at(-1)).toContain(running.slice(0, 8));
+    expect(all.join("\n")).toMatch(/exit 3\s+done \[3\]/);
+    // columns line up whatever the content
+    const statusCol = all[0]!.indexOf("STATUS");
+    for (const line of all.slice(1)) expect(line.slice(statusCol)).toMatch(/^(running|done|failed|stopped|unknown)/);
+    await p(["stop", running], { env });
+  });
+
+  test("--json prints one array of job objects and nothing else", async () => {
+    const id = await detach("sleep 1; exit 7");
+    await waitFor(() => ended("p-w1", id));
+    const jobs = await lsJson("-a");
+    const job = jobs.find((j) => j.id === id)!;
+    expect(job).toEqual({
+      id,
+      short_id: id.slice(0, 8),
+      worker: "p-w1",
+      cwd: expect.any(String),
+      command: "sleep 1; exit 7",
+      status: "done",
+      exit_code: 7,
+      started_at: expect.any(Number),
+      ended_at: expect.any(Number),
+      duration_s: expect.any(Number),
+    });
+    expect(job.duration_s as number).toBeGreaterThanOrEqual(0);
+    const jq = Bun.spawnSync(["sh", "-c", `"$0" ls -a --json | node -e 'JSON.parse(require("fs").readFileSync(0,"utf8")).length' `, join(import.meta.dir, "../../dist/p")], { env });
+    expect(jq.exitCode).toBe(0);
+  });
+
+  test("with no running jobs, ls opens no SSH connection at all", async () => {
+    const broken = { ...env, P_SSH_COMMAND: "false" };
+    for (const j of await lsJson()) await p(["stop", j.id as string], { env });
+    const r = await p(["ls", "-a"], { env: broken });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+  });
+
+  test("an unreachable worker is said so quickly; its jobs keep their last status, unverified", async () => {
+    const id = await detach("sleep 30", ["p-w2"]);
+    const broken = { ...env, P_SSH_COMMAND: `ssh -F ${join(w.dir, "ssh_config")} -o Port=1` };
+    const t0 = Date.now();
+    const r = await p(["ls"], { env: broken });
+    expect(Date.now() - t0).toBeLessThan(6000);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/worker p-w2 is unreachable/);
+    expect(r.stdout).toMatch(new RegExp(`${id.slice(0, 8)}.*running\\?`));
+    const json = JSON.parse((await p(["ls", "--json"], { env: broken })).stdout);
+    expect(json.find((j: { id: string }) => j.id === id)).toMatchObject({ status: "running", unverified: true });
+    await p(["stop", id], { env });
+  });
+
+  test("a job killed with kill -9 on the worker shows as unknown", async () => {
+    const id = await detach("sleep 60");
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "pid")));
+    asWorker("p-w1", `kill -9 $(cat ~/.p/jobs/${id}/runner) -$(cat ~/.p/jobs/${id}/pid)`);
+    await waitFor(() => liveInGroup("p-w1", id) === "");
+    const job = (await lsJson("-a")).find((j) => j.id === id);
+    expect(job).toMatchObject({ status: "unknown", exit_code: null });
+  });
+
+  test("a job whose remote directory vanished shows as unknown", async () => {
+    const id = await detach("sleep 60");
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "pid")));
+    asWorker("p-w1", `kill -9 -$(cat ~/.p/jobs/${id}/pid); rm -rf ~/.p/jobs/${id}`);
+    expect((await lsJson("-a")).find((j) => j.id === id)).toMatchObject({ status: "unknown" });
+  });
+});
+
+describe("p logs", () => {
+  test("prints the whole log; -f follows to the end and exits with the job's code", async () => {
+    const id = await detach("echo one; sleep 1; echo two; exit 4");
+    const f = await p(["logs", "-f", id.slice(0, 6)], { env });
+    expect(f).toMatchObject({ stdout: "one\ntwo\n", code: 4 });
+    expect(f.stderr).toContain("[Job done: exit 4]");
+    const whole = await p(["logs", id], { env });
+    expect(whole).toMatchObject({ stdout: "one\ntwo\n", code: 0 });
+  });
+
+  test("a dropped connection names the job; logs -f resumes with no line lost or doubled", async () => {
+    const cwd = scratch("drop");
+    const proc = spawnP(["--", "for i in $(seq 1 40); do echo line $i; sleep 0.05; done"], { env, cwd });
+    const reader = proc.stdout.getReader();
+    let first = "";
+    while (!first.includes("line 5\n")) first += Buffer.from((await reader.read()).value!).toString();
+    // kill the sshd processes serving this user's sessions: the connection drops
+    Bun.spawnSync(["pkill", "-KILL", "-f", "^sshd: p-w1"]);
+    for (let c = await reader.read(); !c.done; c = await reader.read()) first += Buffer.from(c.value).toString();
+    expect(await proc.exited).toBe(255);
+    const stderr = await new Response(proc.stderr).text();
+    const id = JSON.parse((await p(["ls", "-a", "--json"], { env })).stdout).at(-1).id as string;
+    expect(stderr).toContain(`p logs -f ${id.slice(0, 8)}`);
+    const rest = await p(["logs", "-f", id], { env });
+    expect(rest.code).toBe(0);
+    const expected = Array.from({ length: 40 }, (_, i) => `line ${i + 1}\n`).join("");
+    expect(first + rest.stdout).toBe(expected);
+  });
+});
+
+describe("p stop", () => {
+  test("ends the whole process tree, records stopped, and a second stop is a no-op", async () => {
+    const id = await detach("sleep 300 & sleep 301 & (sleep 302; echo never) & wait");
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "pid")));
+    await Bun.sleep(300);
+    expect(liveInGroup("p-w1", id).split("\n").length).toBeGreaterThanOrEqual(4);
+    const r = await p(["stop", id.slice(0, 8)], { env });
+    expect(r).toMatchObject({ code: 0, stdout: `Stopped job ${id.slice(0, 8)}\n` });
+    expect(liveInGroup("p-w1", id)).toBe("");
+    expect(asWorker("p-w1", "pgrep -u p-w1 -f 'sleep 30[012]' || true").trim()).toBe("");
+    expect((await lsJson("-a")).find((j) => j.id === id)).toMatchObject({ status: "stopped", exit_code: 143 });
+    const again = await p(["stop", id], { env });
+    expect(again).toMatchObject({ code: 0, stdout: `Job ${id.slice(0, 8)} is not running (stopped); nothing to stop\n` });
+  });
+});
+
+describe("job ids", () => {
+  test("unknown and ambiguous prefixes are refused, naming the matches", async () => {
+    const ids = (await lsJson("-a")).map((j) => j.id as string);
+    const unknown = await p(["logs", "zzzz"], { env });
+    expect(unknown.code).toBe(64);
+    expect(unknown.stderr).toMatch(/not valid/);
+    const none = await p(["stop", "ffffffff-ffff"], { env });
+    expect(none.code).toBe(64);
+    expect(none.stderr).toMatch(/no job matches "ffffffff-ffff"/);
+    // find two ids that share a first character, and use it
+    const byFirst = new Map<string, string[]>();
+    for (const id of ids) byFirst.set(id[0]!, [...(byFirst.get(id[0]!) ?? []), id]);
+    const shared = [...byFirst.values()].find((v) => v.length > 1);
+    if (shared) {
+      const amb = await p(["logs", shared[0]![0]!], { env });
+      expect(amb.code).toBe(64);
+      expect(amb.stderr).toMatch(/ambiguous/);
+      for (const id of shared) expect(amb.stderr).toContain(id.slice(0, 12));
+    }
+  });
+});
+
+describe("p pull", () => {
+  test("copies a file or a directory out of the job's work dir, and refuses paths outside it", async () => {
+    const r = await p(["--", "mkdir -p 'out/dir with space' && echo data > 'out/dir with space/f.txt' && echo bin > app.bin"], { env, cwd: scratch("pull") });
+    expect(r.code).toBe(0);
+    const id = (await lsJson("-a")).at(-1)!.id as string;
+    const dest = scratch("dest");
+    expect((await p(["pull", id, "app.bin"], { env, cwd: dest })).code).toBe(0);
+    expect(readFileSync(join(dest, "app.bin"), "utf8")).toBe("bin\n");
+    expect((await p(["pull", id, "out", join(dest, "got")], { env })).code).toBe(0);
+    expect(readFileSync(join(dest, "got", "out", "dir with space", "f.txt"), "utf8")).toBe("data\n");
+    for (const bad of ["../../.ssh/authorized_keys", "/etc/passwd"]) {
+      const refused = await p(["pull", id, bad], { env, cwd: dest });
+      expect(refused.code).toBe(64);
+      expect(refused.stderr).toMatch(/outside the job's work dir/);
+    }
+    const missing = await p(["pull", id, "nope"], { env, cwd: dest });
+    expect(missing.code).toBe(64);
+    expect(missing.stderr).toMatch(/nope is not in job/);
+  });
+});
+
+describe("p rm and p prune", () => {
+  test("rm refuses a running job; --force stops it, and both dirs go from the worker", async () => {
+    const id = await detach("sleep 60");
+    const refused = await p(["rm", id], { env });
+    expect(refused.code).toBe(64);
+    expect(refused.stderr).toMatch(/is running/);
+    expect(existsSync(jobDirOf("p-w1", id))).toBe(true);
+    const r = await p(["rm", "--force", id], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`Removed job ${id.slice(0, 8)} from p-w1 \\(freed .+\\)`));
+    expect(existsSync(jobDirOf("p-w1", id))).toBe(false);
+    expect(existsSync(workDirOf("p-w1", id))).toBe(false);
+    expect((await lsJson("-a")).some((j) => j.id === id)).toBe(false);
+  });
+
+  test("prune removes finished jobs only (--force adds unknown), --dry-run just lists, both with sizes", async () => {
+    const cwd = scratch("prune");
+    writeFileSync(join(cwd, "blob"), Buffer.alloc(300 * 1024, 1));
+    await p(["--", "true"], { env, cwd });
+    const running = await detach("sleep 60");
+    const lost = await detach("sleep 60");
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", lost), "pid")));
+    asWorker("p-w1", `kill -9 $(cat ~/.p/jobs/${lost}/runner) -$(cat ~/.p/jobs/${lost}/pid)`);
+    await waitFor(() => liveInGroup("p-w1", lost) === "");
+    const before = await lsJson("-a");
+    const finished = before.filter((j) => ["done", "failed", "stopped"].includes(j.status as string)).map((j) => j.id);
+    expect(finished.length).toBeGreaterThan(0);
+
+    const dry = await p(["prune", "--dry-run"], { env });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/Would remove \d+ job\(s\) from p-w1, holding \d+(\.\d)? (KB|MB)/);
+    expect((await lsJson("-a")).length).toBe(before.length);
+
+    const json = JSON.parse((await p(["prune", "--json"], { env })).stdout);
+    expect(json.dry_run).toBe(false);
+    const removed = json.workers.flatMap((x: { jobs: string[] }) => x.jobs);
+    expect(removed.sort()).toEqual([...finished].sort());
+    expect(json.workers.find((x: { worker: string }) => x.worker === "p-w1").bytes).toBeGreaterThan(300 * 1024);
+    for (const id of finished) expect(existsSync(workDirOf("p-w1", id as string))).toBe(false);
+    const left = (await lsJson("-a")).map((j) => j.id);
+    expect(left).toContain(running);
+    expect(left).toContain(lost);
+
+    await p(["stop", running], { env });
+    const forced = await p(["prune", "--force"], { env });
+    expect(forced.code).toBe(0);
+    expect((await lsJson("-a")).length).toBe(0);
+    expect(existsSync(jobDirOf("p-w1", lost))).toBe(false);
+  });
+});
+
+describe("p worker ls --check", () => {
+  test("probes every worker at once: reachable, rsync, round-trip time", async () => {
+    const r = await p(["worker", "ls", "--check"], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/p-w1\s+p-w1\s+\*\s+ok\s+yes\s+\d+ms/);
+    const json = JSON.parse((await p(["worker", "ls", "-c", "--json"], { env })).stdout);
+    expect(json[1]).toMatchObject({ name: "p-w2", check: { reachable: true, rsync: true, rtt_ms: expect.any(Number) } });
+    expect((await p(["worker", "register", "p-w1@127.0.0.1:1", "-n", "dead", "--no-check"], { env })).code).toBe(0);
+    const dead = await p(["worker", "ls", "-c"], { env });
+    expect(dead.code).toBe(255);
+    expect(dead.stdout).toMatch(/dead\s+p-w1@127\.0\.0\.1:1\s+unreachable/);
+    await p(["worker", "rm", "dead"], { env });
+  });
+});
