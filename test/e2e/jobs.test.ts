@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asWorker, jobDirOf, p, scratch, spawnP, startWorkers, waitFor, workDirOf, type Workers } from "./_harness.ts";
 
@@ -111,6 +111,26 @@ describe("p ls", () => {
     await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "pid")));
     asWorker("p-w1", `kill -9 -$(cat ~/.p/jobs/${id}/pid); rm -rf ~/.p/jobs/${id}`);
     expect((await lsJson("-a")).find((j) => j.id === id)).toMatchObject({ status: "unknown" });
+  });
+});
+
+describe("failed jobs", () => {
+  test("a sync that fails records failed, with the reason, and runs nothing", async () => {
+    await p(["p-w2", "-n", "--", "true"], { env }); // makes ~/.p/workdirs exist
+    Bun.spawnSync(["chmod", "500", "/home/p-w2/.p/workdirs"]);
+    try {
+      const cwd = scratch("fail");
+      writeFileSync(join(cwd, "f"), "x");
+      const r = await p(["p-w2", "--", "touch ran-anyway"], { env, cwd });
+      expect(r.code).toBe(70);
+      expect(r.stderr).toMatch(/sync to worker p-w2 failed: .*Permission denied/);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      const job = (await lsJson("-a")).at(-1)!;
+      expect(job).toMatchObject({ status: "failed", command: "touch ran-anyway", exit_code: null });
+      expect(existsSync(jobDirOf("p-w2", job.id as string))).toBe(false);
+    } finally {
+      Bun.spawnSync(["chmod", "700", "/home/p-w2/.p/workdirs"]);
+    }
   });
 });
 

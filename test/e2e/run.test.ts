@@ -167,6 +167,15 @@ describe("sync", () => {
     expect(r.stdout).toBe("./.gitignore\n./a.c\n./sub/.gitignore\n./sub/b.c\n");
   });
 
+  test("a client directory with spaces and unicode in its path", async () => {
+    const cwd = join(scratch("path"), "my prøject ✓");
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, "it's here.txt"), "yes");
+    const r = await p(["--", "cat \"it's here.txt\""], { env, cwd });
+    expect(r.stdout).toBe("yes");
+    expect(lastJob().cwd).toBe(cwd);
+  });
+
   test("every job gets its own work dir", async () => {
     const cwd = scratch("iso");
     writeFileSync(join(cwd, "f"), "original");

@@ -12,7 +12,7 @@ export function strictArgs(def: ArgsDef, argv: readonly string[], command: strin
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const [name, a] of Object.entries(def)) {
     if (a.type === "positional") continue;
-    const alias = [a.alias ?? []].flat().find((x) => x.length === 1);
+    const alias = ["alias" in a ? (a.alias ?? []) : []].flat().find((x) => x.length === 1);
     options[name] = { type: a.type === "boolean" ? "boolean" : "string", ...(alias && { short: alias }) };
   }
   options.verbose = { type: "boolean" };

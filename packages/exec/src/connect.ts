@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Duplex } from "node:stream";
-import { Client, utils, type AuthenticationType, type ClientChannel, type ConnectConfig } from "ssh2";
+import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig } from "ssh2";
 import { SshError } from "./errors.ts";
 import {
   checkHostKey,
@@ -85,14 +85,14 @@ function hostKeyOrder(known: string[]): string[] {
   return [...new Set([...preferred, ...HOST_KEY_ALGORITHMS])];
 }
 
-function authMethods(s: SshSettings): AuthenticationType[] {
-  const methods: AuthenticationType[] = [];
-  if (s.identityAgent && existsSync(s.identityAgent)) methods.push({ type: "agent", username: s.user, agent: s.identityAgent } as AuthenticationType);
+function authMethods(s: SshSettings): AnyAuthMethod[] {
+  const methods: AnyAuthMethod[] = [];
+  if (s.identityAgent && existsSync(s.identityAgent)) methods.push({ type: "agent", username: s.user, agent: s.identityAgent });
   for (const file of s.identityFiles) {
     if (!existsSync(file)) continue;
     const key = utils.parseKey(readFileSync(file));
     if (key instanceof Error) continue; // passphrase-protected: only an agent can use it
-    methods.push({ type: "publickey", username: s.user, key: readFileSync(file) } as AuthenticationType);
+    methods.push({ type: "publickey", username: s.user, key: readFileSync(file) });
   }
   return methods;
 }

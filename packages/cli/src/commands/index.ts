@@ -1,7 +1,10 @@
 import type { CommandDef } from "citty";
 
-type Loader = () => Promise<CommandDef>;
-const load = (p: Promise<{ default: CommandDef }>) => p.then((m) => m.default);
+// each command has its own args type; the router only needs "some command"
+// biome-ignore lint/suspicious/noExplicitAny: see above
+type AnyCommand = CommandDef<any>;
+type Loader = () => Promise<AnyCommand>;
+const load = (p: Promise<{ default: AnyCommand }>) => p.then((m) => m.default);
 
 /** Every subcommand of `p`, loaded only when used. Running a job (`p -- cmd`) is routed apart. */
 export const commands: Record<string, Loader> = {
