@@ -15,7 +15,10 @@ export function strictArgs(def: ArgsDef, argv: readonly string[], command: strin
     const alias = ["alias" in a ? (a.alias ?? []) : []].flat().find((x) => x.length === 1);
     options[name] = { type: a.type === "boolean" ? "boolean" : "string", ...(alias && { short: alias }) };
   }
+  // accepted everywhere: stacks on errors, and colour control
   options.verbose = { type: "boolean" };
+  options.color = { type: "boolean" };
+  options["no-color"] = { type: "boolean" };
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
     return { values: values as Parsed["values"], positionals };

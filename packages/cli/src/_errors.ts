@@ -23,20 +23,25 @@ export class UsageError extends Error {
 export function codeOf(err: unknown): string {
   const code = (err as { code?: unknown })?.code;
   if ((err as Error)?.name === "CLIError") return "invalid_argument"; // citty's own argument errors
-  return typeof code === "string" && (USAGE_CODES.has(code) || UNREACHABLE_CODES.has(code) || /^[a-z_]+$/.test(code)) ? code : "internal";
+  return typeof code === "string" && /^[a-z_]+$/.test(code) ? code : "internal";
 }
 
 export function exitCodeFor(err: unknown): number {
   const code = codeOf(err);
   if (USAGE_CODES.has(code)) return EXIT.usage;
   if (UNREACHABLE_CODES.has(code)) return EXIT.unreachable;
+  if (code === "sync_cancelled") return EXIT.interrupted;
   return EXIT.failure;
 }
 
-/** Print an error as one line (a stack only with --verbose) and give the exit code. */
-export function report(err: unknown, verbose = process.argv.includes("--verbose")): number {
-  const message = err instanceof Error ? err.message : String(err);
-  log.error(message.split("\n")[0]);
-  if (verbose && err instanceof Error && err.stack) console.error(err.stack);
+/**
+ * Print an error as one line, or as `{"error": {"code", "message"}}` on stdout under --json;
+ * a stack only with --verbose. Gives the exit code.
+ */
+export function report(err: unknown, opts: { json?: boolean; verbose?: boolean } = {}): number {
+  const message = (err instanceof Error ? err.message : String(err)).split("\n")[0]!;
+  if (opts.json) process.stdout.write(`${JSON.stringify({ error: { code: codeOf(err), message } })}\n`);
+  else log.error(message);
+  if (opts.verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   return exitCodeFor(err);
 }

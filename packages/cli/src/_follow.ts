@@ -1,6 +1,6 @@
 import { parseStatusLine, STATUS_MARK, type Connection, type FollowStatus } from "@p/exec";
 import type { JobRecord, JobStore } from "@p/store";
-import pc from "picocolors";
+import { pc } from "./_color.ts";
 import { EXIT } from "./_errors.ts";
 import { doneLine } from "./_format.ts";
 

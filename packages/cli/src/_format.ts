@@ -1,4 +1,4 @@
-import pc from "picocolors";
+import { pc } from "./_color.ts";
 
 /** `[Job done: exit N]`, as the spec prints it when a job ends. */
 export function doneLine(exitCode: number | null): string {

@@ -1,10 +1,12 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { join, posix } from "node:path";
+import ignore, { type Ignore } from "ignore";
 
 /**
  * The files git considers not ignored under `dir` (tracked, plus untracked that no ignore
- * rule excludes), plus `.git` itself when `dir` holds it. Null when `dir` is not in a git
- * work tree or git is not installed: rsync's `.gitignore` filter is used instead.
+ * rule excludes: nested .gitignore, negations, info/exclude, the global excludes file),
+ * plus `.git` itself when `dir` holds it. Null when `dir` is not in a git work tree or git
+ * is not installed.
  */
 export async function gitFiles(dir: string): Promise<string[] | null> {
   let proc;
@@ -22,4 +24,85 @@ export async function gitFiles(dir: string): Promise<string[] | null> {
   const files = new Set(out.split("\0").filter(Boolean));
   if (existsSync(join(dir, ".git"))) files.add(".git");
   return [...files];
+}
+
+/** The .gitignore rules of one directory, relative to it. */
+interface Level {
+  base: string;
+  ig: Ignore;
+  lines: string[];
+}
+
+function level(dir: string, base: string): Level | undefined {
+  const file = join(dir, base, ".gitignore");
+  if (!existsSync(file)) return undefined;
+  const text = readFileSync(file, "utf8");
+  return { base, ig: ignore().add(text), lines: text.split("\n") };
+}
+
+export interface IgnoreVerdict {
+  ignored: boolean;
+  /** The deciding rule: its .gitignore (relative to the root) and line. */
+  rule?: { source: string; line: number; pattern: string };
+}
+
+/** Git's reading of a path against a stack of .gitignore levels: the nearest one that has a say decides. */
+function judge(levels: Level[], path: string, isDir: boolean): IgnoreVerdict {
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const { base, ig, lines } = levels[i]!;
+    const rel = `${base === "" ? path : path.slice(base.length + 1)}${isDir ? "/" : ""}`;
+    const t = ig.test(rel);
+    if (!t.ignored && !t.unignored) continue;
+    for (let n = lines.length - 1; n >= 0; n--) {
+      const pattern = lines[n]!.trim();
+      if (!pattern || pattern.startsWith("#")) continue;
+      const one = ignore().add(pattern).test(rel);
+      if (one.ignored || one.unignored) return { ignored: t.ignored, rule: { source: posix.join(base, ".gitignore"), line: n + 1, pattern } };
+    }
+    return { ignored: t.ignored };
+  }
+  return { ignored: false };
+}
+
+/**
+ * Outside git, the same reading of `.gitignore` files git would make (rsync's own
+ * `:- .gitignore` filter treats `!` as "clear the list", not as negation). Files only:
+ * an ignored directory is not entered, as in git.
+ */
+export function walkFiles(dir: string): string[] {
+  const files: string[] = [];
+  const visit = (rel: string, levels: Level[]) => {
+    const here = level(dir, rel);
+    const stack = here ? [...levels, here] : levels;
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const path = rel === "" ? name : `${rel}/${name}`;
+      const isDir = lstatSync(join(dir, path)).isDirectory();
+      if (judge(stack, path, isDir).ignored) continue;
+      if (isDir) visit(path, stack);
+      else files.push(path);
+    }
+  };
+  visit("", []);
+  return files;
+}
+
+/** Why `path` is or is not ignored outside git: the deciding rule, checking its parents first. */
+export function explainIgnored(dir: string, path: string): IgnoreVerdict & { at: string } {
+  const parts = path.split("/");
+  const levels: Level[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const here = level(dir, parts.slice(0, i).join("/"));
+    if (here) levels.push(here);
+    const at = parts.slice(0, i + 1).join("/");
+    const isDir = i < parts.length - 1 || (existsSync(join(dir, at)) && lstatSync(join(dir, at)).isDirectory());
+    const v = judge(levels, at, isDir);
+    if (v.ignored) return { ...v, at };
+    if (i === parts.length - 1) return { ...v, at };
+  }
+  return { ignored: false, at: path };
+}
+
+/** What a sync of `dir` sends: git's answer in a work tree, the same rules walked by hand outside one. */
+export async function syncedFiles(dir: string): Promise<string[]> {
+  return (await gitFiles(dir)) ?? walkFiles(dir);
 }

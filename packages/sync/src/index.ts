@@ -1,4 +1,5 @@
-export { planSync, remoteSpec, type SyncInput, type SyncPlan } from "./plan.ts";
-export { gitFiles } from "./files.ts";
+export { parentDir, planList, planSync, remoteSpec, type SyncInput, type SyncPlan } from "./plan.ts";
+export { gitFiles, syncedFiles, walkFiles } from "./files.ts";
 export { runSync, SyncError, type RunSyncOptions } from "./run.ts";
 export { insideWorkDir, planPull, type PullInput } from "./pull.ts";
+export { explainPath, listSynced, type Explanation, type Listing } from "./explain.ts";

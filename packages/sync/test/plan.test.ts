@@ -1,39 +1,39 @@
 import { describe, expect, test } from "bun:test";
-import { planSync, remoteSpec } from "../src/plan.ts";
+import { parentDir, planSync, remoteSpec } from "../src/plan.ts";
 
 const base = { source: "/src/proj", host: "beefy", dest: ".p/workdirs/abc", rsh: "ssh -p 2222" };
 
 describe("planSync", () => {
-  test("outside git: rsync reads .gitignore files itself", () => {
-    expect(planSync({ ...base, files: null })).toEqual({
+  test("the file list goes to rsync's stdin, NUL-separated; rsync decides nothing itself", () => {
+    expect(planSync({ ...base, files: ["a b.txt", ".git", "ü/x"] })).toEqual({
       argv: [
         "rsync",
         "-a",
-        "--rsync-path=mkdir -p .p/workdirs/ && rsync",
+        "--protect-args",
         "-e",
         "ssh -p 2222",
-        "--filter=:- .gitignore",
+        "--from0",
+        "--files-from=-",
+        "-r",
+        "--ignore-missing-args",
         "--",
         "/src/proj/",
         "beefy:.p/workdirs/abc/",
       ],
+      stdin: "a b.txt\0.git\0ü/x\0",
     });
   });
 
-  test("in git: git's file list goes to rsync's stdin, NUL-separated", () => {
-    const plan = planSync({ ...base, files: ["a b.txt", ".git", "ü/x"] });
-    expect(plan.argv).toContain("--files-from=-");
-    expect(plan.argv).toContain("--from0");
-    expect(plan.argv).not.toContain("--filter=:- .gitignore");
-    expect(plan.stdin).toBe("a b.txt\0.git\0ü/x\0");
+  test("a remote rsync command, when given", () => {
+    expect(planSync({ ...base, files: [], rsyncPath: "mkdir -p 'a b/' && rsync" }).argv).toContain("--rsync-path=mkdir -p 'a b/' && rsync");
   });
 
   test("--dry-run itemizes without sending", () => {
-    expect(planSync({ ...base, files: null, dryRun: true }).argv).toContain("--dry-run");
+    expect(planSync({ ...base, files: [], dryRun: true }).argv).toContain("--dry-run");
   });
 
   test("operands come after --", () => {
-    const argv = planSync({ ...base, source: "-weird", files: null }).argv;
+    const argv = planSync({ ...base, source: "-weird", files: [] }).argv;
     expect(argv.slice(-3)).toEqual(["--", "-weird/", "beefy:.p/workdirs/abc/"]);
   });
 });
@@ -45,5 +45,16 @@ describe("remoteSpec", () => {
     ["::1", "d/", "[::1]:d/"],
   ])("%p %p", (host, path, spec) => {
     expect(remoteSpec(host, path)).toBe(spec);
+  });
+});
+
+describe("parentDir", () => {
+  test.each([
+    [".p/workdirs/abc", ".p/workdirs/"],
+    [".p/workdirs/abc/", ".p/workdirs/"],
+    ["top", "."],
+    ["/srv/x y/z", "/srv/x y/"],
+  ])("%p is under %p", (dest, parent) => {
+    expect(parentDir(dest)).toBe(parent);
   });
 });

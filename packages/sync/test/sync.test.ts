@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gitFiles, planSync, runSync, SyncError } from "../src/index.ts";
+import { gitFiles, planSync, runSync, syncedFiles, SyncError, walkFiles } from "../src/index.ts";
 
 // rsync runs for real; its "remote shell" runs the remote side locally, in a scratch home.
 const root = mkdtempSync(join(tmpdir(), "p-sync-"));
@@ -21,7 +21,7 @@ const git = (dir: string, ...args: string[]) => {
 };
 
 async function sync(source: string, dest: string) {
-  await runSync(planSync({ source, host: "local", dest, rsh, files: await gitFiles(source) }));
+  await runSync(planSync({ source, host: "local", dest, rsh, rsyncPath: "mkdir -p .p/workdirs && rsync", files: await syncedFiles(source) }));
   return (p: string) => existsSync(join(home, dest, p));
 }
 
@@ -55,17 +55,28 @@ describe("sync into a fresh work dir", () => {
     expect(readFileSync(join(home, ".p/workdirs/one/with space/ünï ✓.txt"), "utf8")).toBe("u");
   });
 
-  test("outside git: nested .gitignore files are honoured by rsync", async () => {
+  test("outside git: nested .gitignore files, with negation, read as git would", async () => {
     const src = join(root, "plain");
-    tree(src, { ".gitignore": "*.tmp\n", "x.tmp": "", "x.c": "", "d/.gitignore": "gen/\n", "d/gen/a": "", "d/src.c": "" });
+    tree(src, {
+      ".gitignore": "*.tmp\n!keep.tmp\n",
+      "x.tmp": "",
+      "keep.tmp": "",
+      "x.c": "",
+      "d/.gitignore": "gen/\n*.c\n!main.c\n",
+      "d/gen/a": "",
+      "d/src.c": "",
+      "d/main.c": "",
+      "d/sub/deep.tmp": "",
+    });
     expect(await gitFiles(src)).toBeNull();
+    expect(walkFiles(src).sort()).toEqual([".gitignore", "d/.gitignore", "d/main.c", "keep.tmp", "x.c"]);
     const has = await sync(src, ".p/workdirs/two");
-    for (const p of ["x.c", "d/src.c"]) expect(has(p)).toBe(true);
-    for (const p of ["x.tmp", "d/gen"]) expect(has(p)).toBe(false);
+    for (const p of ["x.c", "keep.tmp", "d/main.c"]) expect(has(p)).toBe(true);
+    for (const p of ["x.tmp", "d/gen", "d/src.c", "d/sub"]) expect(has(p)).toBe(false);
   });
 
   test("a failing remote side is a SyncError with rsync's reason", async () => {
-    const plan = planSync({ source: join(root, "plain"), host: "local", dest: "d", rsh: "false", files: null });
+    const plan = planSync({ source: join(root, "plain"), host: "local", dest: "d", rsh: "false", files: ["x.c"] });
     expect(runSync(plan)).rejects.toBeInstanceOf(SyncError);
   });
 });

@@ -15,6 +15,7 @@ export const commands: Record<string, Loader> = {
   rm: () => load(import("./rm.ts")),
   prune: () => load(import("./prune.ts")),
   worker: () => load(import("./worker/index.ts")),
+  completion: () => load(import("./completion.ts")),
 };
 
 export const runCommandDef: Loader = () => load(import("./run.ts"));

@@ -1,7 +1,7 @@
 import { followScript, remoteSh } from "@p/exec";
 import { JobStore } from "@p/store";
 import { defineCommand } from "citty";
-import pc from "picocolors";
+import { pc } from "../_color.ts";
 import { strictArgs } from "../_args.ts";
 import { UsageError } from "../_errors.ts";
 import { streamStatus, watchJob } from "../_follow.ts";

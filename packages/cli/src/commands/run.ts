@@ -1,13 +1,14 @@
 import { commandLine, followScript, launchScript, parseConnection, remoteSh, workDir, type Connection } from "@p/exec";
 import { JobStore, loadConfig, pickWorker, type JobRecord } from "@p/store";
-import { gitFiles, planSync, runSync, SyncError } from "@p/sync";
+import { runSync, SyncError } from "@p/sync";
 import { defineCommand } from "citty";
-import pc from "picocolors";
+import { pc } from "../_color.ts";
 import { v4 as uuid } from "uuid";
 import { strictArgs } from "../_args.ts";
 import { EXIT, UsageError } from "../_errors.ts";
 import { FollowError, watchJob } from "../_follow.ts";
-import { connectWorker, rshFor } from "../_ssh.ts";
+import { connectWorker } from "../_ssh.ts";
+import { planSyncTo } from "../_sync.ts";
 
 const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
@@ -66,11 +67,7 @@ async function runJob(opts: RunOptions): Promise<number> {
 
   // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap
   const connecting = connectWorker(worker);
-  const syncing = opts.sync
-    ? gitFiles(cwd).then((files) =>
-        runSync(planSync({ source: cwd, host: target.host, dest: workDir(job.id), rsh: rshFor(target), files }), { signal: cancel.signal }),
-      )
-    : Promise.resolve();
+  const syncing = opts.sync ? planSyncTo(cwd, target, workDir(job.id)).then((plan) => runSync(plan, { signal: cancel.signal })) : Promise.resolve();
   syncing.catch(() => {});
   let conn: Connection;
   try {

@@ -1,0 +1,66 @@
+import { runCommand, showUsage, type CommandDef } from "citty";
+import { EXIT, report, UsageError } from "./_errors.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: commands differ in their args
+type AnyCommand = CommandDef<any>;
+
+async function resolveSub(cmd: AnyCommand, name: string): Promise<AnyCommand | undefined> {
+  const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
+  const sub = subs?.[name];
+  return sub ? (typeof sub === "function" ? await sub() : sub) : undefined;
+}
+
+export interface CliOptions {
+  version: string;
+  /** Runs when argv names no subcommand but holds `--` (`p [worker] -- cmd`). */
+  dashCommand?: () => Promise<AnyCommand>;
+  /** The one-line usage shown for argv that names nothing. */
+  usage: string;
+  /** The error for a first word that is no command. */
+  unknownCommand?: (argv: string[]) => string;
+}
+
+/**
+ * Route argv to a command and turn every outcome into an exit code. Routing happens here,
+ * not in citty: `p <worker> -- cmd` (a default positional) cannot live beside `p ls` in
+ * citty's router. Errors print as one line, or as JSON under --json; stacks only --verbose.
+ */
+export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions): Promise<number> {
+  const dash = argv.indexOf("--");
+  const before = dash >= 0 ? argv.slice(0, dash) : argv;
+  const json = before.includes("--json");
+  try {
+    const wantsHelp = before.includes("--help") || before.includes("-h");
+    if (argv[0] === "--version" || argv[0] === "-V") {
+      process.stdout.write(`${opts.version}\n`);
+      return 0;
+    }
+    let cmd = argv[0] && !argv[0].startsWith("-") ? await resolveSub(root, argv[0]) : undefined;
+    if (cmd) {
+      let parent = root;
+      let rest = argv.slice(1);
+      for (let sub; rest[0] && (sub = await resolveSub(cmd, rest[0])); rest = rest.slice(1)) {
+        parent = cmd;
+        cmd = sub;
+      }
+      if (wantsHelp || (cmd.subCommands && !cmd.run)) {
+        await showUsage(cmd, parent);
+        return wantsHelp ? 0 : EXIT.usage;
+      }
+      const { result } = await runCommand(cmd, { rawArgs: rest });
+      return typeof result === "number" ? result : 0;
+    }
+    if (dash >= 0 && !wantsHelp && opts.dashCommand) {
+      const { result } = await runCommand(await opts.dashCommand(), { rawArgs: argv });
+      return typeof result === "number" ? result : 0;
+    }
+    if (argv.length === 0 || wantsHelp) {
+      await showUsage(root);
+      return wantsHelp ? 0 : EXIT.usage;
+    }
+    if (argv[0]!.startsWith("-")) throw new UsageError(`unknown option ${argv[0]}; usage: ${opts.usage}`);
+    throw new UsageError(opts.unknownCommand?.(argv) ?? `unknown command ${argv[0]}; usage: ${opts.usage}`);
+  } catch (err) {
+    return report(err, { json, verbose: argv.includes("--verbose") });
+  }
+}
