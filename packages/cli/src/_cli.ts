@@ -35,6 +35,15 @@ export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions)
       process.stdout.write(`${opts.version}\n`);
       return 0;
     }
+    if (!root.subCommands) {
+      // a tool with one command (p-sync): argv is all its own
+      if (wantsHelp) {
+        await showUsage(root);
+        return 0;
+      }
+      const { result } = await runCommand(root, { rawArgs: argv });
+      return typeof result === "number" ? result : 0;
+    }
     let cmd = argv[0] && !argv[0].startsWith("-") ? await resolveSub(root, argv[0]) : undefined;
     if (cmd) {
       let parent = root;

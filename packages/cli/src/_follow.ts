@@ -18,7 +18,13 @@ export class FollowError extends Error {
  * memory, until the follow script's status line arrives. Other stderr lines are
  * passed on, or become the error when the script failed.
  */
-export function streamStatus(conn: Connection, command: string, id: string, progress = { bytes: 0 }): Promise<FollowStatus & { bytes: number }> {
+export function streamStatus(
+  conn: Connection,
+  command: string,
+  id: string,
+  resume: string,
+  progress = { bytes: 0 },
+): Promise<FollowStatus & { bytes: number }> {
   return conn.exec(command).then(
     (ch) =>
       new Promise((resolve, reject) => {
@@ -58,7 +64,7 @@ export function streamStatus(conn: Connection, command: string, id: string, prog
             reject(
               new FollowError(
                 "connection_lost",
-                `lost the connection while following job ${id.slice(0, 8)}; it keeps running on the worker. Resume with: p logs -f ${id.slice(0, 8)}`,
+                `lost the connection while following job ${id.slice(0, 8)}; it keeps running on the worker. Resume with: ${resume}`,
               ),
             );
         });
@@ -67,32 +73,43 @@ export function streamStatus(conn: Connection, command: string, id: string, prog
 }
 
 
+/** What the job is, where a record of it lives (p has one, p-exec does not), and how to resume. */
+export interface Watch {
+  id: string;
+  worker: string;
+  store?: JobStore;
+  /** The command that resumes following, for the hints. */
+  resume: string;
+}
+
 /**
  * Watch a job to its end, as `p -- cmd` and `p logs -f` do: Ctrl+C detaches with a hint,
  * a lost connection says how to resume, and either way the shown byte count is kept so
  * `p logs -f` resumes without losing or repeating a line. Returns the exit code for p.
  */
-export async function watchJob(conn: Connection, store: JobStore, job: JobRecord, command: string, offset: number): Promise<number> {
-  const short = job.id.slice(0, 8);
+export async function watchJob(conn: Connection, command: string, w: Watch, offset: number): Promise<number> {
+  const short = w.id.slice(0, 8);
   const progress = { bytes: 0 };
-  const keepOffset = () => store.get(job.id) && store.update(job.id, { follow_offset: offset + progress.bytes });
+  const keepOffset = () => w.store?.get(w.id) && w.store.update(w.id, { follow_offset: offset + progress.bytes });
   const onInt = () => {
     keepOffset();
-    process.stderr.write(`\n${pc.dim(`Detached; job ${short} keeps running on ${job.worker}. Follow it again with: p logs -f ${short}`)}\n`);
+    process.stderr.write(`\n${pc.dim(`Detached; job ${short} keeps running on ${w.worker}. Follow it again with: ${w.resume}`)}\n`);
     conn.close();
     process.exit(EXIT.interrupted);
   };
   process.on("SIGINT", onInt);
   try {
-    const s = await streamStatus(conn, command, job.id, progress);
-    const ended_at = s.endedAt ?? Math.floor(Date.now() / 1000);
-    const current = store.get(job.id) ?? job;
-    const next: JobRecord =
-      s.exitCode === null
-        ? { ...current, status: "unknown", ended_at }
-        : { ...current, status: s.stopped ? "stopped" : "done", exit_code: s.exitCode, ended_at };
-    delete next.follow_offset;
-    store.save(next);
+    const s = await streamStatus(conn, command, w.id, w.resume, progress);
+    const current = w.store?.get(w.id);
+    if (current) {
+      const ended_at = s.endedAt ?? Math.floor(Date.now() / 1000);
+      const next: JobRecord =
+        s.exitCode === null
+          ? { ...current, status: "unknown", ended_at }
+          : { ...current, status: s.stopped ? "stopped" : "done", exit_code: s.exitCode, ended_at };
+      delete next.follow_offset;
+      w.store!.save(next);
+    }
     process.stderr.write(`${doneLine(s.exitCode)}\n`);
     return s.exitCode ?? EXIT.failure;
   } catch (err) {

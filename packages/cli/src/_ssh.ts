@@ -1,5 +1,5 @@
 import { connect, sshTargetArgs, SshError, type Connection, type ConnectOptions, type Target } from "@p/exec";
-import type { Worker } from "@p/store";
+import { loadConfig, type Worker } from "@p/store";
 import { parseConnection } from "@p/exec";
 
 /** The user's ssh command, as GIT_SSH_COMMAND is git's: used for rsync and for resolution. */
@@ -22,4 +22,15 @@ export async function connectWorker(worker: Worker, opts: Omit<ConnectOptions, "
     }
     throw err;
   }
+}
+
+/**
+ * A registered worker by name, or else any SSH target (`user@host:port`, an alias), for
+ * p-sync and p-exec, which work with or without p's config.
+ */
+export function workerOrTarget(arg: string): Worker {
+  const w = loadConfig().workers.find((x) => x.name === arg);
+  if (w) return w;
+  parseConnection(arg);
+  return { name: arg, connection: arg };
 }

@@ -10,6 +10,11 @@ export interface LaunchSpec {
   cwd: string;
   /** The worker's name (display only). */
   worker: string;
+  /**
+   * Where the job runs, if not its own fresh work dir: an existing directory, absolute or
+   * relative to the home directory.
+   */
+  dir?: string;
 }
 
 /** Prefix of the line the follow script writes to stderr last: `<exit code|unknown> <ended_at|-> <stopped|->`. */
@@ -69,12 +74,15 @@ printf '%s\\n' "$code" >"$j/.exitcode.tmp" && mv -f "$j/.exitcode.tmp" "$j/exitc
  */
 export function launchScript(spec: LaunchSpec): string {
   const id = assertJobId(spec.id);
+  const w = spec.dir === undefined ? `"$HOME/${workDir(id)}"` : spec.dir.startsWith("/") ? shq(spec.dir) : `"$HOME"/${shq(spec.dir)}`;
+  const dir = spec.dir === undefined ? `mkdir -p "$w"` : `[ -d "$w" ] || { echo "no directory ${spec.dir.replaceAll("'", "").replaceAll('"', "")} on the worker" >&2; exit 2; }`;
   return `set -e
 um=$(umask)
 umask 077
 j="$HOME/${jobDir(id)}"
-w="$HOME/${workDir(id)}"
-mkdir -p "$j" "$w"
+w=${w}
+${dir}
+mkdir -p "$j"
 put() { printf '%s' "$2" >"$j/.$1.tmp" && mv -f "$j/.$1.tmp" "$j/$1"; }
 put cmd ${shq(spec.command)}
 put cwd ${shq(spec.cwd)}

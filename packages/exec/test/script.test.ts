@@ -64,6 +64,17 @@ describe("launch + follow", () => {
     expect(r.out.trim().split("\n")[1]).toBe(r.id);
   });
 
+  test("a named directory is used as it is, and must exist", async () => {
+    const id = newId();
+    require("node:fs").mkdirSync(join(home, "my dir"), { recursive: true });
+    expect((await sh(launchScript({ id, command: "pwd", cwd: "/", worker: "w", dir: "my dir" }))).code).toBe(0);
+    expect((await sh(followScript(id))).out).toBe(`${join(home, "my dir")}\n`);
+    const abs = await sh(launchScript({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: join(home, "my dir") }));
+    expect(abs.code).toBe(0);
+    const missing = await sh(launchScript({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: "nope's" }));
+    expect(missing).toMatchObject({ code: 2, err: "no directory nopes on the worker\n" });
+  });
+
   test("the job keeps the user's umask for its own files", async () => {
     const r = await runJob("umask");
     expect(r.out.trim()).toBe((await sh("umask")).out.trim());

@@ -24,13 +24,14 @@ export default defineCommand({
     const conn = await connectWorker({ name: job.worker, connection: job.connection });
     try {
       if (!values.follow) {
-        await streamStatus(conn, remoteSh(followScript(job.id, 0, false)), job.id);
+        await streamStatus(conn, remoteSh(followScript(job.id, 0, false)), job.id, `p logs ${job.id.slice(0, 8)}`);
         return 0;
       }
       // after Ctrl+C or a lost connection, carry on from the last byte shown
       const offset = values["from-start"] ? 0 : (job.follow_offset ?? 0);
       if (offset > 0) process.stderr.write(`${pc.dim(`(resuming after the ${offset} bytes already shown; --from-start for all)`)}\n`);
-      return await watchJob(conn, store, job, remoteSh(followScript(job.id, offset)), offset);
+      const watch = { id: job.id, worker: job.worker, store, resume: `p logs -f ${job.id.slice(0, 8)}` };
+      return await watchJob(conn, remoteSh(followScript(job.id, offset)), watch, offset);
     } finally {
       conn.close();
     }

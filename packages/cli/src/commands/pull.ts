@@ -2,7 +2,7 @@ import { parseConnection, workDir } from "@p/exec";
 import { JobStore } from "@p/store";
 import { planPull, runSync, SyncError } from "@p/sync";
 import { defineCommand } from "citty";
-import { strictArgs } from "../_args.ts";
+import { jsonArg, strictArgs } from "../_args.ts";
 import { UsageError } from "../_errors.ts";
 import { rshFor } from "../_ssh.ts";
 
@@ -10,6 +10,7 @@ const args = {
   id: { type: "positional", required: false, description: "Job id (or a unique prefix)" },
   path: { type: "positional", required: false, description: "File or directory inside the job's work dir" },
   dest: { type: "positional", required: false, description: "Where to put it (default: the current directory)" },
+  ...jsonArg,
 } as const;
 
 export default defineCommand({
@@ -19,7 +20,7 @@ export default defineCommand({
   },
   args,
   async run({ rawArgs }) {
-    const { positionals } = strictArgs(args, rawArgs, "pull");
+    const { values, positionals } = strictArgs(args, rawArgs, "pull");
     if (positionals.length < 2 || positionals.length > 3) throw new UsageError("usage: p pull <job-id> <remote-path> [<local-dest>]");
     const [id, path, dest = "."] = positionals as [string, string, string?];
     const job = new JobStore().find(id);
@@ -32,7 +33,8 @@ export default defineCommand({
         throw new SyncError("invalid_argument", `${path} is not in job ${job.id.slice(0, 8)}'s work dir on ${job.worker}`);
       throw err;
     }
-    process.stderr.write(`Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify({ id: job.id, path, dest })}\n`);
+    else process.stderr.write(`Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}\n`);
     return 0;
   },
 });

@@ -4,16 +4,18 @@ import { runSync, SyncError } from "@p/sync";
 import { defineCommand } from "citty";
 import { pc } from "../_color.ts";
 import { v4 as uuid } from "uuid";
-import { strictArgs } from "../_args.ts";
+import { jsonArg, strictArgs } from "../_args.ts";
 import { EXIT, UsageError } from "../_errors.ts";
 import { FollowError, watchJob } from "../_follow.ts";
 import { connectWorker } from "../_ssh.ts";
 import { planSyncTo } from "../_sync.ts";
+import { jobJson } from "./ls.ts";
 
 const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
   "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
+  ...jsonArg,
 } as const;
 
 export default defineCommand({
@@ -28,7 +30,8 @@ export default defineCommand({
     const { values, positionals } = strictArgs(args, dash >= 0 ? rawArgs.slice(0, dash) : rawArgs, "run");
     if (positionals.length > 1) throw new UsageError(`expected at most one worker before --, got ${positionals.join(" ")}`);
     if (argv.length === 0 || argv.every((a) => a.trim() === "")) throw new UsageError("no command given; usage: p [worker] -- <command>");
-    return runJob({ worker: positionals[0], sync: !values["no-sync"], detach: Boolean(values.detach), argv });
+    if (values.json && !values.detach) throw new UsageError("--json needs -d: a followed job's stdout is its own output");
+    return runJob({ worker: positionals[0], sync: !values["no-sync"], detach: Boolean(values.detach), json: Boolean(values.json), argv });
   },
 });
 
@@ -36,6 +39,7 @@ interface RunOptions {
   worker?: string;
   sync: boolean;
   detach: boolean;
+  json: boolean;
   argv: string[];
 }
 
@@ -101,12 +105,12 @@ async function runJob(opts: RunOptions): Promise<number> {
     if (opts.detach) {
       const r = await conn.run(remoteSh(launch));
       if (r.code !== 0) throw new FollowError("remote_failed", r.stderr.trim() || `the worker's shell exited with ${r.code}`);
-      process.stdout.write(`${job.id}\n`);
+      process.stdout.write(opts.json ? `${JSON.stringify(jobJson(job))}\n` : `${job.id}\n`);
       return 0;
     }
     process.off("SIGINT", onInt);
     if (process.stderr.isTTY) process.stderr.write(`${pc.dim(`job ${short} on ${worker.name}`)}\n`);
-    return await watchJob(conn, store, job, remoteSh(`${launch}\n${followScript(job.id)}`), 0);
+    return await watchJob(conn, remoteSh(`${launch}\n${followScript(job.id)}`), { id: job.id, worker: worker.name, store, resume: `p logs -f ${short}` }, 0);
   } catch (err) {
     if ((err as FollowError).code === "remote_failed") {
       store.update(job.id, { status: "failed", ended_at: Math.floor(Date.now() / 1000), error: (err as Error).message });

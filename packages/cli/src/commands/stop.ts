@@ -1,35 +1,41 @@
 import { parseStatusReport, remoteSh, statusScript, stopScript } from "@p/exec";
 import { JobStore } from "@p/store";
 import { defineCommand } from "citty";
-import { strictArgs } from "../_args.ts";
+import { jsonArg, strictArgs } from "../_args.ts";
+import { jobJson } from "./ls.ts";
 import { UsageError } from "../_errors.ts";
 import { applyState } from "../_reconcile.ts";
 import { connectWorker } from "../_ssh.ts";
 
 const args = {
   id: { type: "positional", required: false, description: "Job id or a unique prefix of it" },
+  ...jsonArg,
 } as const;
 
 export default defineCommand({
   meta: { name: "stop", description: "Stop a running job and all its processes (TERM, then KILL after 10s). Example: p stop a3f2" },
   args,
   async run({ rawArgs }) {
-    const { positionals } = strictArgs(args, rawArgs, "stop");
+    const { values, positionals } = strictArgs(args, rawArgs, "stop");
     if (positionals.length !== 1) throw new UsageError("usage: p stop <job-id>");
     const store = new JobStore();
     const job = store.find(positionals[0]!);
     const short = job.id.slice(0, 8);
     if (job.status !== "running") {
-      process.stdout.write(`Job ${short} is not running (${job.status}); nothing to stop\n`);
+      if (values.json) process.stdout.write(`${JSON.stringify({ ...jobJson(job), stopped: false })}\n`);
+      else process.stdout.write(`Job ${short} is not running (${job.status}); nothing to stop\n`);
       return 0;
     }
     const conn = await connectWorker({ name: job.worker, connection: job.connection });
     try {
       const r = await conn.run(remoteSh(`${stopScript(job.id)}\n${statusScript([job.id])}`));
       const state = parseStatusReport(r.stdout.split("\n").slice(1).join("\n")).get(job.id);
-      if (state) store.save(applyState(job, state));
-      const what = r.stdout.split("\n")[0];
-      process.stdout.write(what === "finished" ? `Job ${short} had already finished\n` : `Stopped job ${short}\n`);
+      if (r.code === 3) throw Object.assign(new Error(`job ${short} is no longer on worker ${job.worker}`), { code: "job_not_found" });
+      const next = state ? applyState(job, state) : job;
+      store.save(next);
+      const stopped = r.stdout.startsWith("stopped");
+      if (values.json) process.stdout.write(`${JSON.stringify({ ...jobJson(next), stopped })}\n`);
+      else process.stdout.write(stopped ? `Stopped job ${short}\n` : `Job ${short} had already finished\n`);
       return 0;
     } finally {
       conn.close();

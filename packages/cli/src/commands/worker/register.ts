@@ -2,7 +2,7 @@ import { defaultWorkerName, parseConnection } from "@p/exec";
 import { assertWorkerName, loadConfig, saveConfig, StoreError } from "@p/store";
 import { defineCommand } from "citty";
 import { log } from "../../_log.ts";
-import { strictArgs } from "../../_args.ts";
+import { jsonArg, strictArgs } from "../../_args.ts";
 import { UsageError } from "../../_errors.ts";
 import { connectWorker } from "../../_ssh.ts";
 
@@ -10,6 +10,7 @@ const args = {
   connection: { type: "positional", required: false, description: "user@host, user@host:port, [v6addr]:port or an ssh config alias" },
   name: { type: "string", alias: "n", description: "Name of the worker (default: the host)" },
   "no-check": { type: "boolean", description: "Register without connecting to the worker first" },
+  ...jsonArg,
 } as const;
 
 export default defineCommand({
@@ -38,7 +39,8 @@ export default defineCommand({
     const isDefault = !config.default_worker;
     if (isDefault) config.default_worker = name;
     saveConfig(config);
-    process.stdout.write(`Registered worker ${name} (${connection})${isDefault ? " as the default" : ""}\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify({ name, connection, default: isDefault })}\n`);
+    else process.stdout.write(`Registered worker ${name} (${connection})${isDefault ? " as the default" : ""}\n`);
     return 0;
   },
 });

@@ -1,16 +1,16 @@
 import { JobStore, loadConfig, pickWorker, saveConfig } from "@p/store";
 import { defineCommand } from "citty";
-import { strictArgs } from "../../_args.ts";
+import { jsonArg, strictArgs } from "../../_args.ts";
 import { UsageError } from "../../_errors.ts";
 import { reconcile } from "../../_reconcile.ts";
 
-const args = { name: { type: "positional", required: false, description: "Worker to unregister" } } as const;
+const args = { name: { type: "positional", required: false, description: "Worker to unregister" }, ...jsonArg } as const;
 
 export default defineCommand({
   meta: { name: "rm", description: "Unregister a worker (refused while it has running jobs). Example: p worker rm beefy" },
   args,
   async run({ rawArgs }) {
-    const { positionals } = strictArgs(args, rawArgs, "worker rm");
+    const { values, positionals } = strictArgs(args, rawArgs, "worker rm");
     if (positionals.length !== 1) throw new UsageError("usage: p worker rm <name>");
     const config = loadConfig();
     const worker = pickWorker(config, positionals[0]);
@@ -25,7 +25,8 @@ export default defineCommand({
     const workers = config.workers.filter((w) => w.name !== worker.name);
     const default_worker = config.default_worker === worker.name ? workers[0]?.name : config.default_worker;
     saveConfig({ ...(default_worker && { default_worker }), workers });
-    process.stdout.write(`Removed worker ${worker.name}${default_worker && default_worker !== config.default_worker ? `; the default is now ${default_worker}` : ""}\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify({ removed: worker.name, default_worker: default_worker ?? null })}\n`);
+    else process.stdout.write(`Removed worker ${worker.name}${default_worker && default_worker !== config.default_worker ? `; the default is now ${default_worker}` : ""}\n`);
     return 0;
   },
 });
