@@ -1,3 +1,5 @@
+import type { JobRecord } from "@p/store";
+import { homedir } from "node:os";
 import { pc } from "./_color.ts";
 
 /** `[Job done: exit N]`, as the spec prints it when a job ends. */
@@ -38,4 +40,34 @@ export function bytes(n: number): string {
     i++;
   }
   return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+export function durationS(j: JobRecord): number {
+  return Math.max(0, (j.ended_at ?? (j.status === "running" ? now() : j.started_at)) - j.started_at);
+}
+
+export const clock = (s: number) => `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+export const tilde = (p: string) => {
+  const home = homedir();
+  return p === home || p.startsWith(`${home}/`) ? `~${p.slice(home.length)}` : p;
+};
+export const statusText = (j: JobRecord, unverified: boolean) =>
+  `${j.status}${j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""}${unverified ? "?" : ""}`;
+
+export function jobJson(j: JobRecord, unverified = false) {
+  return {
+    id: j.id,
+    short_id: j.id.slice(0, 8),
+    worker: j.worker,
+    cwd: j.cwd,
+    command: j.command,
+    status: j.status,
+    exit_code: j.exit_code,
+    started_at: j.started_at,
+    ended_at: j.ended_at,
+    duration_s: durationS(j),
+    ...(unverified && { unverified: true }),
+  };
 }

@@ -7,7 +7,7 @@ const root = defineCommand({
   meta: {
     name: "p",
     version: pkg.version,
-    description: "Run a command on a worker as if it ran here. Example: p -- make test",
+    description: "Run a command on a worker as if it ran here: p [worker] [-n] [-d] -- <command>. Example: p -- make test",
   },
   args: {
     worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },

@@ -62,5 +62,6 @@ export async function explainPath(source: string, path: string): Promise<Explana
   const v = explainIgnored(source, rel);
   if (v.ignored) return { path: rel, synced: false, reason: `ignored${ruleText(v.rule)}${v.at !== rel ? ` on ${v.at}` : ""}`, ...(v.rule && { rule: v.rule }) };
   if (!exists) return { path: rel, synced: false, reason: "no such file" };
-  return { path: rel, synced: true, reason: v.rule ? `re-included${ruleText(v.rule)}` : "no .gitignore rule matches" };
+  if (v.rule) return { path: rel, synced: true, reason: `re-included${ruleText(v.rule)}`, rule: v.rule };
+  return { path: rel, synced: true, reason: "no .gitignore rule matches" };
 }

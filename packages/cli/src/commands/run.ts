@@ -9,7 +9,7 @@ import { EXIT, UsageError } from "../_errors.ts";
 import { FollowError, watchJob } from "../_follow.ts";
 import { connectWorker } from "../_ssh.ts";
 import { planSyncTo } from "../_sync.ts";
-import { jobJson } from "./ls.ts";
+import { jobJson } from "../_format.ts";
 
 const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },

@@ -2,7 +2,7 @@ import { parseStatusReport, remoteSh, statusScript, stopScript } from "@p/exec";
 import { JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
-import { jobJson } from "./ls.ts";
+import { jobJson } from "../_format.ts";
 import { UsageError } from "../_errors.ts";
 import { applyState } from "../_reconcile.ts";
 import { connectWorker } from "../_ssh.ts";
