@@ -178,14 +178,16 @@ describe("help and completion", () => {
     ["worker", "rm"],
     ["completion"],
   ];
-  test.each(commands)("p %s --help", async (...cmd) => {
+  test.each(commands)("p %s --help", async (...cmd: string[]) => {
     const r = await p([...cmd, "--help"], { env });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Example: /);
     expect(r.stdout).toMatchSnapshot();
   });
-  test.each([["p-sync"], ["p-exec", "run"], ["p-exec", "logs"], ["p-exec", "stop"], ["p-exec", "status"]])("%s --help", async (name, ...cmd) => {
-    const r = await bin(name as "p-sync", [...cmd, "--help"]);
+  const tools: string[][] = [["p-sync"], ["p-exec", "run"], ["p-exec", "logs"], ["p-exec", "stop"], ["p-exec", "status"]];
+  test.each(tools)("%s --help", async (...parts: string[]) => {
+    const [name, ...cmd] = parts as ["p-sync" | "p-exec", ...string[]];
+    const r = await bin(name, [...cmd, "--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Example: /);
     expect(r.stdout).toMatchSnapshot();
