@@ -1,4 +1,4 @@
-import { parseStatusLine, STATUS_MARK, type Connection, type FollowStatus } from "@p/exec";
+import { followScript, parseStatusLine, remoteSh, STATUS_MARK, type Connection, type FollowStatus } from "@p/exec";
 import type { JobRecord, JobStore } from "@p/store";
 import { pc } from "./_color.ts";
 import { EXIT } from "./_errors.ts";
@@ -99,7 +99,10 @@ export async function watchJob(conn: Connection, command: string, w: Watch, offs
   };
   process.on("SIGINT", onInt);
   try {
-    const s = await streamStatus(conn, command, w.id, w.resume, progress);
+    let s = await streamStatus(conn, command, w.id, w.resume, progress);
+    // tail may quit before it has sent everything a fast job wrote: fetch the rest
+    for (let tries = 0; offset + progress.bytes < s.size && tries < 5; tries++)
+      s = await streamStatus(conn, remoteSh(followScript(w.id, offset + progress.bytes, false)), w.id, w.resume, progress);
     const current = w.store?.get(w.id);
     if (current) {
       const ended_at = s.endedAt ?? Math.floor(Date.now() / 1000);

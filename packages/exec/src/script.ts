@@ -17,7 +17,12 @@ export interface LaunchSpec {
   dir?: string;
 }
 
-/** Prefix of the line the follow script writes to stderr last: `<exit code|unknown> <ended_at|-> <stopped|->`. */
+/**
+ * Prefix of the line the follow script writes to stderr last:
+ * `<exit code|unknown> <ended_at|-> <stopped|-> <log size>`. The size lets the client see
+ * whether it has every byte: GNU tail --pid may quit with unread data when it lags behind
+ * a job that has finished, so the client fetches the rest (see followScript).
+ */
 export const STATUS_MARK = "p-status ";
 
 export interface FollowStatus {
@@ -25,13 +30,20 @@ export interface FollowStatus {
   endedAt: number | null;
   /** Ended by `p stop`. */
   stopped: boolean;
+  /** Size of the whole log, in bytes, when the status was read. */
+  size: number;
 }
 
 /** Read the follow script's status line; undefined if `line` is not one. */
 export function parseStatusLine(line: string): FollowStatus | undefined {
-  const m = /^p-status (\d+|unknown) (\d+|-) (stopped|-)$/.exec(line.trim());
+  const m = /^p-status (\d+|unknown) (\d+|-) (stopped|-) +(\d+)$/.exec(line.trim());
   if (!m) return undefined;
-  return { exitCode: m[1] === "unknown" ? null : Number(m[1]), endedAt: m[2] === "-" ? null : Number(m[2]), stopped: m[3] === "stopped" };
+  return {
+    exitCode: m[1] === "unknown" ? null : Number(m[1]),
+    endedAt: m[2] === "-" ? null : Number(m[2]),
+    stopped: m[3] === "stopped",
+    size: Number(m[4]),
+  };
 }
 
 /**
@@ -121,7 +133,7 @@ if ${follow ? "" : "false && "}[ ! -f "$j/exitcode" ] && [ -n "$r" ] && alive "$
 else
   tail -c ${from} "$j/output.log"
 fi
-printf '${STATUS_MARK}%s %s %s\\n' "$(cat "$j/exitcode" 2>/dev/null || echo unknown)" "$(cat "$j/ended_at" 2>/dev/null || echo -)" "$([ -f "$j/stopped" ] && echo stopped || echo -)" >&2
+printf '${STATUS_MARK}%s %s %s %s\\n' "$(cat "$j/exitcode" 2>/dev/null || echo unknown)" "$(cat "$j/ended_at" 2>/dev/null || echo -)" "$([ -f "$j/stopped" ] && echo stopped || echo -)" "$(wc -c <"$j/output.log")" >&2
 `;
 }
 

@@ -39,7 +39,7 @@ describe("launch + follow", () => {
   ])("%p prints %p and records exit %p", async (command, output, code) => {
     const r = await runJob(command);
     expect(r.out).toBe(output);
-    expect(parseStatusLine(r.err)).toEqual({ exitCode: Number(code), endedAt: expect.any(Number), stopped: false });
+    expect(parseStatusLine(r.err)).toEqual({ exitCode: Number(code), endedAt: expect.any(Number), stopped: false, size: Buffer.byteLength(output) });
     expect(readFileSync(join(r.j, "exitcode"), "utf8")).toBe(`${code}\n`);
     expect(readFileSync(join(r.j, "cmd"), "utf8")).toBe(command);
   });
@@ -102,7 +102,7 @@ describe("launch + follow", () => {
     for (let i = 0; i < 50 && !existsSync(join(j, "pid")); i++) Bun.sleepSync(20);
     process.kill(Number(readFileSync(join(j, "runner"), "utf8")), "SIGKILL");
     process.kill(-Number(readFileSync(join(j, "pid"), "utf8")), "SIGKILL");
-    expect(parseStatusLine((await sh(followScript(id))).err)).toEqual({ exitCode: null, endedAt: null, stopped: false });
+    expect(parseStatusLine((await sh(followScript(id))).err)).toEqual({ exitCode: null, endedAt: null, stopped: false, size: 0 });
   });
 
   test("follow of a job that is not there fails", async () => {
@@ -129,10 +129,10 @@ describe("assertJobId", () => {
 
 describe("parseStatusLine", () => {
   test.each([
-    ["p-status 0 1700000000 -\n", { exitCode: 0, endedAt: 1700000000, stopped: false }],
-    ["p-status 143 1700000000 stopped", { exitCode: 143, endedAt: 1700000000, stopped: true }],
-    ["p-status unknown - -", { exitCode: null, endedAt: null, stopped: false }],
-    ["p-status 0 1700000000", undefined],
+    ["p-status 0 1700000000 - 12\n", { exitCode: 0, endedAt: 1700000000, stopped: false, size: 12 }],
+    ["p-status 143 1700000000 stopped 0", { exitCode: 143, endedAt: 1700000000, stopped: true, size: 0 }],
+    ["p-status unknown - - 5", { exitCode: null, endedAt: null, stopped: false, size: 5 }],
+    ["p-status 0 1700000000 -", undefined],
     ["p-status", undefined],
     ["hello", undefined],
   ])("%p", (line, status) => {
