@@ -40,6 +40,9 @@ export function startWorkers(): Workers {
     stop() {
       Bun.spawnSync(["bash", WORKERS, "down", dir]);
       rmSync(dir, { recursive: true, force: true });
+      for (const d of scratchDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+      // leave the worker users as they were: no jobs, no synced trees
+      for (const u of USERS) Bun.spawnSync(["sh", "-c", `cd /home/${u} && rm -rf .p ./* .profile bin`]);
     },
   };
 }
@@ -50,16 +53,23 @@ export interface Run {
   code: number;
 }
 
+/** An empty directory to run p in when a test names none: p syncs its working directory. */
+let emptyDir: string | undefined;
+const defaultCwd = () => {
+  if (!emptyDir || !existsSync(emptyDir)) emptyDir = scratch("empty");
+  return emptyDir;
+};
+
 /** Run the compiled p to completion. */
 export async function p(args: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<Run> {
-  const proc = Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? tmpdir(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? defaultCwd(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { stdout, stderr, code };
 }
 
 /** Start p and hand back the process, for signals and timing. */
 export function spawnP(args: string[], opts: { env: Record<string, string>; cwd?: string }) {
-  return Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? tmpdir(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  return Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? defaultCwd(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
 }
 
 export const home = (user: string) => `/home/${user}`;
@@ -82,9 +92,13 @@ export async function waitFor(check: () => boolean, timeoutMs = 10000): Promise<
   }
 }
 
+/** Client-side directories made by a test file, removed when its workers stop. */
+const scratchDirs: string[] = [];
+
+/** A fresh, empty client directory (removed by Workers.stop). */
 export function scratch(name: string): string {
   const d = mkdtempSync(join(tmpdir(), `p-${name}-`));
-  mkdirSync(d, { recursive: true });
+  scratchDirs.push(d);
   return d;
 }
 

@@ -20,7 +20,7 @@ afterAll(() => w.stop());
 const lastJob = () => {
   const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
   const jobs = readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")));
-  return jobs.sort((a, b) => a.started_at - b.started_at || 0).at(-1);
+  return jobs.sort((a, b) => a.created_ms - b.created_ms).at(-1);
 };
 const jobIds = () => new Set((existsSync(join(env.XDG_DATA_HOME!, "p", "jobs")) ? readdirSync(join(env.XDG_DATA_HOME!, "p", "jobs")) : []).map((f) => f.replace(/\.json$/, "")));
 const newJobId = (before: Set<string>) => [...jobIds()].find((id) => !before.has(id))!;

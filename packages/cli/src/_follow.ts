@@ -26,14 +26,12 @@ export function streamStatus(
   progress = { bytes: 0 },
 ): Promise<FollowStatus & { bytes: number }> {
   return conn.exec(command).then(
-    (ch) =>
+    ({ channel: ch, ended }) =>
       new Promise((resolve, reject) => {
         let lastByte = 10;
         let status: FollowStatus | undefined;
         let errText = "";
-        let exited = false;
         const failures: string[] = [];
-        ch.on("exit", () => (exited = true));
         ch.on("data", (d: Buffer) => {
           progress.bytes += d.length;
           if (d.length) lastByte = d[d.length - 1]!;
@@ -52,7 +50,8 @@ export function streamStatus(
             else failures.push(line);
           }
         });
-        ch.on("close", () => {
+        void ended.then((e) => {
+          const exited = e.code !== null || e.signal !== undefined;
           if (status) {
             // keep a status line that follows on the terminal off the end of unfinished output
             if (lastByte !== 10 && process.stdout.isTTY && process.stderr.isTTY) process.stderr.write("\n");
@@ -90,7 +89,7 @@ export interface Watch {
 export async function watchJob(conn: Connection, command: string, w: Watch, offset: number): Promise<number> {
   const short = w.id.slice(0, 8);
   const progress = { bytes: 0 };
-  const keepOffset = () => w.store?.get(w.id) && w.store.update(w.id, { follow_offset: offset + progress.bytes });
+  const keepOffset = () => w.store?.update(w.id, { follow_offset: offset + progress.bytes, client_pid: undefined });
   const onInt = () => {
     keepOffset();
     process.stderr.write(`\n${pc.dim(`Detached; job ${short} keeps running on ${w.worker}. Follow it again with: ${w.resume}`)}\n`);
@@ -103,16 +102,17 @@ export async function watchJob(conn: Connection, command: string, w: Watch, offs
     // tail may quit before it has sent everything a fast job wrote: fetch the rest
     for (let tries = 0; offset + progress.bytes < s.size && tries < 5; tries++)
       s = await streamStatus(conn, remoteSh(followScript(w.id, offset + progress.bytes, false)), w.id, w.resume, progress);
-    const current = w.store?.get(w.id);
-    if (current) {
+    // a record another p removed meanwhile (p rm) stays removed
+    w.store?.update(w.id, (current) => {
       const ended_at = s.endedAt ?? Math.floor(Date.now() / 1000);
       const next: JobRecord =
         s.exitCode === null
           ? { ...current, status: "unknown", ended_at }
           : { ...current, status: s.stopped ? "stopped" : "done", exit_code: s.exitCode, ended_at };
       delete next.follow_offset;
-      w.store!.save(next);
-    }
+      delete next.client_pid;
+      return next;
+    });
     process.stderr.write(`${doneLine(s.exitCode)}\n`);
     return s.exitCode ?? EXIT.failure;
   } catch (err) {

@@ -37,7 +37,7 @@ export function byWorker(jobs: JobRecord[]): JobRecord[][] {
  */
 export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 5000): Promise<Reconciled> {
   const unreachable = new Map<string, string>();
-  const updated = new Map<string, JobRecord>();
+  const updated = new Map<string, JobRecord | undefined>();
   await Promise.all(
     byWorker(jobs.filter((j) => j.status === "running")).map(async (group) => {
       const { worker: name, connection } = group[0]!;
@@ -49,11 +49,8 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
           for (const job of group) {
             const s = states.get(job.id);
             if (!s) continue;
-            const next = applyState(job, s);
-            if (next !== job) {
-              store.save(next);
-              updated.set(job.id, next);
-            }
+            // another p may have changed or removed the record since it was read
+            if (applyState(job, s) !== job) updated.set(job.id, store.update(job.id, (current) => applyState(current, s)));
           }
         } finally {
           conn.close();
@@ -63,5 +60,5 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
       }
     }),
   );
-  return { jobs: jobs.map((j) => updated.get(j.id) ?? j), unreachable };
+  return { jobs: jobs.flatMap((j) => (updated.has(j.id) ? (updated.get(j.id) ?? []) : [j])), unreachable };
 }

@@ -31,6 +31,15 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   code: number | null;
+  /** The signal that ended the command, if one did (as ssh reports it: "TERM", "KILL"). */
+  signal?: string;
+}
+
+/** A command started on the worker. */
+export interface RemoteCommand {
+  channel: ClientChannel;
+  /** Settles when the channel closes, with how the command ended (no code: the connection dropped). */
+  ended: Promise<{ code: number | null; signal?: string }>;
 }
 
 /** One SSH connection to a worker; many channels (commands) can share it. */
@@ -40,27 +49,36 @@ export class Connection {
     readonly settings: SshSettings,
   ) {}
 
-  exec(command: string): Promise<ClientChannel> {
+  exec(command: string): Promise<RemoteCommand> {
     return new Promise((resolve, reject) =>
-      this.client.exec(command, (err, channel) =>
-        err ? reject(new SshError("remote_failed", `cannot start a command on ${this.where()} (${err.message})`)) : resolve(channel),
-      ),
+      this.client.exec(command, (err, channel) => {
+        if (err) return reject(new SshError("remote_failed", `cannot start a command on ${this.where()} (${err.message})`));
+        // listen at once: a quick command's exit status and close can arrive in the same
+        // packet as the channel's confirmation, before a later listener would be attached
+        const ended = new Promise<{ code: number | null; signal?: string }>((done) => {
+          let code: number | null = null;
+          let signal: string | undefined;
+          channel.on("exit", (c: number | null, sig?: string) => {
+            code = c;
+            signal = sig ?? undefined;
+          });
+          channel.on("close", () => done({ code, signal }));
+        });
+        resolve({ channel, ended });
+      }),
     );
   }
 
   /** Run a command to completion and collect its output. */
   async run(command: string, input?: string): Promise<RunResult> {
-    const ch = await this.exec(command);
+    const { channel, ended } = await this.exec(command);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    ch.on("data", (d: Buffer) => out.push(d));
-    ch.stderr.on("data", (d: Buffer) => err.push(d));
-    if (input !== undefined) ch.end(input);
-    return new Promise((resolve) => {
-      let code: number | null = null;
-      ch.on("exit", (c: number | null) => (code = c));
-      ch.on("close", () => resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code }));
-    });
+    channel.on("data", (d: Buffer) => out.push(d));
+    channel.stderr.on("data", (d: Buffer) => err.push(d));
+    if (input !== undefined) channel.end(input);
+    const { code, signal } = await ended;
+    return { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code, signal };
   }
 
   where(): string {

@@ -87,7 +87,7 @@ printf '%s\\n' "$code" >"$j/.exitcode.tmp" && mv -f "$j/.exitcode.tmp" "$j/exitc
 export function launchScript(spec: LaunchSpec): string {
   const id = assertJobId(spec.id);
   const w = spec.dir === undefined ? `"$HOME/${workDir(id)}"` : spec.dir.startsWith("/") ? shq(spec.dir) : `"$HOME"/${shq(spec.dir)}`;
-  const dir = spec.dir === undefined ? `mkdir -p "$w"` : `[ -d "$w" ] || { echo "no directory ${spec.dir.replaceAll("'", "").replaceAll('"', "")} on the worker" >&2; exit 2; }`;
+  const dir = spec.dir === undefined ? `mkdir -p "$w"` : `[ -d "$w" ] || { printf '%s\\n' ${shq(`no directory ${spec.dir} on the worker`)} >&2; exit 2; }`;
   return `set -e
 um=$(umask)
 umask 077

@@ -71,8 +71,8 @@ describe("launch + follow", () => {
     expect((await sh(followScript(id))).out).toBe(`${join(home, "my dir")}\n`);
     const abs = await sh(launchScript({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: join(home, "my dir") }));
     expect(abs.code).toBe(0);
-    const missing = await sh(launchScript({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: "nope's" }));
-    expect(missing).toMatchObject({ code: 2, err: "no directory nopes on the worker\n" });
+    const missing = await sh(launchScript({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: "nope's $(echo INJECTED)" }));
+    expect(missing).toMatchObject({ code: 2, err: "no directory nope's $(echo INJECTED) on the worker\n" });
   });
 
   test("the job keeps the user's umask for its own files", async () => {

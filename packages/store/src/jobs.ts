@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic.ts";
 import { StoreError } from "./errors.ts";
@@ -28,7 +28,13 @@ export interface JobRecord {
   error?: string;
   /** Bytes of output already shown when a stream was cut (Ctrl+C, lost connection): `logs -f` resumes there. */
   follow_offset?: number;
+  /** The local `p` streaming the job it started; `prune` leaves the job to it while it lives. */
+  client_pid?: number;
 }
+
+/** A lock older than this was left by a process that died holding it. */
+const STALE_LOCK_MS = 10_000;
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -50,15 +56,47 @@ export class JobStore {
   }
 
   remove(id: string): void {
-    rmSync(this.path(id), { force: true });
+    this.locked(id, () => rmSync(this.path(id), { force: true }));
   }
 
-  update(id: string, patch: Partial<JobRecord>): JobRecord {
-    const job = this.get(id);
-    if (!job) throw new StoreError("job_not_found", `no job ${id}`);
-    const next = { ...job, ...patch };
-    this.save(next);
-    return next;
+  /**
+   * Change a record that another `p` may be changing or removing at the same time: the
+   * read, the change and the write happen under the record's lock, and a record removed
+   * meanwhile stays removed (undefined is returned). `change` gets the current record
+   * and returns the next one (or a patch to merge into it).
+   */
+  update(id: string, change: Partial<JobRecord> | ((job: JobRecord) => JobRecord)): JobRecord | undefined {
+    return this.locked(id, () => {
+      const job = this.get(id);
+      if (!job) return undefined;
+      const next = typeof change === "function" ? change(job) : { ...job, ...change };
+      this.save(next);
+      return next;
+    });
+  }
+
+  /** Run `fn` holding the record's lock file (`<id>.lock`, created exclusively). */
+  private locked<T>(id: string, fn: () => T): T {
+    const lock = `${this.path(id).slice(0, -".json".length)}.lock`;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    for (let waited = 0; ; waited += 5) {
+      try {
+        closeSync(openSync(lock, "wx", 0o600));
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        try {
+          if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { force: true });
+        } catch {}
+        if (waited > 2 * STALE_LOCK_MS) throw new StoreError("store_busy", `job record ${id} stays locked by ${lock}; remove that file if no p is running`);
+        sleepSync(5);
+      }
+    }
+    try {
+      return fn();
+    } finally {
+      rmSync(lock, { force: true });
+    }
   }
 
   /** Every readable record, oldest first; `onSkip` hears of files that are not records. */

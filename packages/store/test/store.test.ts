@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertWorkerName, configDir, dataDir, JobStore, loadConfig, pickWorker, saveConfig, type JobRecord } from "../src/index.ts";
@@ -110,5 +110,38 @@ describe("JobStore", () => {
 
   test("a path-like id never reaches the file system", () => {
     expect(() => store.get("../../etc/passwd")).toThrow(/not a UUID/);
+  });
+
+  test("an update never brings back a record removed meanwhile", () => {
+    const c = "aaaa3333-0000-4000-8000-000000000003";
+    store.save(job(c, 30));
+    expect(store.update(c, { status: "done", exit_code: 0 })).toMatchObject({ status: "done", exit_code: 0, command: "true" });
+    expect(store.update(c, (j) => ({ ...j, exit_code: 7 }))?.exit_code).toBe(7);
+    store.remove(c);
+    expect(store.update(c, { status: "done" })).toBeUndefined();
+    expect(existsSync(join(store.dir, `${c}.json`))).toBe(false);
+    expect(readdirSync(store.dir).filter((f) => f.endsWith(".lock"))).toEqual([]);
+  });
+
+  test("a lock left by a process that died is taken over", () => {
+    const d = "aaaa4444-0000-4000-8000-000000000004";
+    store.save(job(d, 40));
+    const lock = join(store.dir, `${d}.lock`);
+    writeFileSync(lock, "");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    expect(store.update(d, { exit_code: 1 })?.exit_code).toBe(1);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  test("updates from many processes at once are never lost", async () => {
+    const e = "aaaa5555-0000-4000-8000-000000000005";
+    store.save({ ...job(e, 50), exit_code: 0 });
+    const script = `import { JobStore } from ${JSON.stringify(join(import.meta.dir, "../src/index.ts"))};
+const s = new JobStore(${JSON.stringify(store.dir)});
+for (let i = 0; i < 40; i++) s.update(${JSON.stringify(e)}, (j) => ({ ...j, exit_code: (j.exit_code ?? 0) + 1 }));`;
+    const procs = Array.from({ length: 6 }, () => Bun.spawn([process.execPath, "-e", script], { stderr: "inherit" }));
+    expect(await Promise.all(procs.map((p) => p.exited))).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(store.get(e)?.exit_code).toBe(240);
   });
 });

@@ -10,13 +10,26 @@ export class SyncError extends Error {
   }
 }
 
+/** rsync's own words for its exit codes (rsync(1), EXIT VALUES), for when it printed none. */
+const RSYNC_EXIT: Record<number, string> = {
+  1: "rsync syntax or usage error",
+  2: "rsync protocol incompatibility between here and the worker",
+  3: "the destination could not be selected (is it writable?)",
+  5: "rsync could not start the client-server protocol",
+  10: "rsync socket I/O error",
+  11: "file I/O error on the worker: is its disk full, or the destination not writable?",
+  12: "rsync protocol data stream error: did the worker run out of disk or memory?",
+  30: "rsync timed out",
+  35: "rsync timed out waiting for the worker",
+};
+
 /** rsync's exit codes, as sentences. */
 function explain(code: number, stderr: string): string {
   const last = stderr.trim().split("\n").filter((l) => !/^rsync error:/.test(l)).slice(-2).join("; ");
   if (code === 127 || /rsync: (command )?not found/.test(stderr)) return "rsync is not installed on the worker; install it there (e.g. apt-get install rsync)";
   if (code === 255) return `ssh failed: ${last || "connection closed"}`;
   if (code === 23 || code === 24) return `some files could not be sent: ${last}`;
-  return last || `rsync exited with ${code}`;
+  return last || RSYNC_EXIT[code] || `rsync exited with ${code}`;
 }
 
 export interface RunSyncOptions {

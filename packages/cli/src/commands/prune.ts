@@ -7,6 +7,15 @@ import { log } from "../_log.ts";
 import { byWorker, reconcile } from "../_reconcile.ts";
 import { connectWorker } from "../_ssh.ts";
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 const args = {
   force: { type: "boolean", alias: "f", description: "Also remove jobs whose status is unknown" },
   "dry-run": { type: "boolean", description: "List what would be removed, and the space it holds, without removing" },
@@ -22,7 +31,10 @@ export default defineCommand({
     const store = new JobStore();
     const { jobs, unreachable } = await reconcile(store, store.list((f, why) => log.warn(`skipped ${f} (${why})`)));
     const finished = new Set(["done", "failed", "stopped", ...(values.force ? ["unknown"] : [])]);
-    const doomed = jobs.filter((j) => finished.has(j.status));
+    // a job that ended while the p that started it is still printing its output is left to it
+    const streaming = jobs.filter((j) => finished.has(j.status) && j.client_pid && j.client_pid !== process.pid && isAlive(j.client_pid));
+    if (streaming.length) log.info(`left ${streaming.length} job(s) whose output p is still streaming: ${streaming.map((j) => j.id.slice(0, 8)).join(", ")}`);
+    const doomed = jobs.filter((j) => finished.has(j.status) && !streaming.includes(j));
     const workers: { worker: string; jobs: string[]; bytes: number; error?: string }[] = [];
     await Promise.all(
       byWorker(doomed).map(async (group: JobRecord[]) => {

@@ -61,6 +61,7 @@ async function runJob(opts: RunOptions): Promise<number> {
     created_ms: Date.now(),
     ended_at: null,
     synced: opts.sync,
+    ...(opts.detach ? {} : { client_pid: process.pid }),
   };
   const short = job.id.slice(0, 8);
 
@@ -104,7 +105,7 @@ async function runJob(opts: RunOptions): Promise<number> {
   try {
     if (opts.detach) {
       const r = await conn.run(remoteSh(launch));
-      if (r.code !== 0) throw new FollowError("remote_failed", r.stderr.trim() || `the worker's shell exited with ${r.code}`);
+      if (r.code !== 0) throw new FollowError("remote_failed", r.stderr.trim() || (r.signal ? `the worker's shell was killed by SIG${r.signal}` : `the worker's shell exited with ${r.code ?? "no status"}`));
       process.stdout.write(opts.json ? `${JSON.stringify(jobJson(job))}\n` : `${job.id}\n`);
       return 0;
     }

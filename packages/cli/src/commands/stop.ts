@@ -31,8 +31,7 @@ export default defineCommand({
       const r = await conn.run(remoteSh(`${stopScript(job.id)}\n${statusScript([job.id])}`));
       const state = parseStatusReport(r.stdout.split("\n").slice(1).join("\n")).get(job.id);
       if (r.code === 3) throw Object.assign(new Error(`job ${short} is no longer on worker ${job.worker}`), { code: "job_not_found" });
-      const next = state ? applyState(job, state) : job;
-      store.save(next);
+      const next = (state && store.update(job.id, (current) => applyState(current, state))) || job;
       const stopped = r.stdout.startsWith("stopped");
       if (values.json) process.stdout.write(`${JSON.stringify({ ...jobJson(next), stopped })}\n`);
       else process.stdout.write(stopped ? `Stopped job ${short}\n` : `Job ${short} had already finished\n`);
