@@ -39,18 +39,21 @@ function spawnGroup(args: string[], cwd: string) {
   return { child, exited, out: () => stdout, err: () => stderr };
 }
 
-/** Wait until some new work dir appears on p-w1, i.e. rsync is writing into it. */
-async function newWorkDir(before: Set<string>): Promise<string> {
-  let found = "";
-  await waitFor(() => {
-    const dir = "/home/p-w1/.p/workdirs";
-    found = existsSync(dir) ? (readdirSync(dir).find((d) => !before.has(d)) ?? "") : "";
-    return found !== "";
-  }, 20000);
-  return found;
+const ls1 = (sub: string) => new Set(existsSync(`/home/p-w1/.p/${sub}`) ? readdirSync(`/home/p-w1/.p/${sub}`) : []);
+/** What p-w1 holds: work dirs, job dirs and mirrors. */
+const onW1 = () => ({ workdirs: ls1("workdirs"), jobs: ls1("jobs"), mirrors: ls1("mirrors") });
+const added = (before: Set<string>, after: Set<string>) => [...after].filter((x) => !before.has(x));
+
+/** Wait until rsync is writing into a new mirror on p-w1 (its temporary file is there). */
+async function syncUnderway(before: ReturnType<typeof onW1>): Promise<void> {
+  await waitFor(() => added(before.mirrors, ls1("mirrors")).some((m) => !m.endsWith(".lock") && readdirSync(`/home/p-w1/.p/mirrors/${m}`).length > 0), 20000);
 }
-const workDirs = () => new Set(existsSync("/home/p-w1/.p/workdirs") ? readdirSync("/home/p-w1/.p/workdirs") : []);
-const noJobRunsFrom = (id: string) => !existsSync(jobDirOf("p-w1", id));
+
+/** Nothing of a job appeared on p-w1 since `before`: no work dir, no job dir. */
+const nothingStarted = (before: ReturnType<typeof onW1>) => {
+  const now = onW1();
+  return { workdirs: added(before.workdirs, now.workdirs), jobs: added(before.jobs, now.jobs) };
+};
 
 beforeAll(async () => {
   rmSync(PWNED, { force: true });
@@ -220,51 +223,52 @@ describe("missing tools and hostile workers", () => {
 });
 
 describe("faults", () => {
-  test("the worker's sshd killed mid-sync: a truthful status, and the half-synced dir never runs", async () => {
+  test("the worker's sshd killed mid-sync: a truthful status, and the half-synced tree never runs", async () => {
     tally.faults++;
     const cwd = bigTree("midsync");
-    const before = workDirs();
+    const before = onW1();
     const run = spawnP(["--", `touch ${PWNED}-midsync`], { env, cwd });
-    const wd = await newWorkDir(before);
+    await syncUnderway(before);
     Bun.spawnSync(["pkill", "-KILL", "-f", "^sshd: p-w1"]);
     const code = await run.exited;
     const stderr = await new Response(run.stderr).text();
     expect([70, 255]).toContain(code);
     expect(stderr).toMatch(/sync to worker w1 failed/);
     await Bun.sleep(500);
-    expect(noJobRunsFrom(wd)).toBe(true);
+    expect(nothingStarted(before)).toEqual({ workdirs: [], jobs: [] });
     expect(existsSync(`${PWNED}-midsync`)).toBe(false);
-    const job = (await jobs()).find((j) => j.id === wd);
-    expect(job?.status ?? "failed").toBe("failed");
+    const last = (await jobs()).at(-1)!;
+    expect(last).toMatchObject({ status: "failed", command: `touch ${PWNED}-midsync` });
   });
 
   test("the client killed with SIGKILL mid-sync: no job is started, ever", async () => {
     tally.faults++;
     const cwd = bigTree("killsync");
-    const before = workDirs();
+    const before = onW1();
+    const records0 = records().length;
     const run = spawnGroup(["--", `touch ${PWNED}-killsync`], cwd);
-    const wd = await newWorkDir(before);
+    await syncUnderway(before);
     process.kill(-run.child.pid!, "SIGKILL");
     await run.exited;
     await Bun.sleep(1500);
-    expect(noJobRunsFrom(wd)).toBe(true);
+    expect(nothingStarted(before)).toEqual({ workdirs: [], jobs: [] });
     expect(existsSync(`${PWNED}-killsync`)).toBe(false);
-    expect((await jobs()).some((j) => j.id === wd)).toBe(false);
+    expect(records().length).toBe(records0);
   });
 
   test("Ctrl+C during the sync cancels cleanly: no record, no job, no work dir", async () => {
     tally.faults++;
     const cwd = bigTree("intsync");
-    const before = workDirs();
+    const before = onW1();
     const records0 = records().length;
     const run = spawnGroup(["--", `touch ${PWNED}-intsync`], cwd);
-    const wd = await newWorkDir(before);
+    await syncUnderway(before);
     process.kill(-run.child.pid!, "SIGINT");
     expect(await run.exited).toBe(130);
     expect(run.err()).toMatch(/Cancelled; nothing was started/);
     expect(records().length).toBe(records0);
-    await waitFor(() => !existsSync(workDirOf("p-w1", wd)), 5000);
-    expect(noJobRunsFrom(wd)).toBe(true);
+    await Bun.sleep(1000);
+    expect(nothingStarted(before)).toEqual({ workdirs: [], jobs: [] });
     expect(existsSync(`${PWNED}-intsync`)).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asWorker, jobDirOf, P, p, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
 
@@ -182,6 +182,40 @@ describe("sync", () => {
     await p(["--", "echo changed > f; rm -f f2"], { env, cwd });
     const r = await p(["--", "cat f"], { env, cwd });
     expect(r.stdout).toBe("original");
+  });
+
+  test("re-runs send only what changed, yet each job sees exactly the tree as it is here", async () => {
+    const cwd = scratch("rerun");
+    mkdirSync(join(cwd, "src"));
+    for (let i = 0; i < 50; i++) writeFileSync(join(cwd, "src", `f${i}.c`), `int f${i};\n`.repeat(200));
+    writeFileSync(join(cwd, ".gitignore"), "out/\n");
+    // the first job changes, adds and deletes files in its work dir, and writes ignored output
+    const first = await p(["--", "echo edited >> src/f1.c; rm src/f2.c; echo new > src/new.c; mkdir out; echo built > out/bin; ls src | wc -l"], { env, cwd });
+    expect(first.stdout).toBe("50\n");
+    // meanwhile here: one file edited, one deleted, one added, one newly ignored
+    writeFileSync(join(cwd, "src", "f3.c"), "edited here\n");
+    rmSync(join(cwd, "src", "f4.c"));
+    writeFileSync(join(cwd, "src", "added.c"), "added\n");
+    writeFileSync(join(cwd, ".gitignore"), "out/\nsrc/f5.c\n");
+    const before = jobIds();
+    const second = await p(["--", "cat src/f3.c; grep -c edited src/f1.c; ls src | wc -l; for f in src/f2.c src/new.c src/f4.c src/f5.c out; do [ -e $f ] && echo has $f; done; true"], { env, cwd });
+    expect(second.stdout).toBe("edited here\n0\n49\nhas src/f2.c\n");
+    // the worker keeps a mirror of this directory, apart from the work dirs
+    const id = newJobId(before);
+    expect(asWorker("p-w1", "ls ~/.p/mirrors").trim()).not.toBe("");
+    expect(asWorker("p-w1", `cat ~/.p/workdirs/${id}/src/f3.c`)).toBe("edited here\n");
+  });
+
+  test("a sync for a new job never changes the tree of one already running", async () => {
+    const cwd = scratch("twin");
+    writeFileSync(join(cwd, "which"), "a");
+    const before = jobIds();
+    const a = p(["--", "sleep 2; cat which"], { env, cwd });
+    await waitFor(() => [...jobIds()].some((id) => !before.has(id) && existsSync(workDirOf("p-w1", id))));
+    writeFileSync(join(cwd, "which"), "b");
+    const b = await p(["--", "cat which"], { env, cwd });
+    expect(b.stdout).toBe("b");
+    expect((await a).stdout).toBe("a");
   });
 
   test("-n/--no-sync sends nothing", async () => {

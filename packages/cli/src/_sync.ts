@@ -1,5 +1,7 @@
-import { shq, type Target } from "@p/exec";
-import { parentDir, planSync, syncedFiles, type SyncPlan } from "@p/sync";
+import { createHash } from "node:crypto";
+import { hostname, userInfo } from "node:os";
+import { shq, workDir, type Target } from "@p/exec";
+import { ignoredPaths, parentDir, planMirrorSync, planSync, syncedFiles, type SyncPlan } from "@p/sync";
 import { rshFor } from "./_ssh.ts";
 
 /** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
@@ -16,5 +18,27 @@ export async function planSyncTo(source: string, target: Target, dest: string): 
     // the destination's parents may not exist yet on a new worker
     rsyncPath: `mkdir -p ${shq(parentDir(path))} && rsync`,
     files: await syncedFiles(source),
+  });
+}
+
+/**
+ * The worker's mirror of a client directory: one per client user, machine and path, so
+ * re-runs from the same directory send only what changed.
+ */
+export function mirrorDir(source: string): string {
+  const who = `${userInfo().username}@${hostname()}:${source}`;
+  return `.p/mirrors/${createHash("sha256").update(who).digest("hex").slice(0, 24)}`;
+}
+
+/** The plan that gives job `id` on `target` a fresh work dir holding `source`, sending only what changed. */
+export async function planJobSync(source: string, target: Target, id: string): Promise<SyncPlan> {
+  return planMirrorSync({
+    source,
+    host: target.host,
+    rsh: rshFor(target),
+    mirror: mirrorDir(source),
+    workDir: workDir(id),
+    exclude: await ignoredPaths(source),
+    compress: true,
   });
 }

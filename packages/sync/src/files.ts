@@ -70,20 +70,26 @@ function judge(levels: Level[], path: string, isDir: boolean): IgnoreVerdict {
  * an ignored directory is not entered, as in git.
  */
 export function walkFiles(dir: string): string[] {
+  return walk(dir).files;
+}
+
+/** The walk behind walkFiles: what is sent, and what is ignored (directories with a trailing slash). */
+function walk(dir: string): { files: string[]; ignored: string[] } {
   const files: string[] = [];
+  const ignored: string[] = [];
   const visit = (rel: string, levels: Level[]) => {
     const here = level(dir, rel);
     const stack = here ? [...levels, here] : levels;
     for (const name of readdirSync(join(dir, rel)).sort()) {
       const path = rel === "" ? name : `${rel}/${name}`;
       const isDir = lstatSync(join(dir, path)).isDirectory();
-      if (judge(stack, path, isDir).ignored) continue;
-      if (isDir) visit(path, stack);
+      if (judge(stack, path, isDir).ignored) ignored.push(isDir ? `${path}/` : path);
+      else if (isDir) visit(path, stack);
       else files.push(path);
     }
   };
   visit("", []);
-  return files;
+  return { files, ignored };
 }
 
 /** Why `path` is or is not ignored outside git: the deciding rule, checking its parents first. */
@@ -105,4 +111,24 @@ export function explainIgnored(dir: string, path: string): IgnoreVerdict & { at:
 /** What a sync of `dir` sends: git's answer in a work tree, the same rules walked by hand outside one. */
 export async function syncedFiles(dir: string): Promise<string[]> {
   return (await gitFiles(dir)) ?? walkFiles(dir);
+}
+
+/**
+ * What a sync of `dir` leaves out: git's ignored paths (an ignored directory once, with a
+ * trailing slash), or the same rules walked by hand outside a work tree. Usually a handful
+ * of entries (build/, node_modules/, *.log files), where the files sent are thousands.
+ */
+export async function ignoredPaths(dir: string): Promise<string[]> {
+  let proc;
+  try {
+    proc = Bun.spawn(["git", "-C", dir, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "ignore",
+    });
+  } catch {
+    return walk(dir).ignored;
+  }
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  return code === 0 ? out.split("\0").filter(Boolean) : walk(dir).ignored;
 }

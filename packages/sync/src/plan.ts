@@ -1,3 +1,5 @@
+import { shq } from "@p/exec";
+
 /** What to sync where. Pure data: the CLI fills it from the worker's connection. */
 export interface SyncInput {
   /** Local directory whose contents are sent. */
@@ -51,4 +53,56 @@ export function planList(source: string, files: string[], scratch: string): Sync
   const argv = ["rsync", "-a", "--dry-run", "--out-format=%l %n", "--from0", "--files-from=-", "-r", "--ignore-missing-args"];
   argv.push("--", withSlash(source), withSlash(scratch));
   return { argv, stdin: nulList(files) };
+}
+
+/**
+ * rsync exclude rules (NUL-separated under --from0) for paths relative to the source:
+ * anchored, so `build/` is the top-level build only, and with rsync's wildcards escaped
+ * (a backslash escapes only in a pattern that has a wildcard, which an escaped one is).
+ */
+export function excludeRules(paths: string[]): string {
+  return paths.map((p) => `/${/[*?[]/.test(p) ? p.replace(/[\\*?[]/g, "\\$&") : p}\0`).join("");
+}
+
+export interface MirrorSyncInput {
+  source: string;
+  host: string;
+  rsh: string;
+  /** The worker's mirror of `source`, kept between jobs (relative to the remote home). */
+  mirror: string;
+  /** The job's own work dir, made from the mirror once it is up to date. */
+  workDir: string;
+  /** The paths not to send, relative to `source` (see ignoredPaths); the mirror loses them too. */
+  exclude: string[];
+  /** Let rsync compress (it picks zstd or the best both ends have; skips compressed formats). */
+  compress?: boolean;
+}
+
+/**
+ * The worker side of a mirrored sync, run as rsync's remote command: under the mirror's lock
+ * (so two jobs from one directory never mix their trees), rsync brings the mirror up to
+ * date, then the mirror is copied (reflinked where the file system can) to a temporary
+ * name and renamed into place: a work dir only ever appears complete, and no job can
+ * change the mirror or another job's files. rsync's own arguments follow.
+ */
+const MIRROR_SCRIPT = [
+  'c=$1 w=$2; shift 2; mkdir -p "$c" "${w%/*}" || exit 12; exec 9>>"$c.lock"',
+  "if command -v flock >/dev/null; then flock 9; fi",
+  'rsync "$@" || exit',
+  'rm -rf "$w.part"',
+  '{ cp -a --reflink=auto "$c/." "$w.part" 2>/dev/null || { rm -rf "$w.part"; cp -a "$c/." "$w.part"; }; } && mv "$w.part" "$w" || { rm -rf "$w.part"; exit 11; }',
+].join("; ");
+
+/**
+ * A sync into a fresh work dir that sends only what changed since the last sync of the
+ * same directory: rsync mirrors `source` into `mirror` on the worker, which then copies it.
+ */
+export function planMirrorSync(input: MirrorSyncInput): SyncPlan {
+  const rsyncPath = `sh -c ${shq(MIRROR_SCRIPT)} p-sync ${shq(input.mirror)} ${shq(input.workDir.replace(/\/+$/, ""))}`;
+  const argv = ["rsync", "-a", "--protect-args", `--rsync-path=${rsyncPath}`, "-e", input.rsh];
+  if (input.compress) argv.push("-z");
+  // the mirror holds what is here and nothing else: deleted and newly ignored files go too
+  argv.push("-r", "--delete", "--delete-excluded", "--from0", "--exclude-from=-");
+  argv.push("--", withSlash(input.source), remoteSpec(input.host, withSlash(input.mirror)));
+  return { argv, stdin: excludeRules(input.exclude) };
 }

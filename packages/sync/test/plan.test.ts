@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parentDir, planSync, remoteSpec } from "../src/plan.ts";
+import { excludeRules, parentDir, planMirrorSync, planSync, remoteSpec } from "../src/plan.ts";
 
 const base = { source: "/src/proj", host: "beefy", dest: ".p/workdirs/abc", rsh: "ssh -p 2222" };
 
@@ -56,5 +56,42 @@ describe("parentDir", () => {
     ["/srv/x y/z", "/srv/x y/"],
   ])("%p is under %p", (dest, parent) => {
     expect(parentDir(dest)).toBe(parent);
+  });
+});
+
+describe("excludeRules", () => {
+  test.each([
+    [[], ""],
+    [["build/"], "/build/\0"],
+    [["a b/ü.log", "x\\y"], "/a b/ü.log\0/x\\y\0"],
+    [["weird*[1]?.txt"], "/weird\\*\\[1]\\?.txt\0"],
+    [["back\\slash*"], "/back\\\\slash\\*\0"],
+    [["line\nbreak"], "/line\nbreak\0"],
+  ])("%p is anchored, NUL-separated, wildcards escaped", (paths, want) => {
+    expect(excludeRules(paths)).toBe(want);
+  });
+});
+
+describe("planMirrorSync", () => {
+  const input = { source: "/src/p", host: "beefy", rsh: "ssh", mirror: ".p/mirrors/k", workDir: ".p/workdirs/j/", exclude: ["node_modules/"] };
+
+  test("mirrors the whole tree but the ignored paths, deleting what is gone or ignored", () => {
+    const plan = planMirrorSync(input);
+    for (const flag of ["-r", "--delete", "--delete-excluded", "--from0", "--exclude-from=-"]) expect(plan.argv).toContain(flag);
+    expect(plan.argv).not.toContain("-z");
+    expect(plan.argv.slice(-3)).toEqual(["--", "/src/p/", "beefy:.p/mirrors/k/"]);
+    expect(plan.stdin).toBe("/node_modules/\0");
+  });
+
+  test("the worker copies the mirror to the work dir, paths quoted, after rsync", () => {
+    const path = planMirrorSync({ ...input, mirror: ".p/mirrors/it's" }).argv.find((a) => a.startsWith("--rsync-path="))!;
+    expect(path).toStartWith("--rsync-path=sh -c '");
+    expect(path).toEndWith(` p-sync '.p/mirrors/it'\\''s' .p/workdirs/j`);
+    expect(path).toContain('rsync "$@" || exit');
+    expect(path).toContain('mv "$w.part" "$w"');
+  });
+
+  test("compression when asked", () => {
+    expect(planMirrorSync({ ...input, compress: true }).argv).toContain("-z");
   });
 });

@@ -8,7 +8,7 @@ import { jsonArg, strictArgs } from "../_args.ts";
 import { EXIT, UsageError } from "../_errors.ts";
 import { FollowError, watchJob } from "../_follow.ts";
 import { connectWorker } from "../_ssh.ts";
-import { planSyncTo } from "../_sync.ts";
+import { planJobSync } from "../_sync.ts";
 import { jobJson } from "../_format.ts";
 
 const args = {
@@ -72,7 +72,7 @@ async function runJob(opts: RunOptions): Promise<number> {
 
   // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap
   const connecting = connectWorker(worker);
-  const syncing = opts.sync ? planSyncTo(cwd, target, workDir(job.id)).then((plan) => runSync(plan, { signal: cancel.signal })) : Promise.resolve();
+  const syncing = opts.sync ? planJobSync(cwd, target, job.id).then((plan) => runSync(plan, { signal: cancel.signal })) : Promise.resolve();
   syncing.catch(() => {});
   let conn: Connection;
   try {
@@ -85,7 +85,7 @@ async function runJob(opts: RunOptions): Promise<number> {
     await syncing;
   } catch (err) {
     // a half-synced work dir must never run a command: remove it
-    await conn.run(`rm -rf ${workDir(job.id)}`).catch(() => {});
+    await conn.run(`rm -rf ${workDir(job.id)} ${workDir(job.id)}.part`).catch(() => {});
     conn.close();
     if ((err as SyncError).code === "sync_cancelled") {
       process.stderr.write(`${pc.dim("Cancelled; nothing was started.")}\n`);
