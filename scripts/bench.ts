@@ -1,0 +1,212 @@
+// The benchmark: p against what a user would do by hand (rsync + ssh), side by side, on
+// a worker behind a 100 Mbit/s link (sshd in a network namespace, veth shaped by tc tbf).
+// Prints medians and ratios. Needs root for the namespace and the worker user.
+//   bun run bench            (BENCH_RUNS=n for more runs of each measurement)
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const P = join(root, "dist", "p");
+const NS = "pbench";
+const HOST_IP = "10.77.0.1";
+const WORKER_IP = "10.77.0.2";
+const USER = "p-bench";
+const RATE = process.env.BENCH_RATE ?? "100mbit";
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+
+const sh = (cmd: string, opts: { quiet?: boolean } = {}) => {
+  const r = Bun.spawnSync(["bash", "-c", cmd], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  if (r.exitCode !== 0 && !opts.quiet) throw new Error(`${cmd}: ${r.stderr.toString().trim()}`);
+  return r.stdout.toString();
+};
+const say = (s: string) => process.stderr.write(`\x1b[2m==> ${s}\x1b[0m\n`);
+
+if (process.getuid?.() !== 0) {
+  console.error("bench: needs root, for the network namespace and the worker user (run it as root on a scratch machine)");
+  process.exit(64);
+}
+
+const dir = mkdtempSync(join(tmpdir(), "p-bench-"));
+chmodSync(dir, 0o711); // the worker user reads its authorized keys under it
+let env: Record<string, string> = {};
+
+function teardown() {
+  sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w`, { quiet: true });
+  sh(`ip netns del ${NS}`, { quiet: true });
+  sh(`ip link del pb0`, { quiet: true });
+  sh(`rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, { quiet: true });
+  rmSync(dir, { recursive: true, force: true });
+}
+process.on("SIGINT", () => {
+  teardown();
+  process.exit(130);
+});
+
+function setUp() {
+  say(`worker ${USER}@${WORKER_IP} behind a ${RATE} link (namespace ${NS})`);
+  sh(`ip netns del ${NS} 2>/dev/null; ip link del pb0 2>/dev/null; true`);
+  sh(`ip netns add ${NS}`);
+  sh(`ip link add pb0 type veth peer name pb1 && ip link set pb1 netns ${NS}`);
+  sh(`ip addr add ${HOST_IP}/24 dev pb0 && ip link set pb0 up`);
+  sh(`ip netns exec ${NS} sh -c 'ip addr add ${WORKER_IP}/24 dev pb1 && ip link set pb1 up && ip link set lo up'`);
+  // shape both directions, as a real link is
+  sh(`tc qdisc add dev pb0 root tbf rate ${RATE} burst 64kb latency 50ms`);
+  sh(`ip netns exec ${NS} tc qdisc add dev pb1 root tbf rate ${RATE} burst 64kb latency 50ms`);
+  mkdirSync(join(dir, "w"));
+  sh(`P_WORKER_ADDR=${WORKER_IP} ip netns exec ${NS} bash ${root}/test/fixtures/workers.sh up ${dir}/w ${USER}`);
+  env = {
+    PATH: process.env.PATH!,
+    HOME: process.env.HOME!,
+    NO_COLOR: "1",
+    XDG_CONFIG_HOME: join(dir, "config"),
+    XDG_DATA_HOME: join(dir, "data"),
+    P_SSH_COMMAND: `ssh -F ${dir}/w/ssh_config`,
+  };
+  sh(`${P} worker register ${USER} -n bench`);
+}
+
+/** A source tree like a real project's: ~6,000 text files, a few binaries, ~100 MB with .git. */
+function buildTree(at: string) {
+  say("building a ~6,000-file, ~100 MB tree with .git");
+  const words = "int void return static const struct if else for while size_t char buffer index value count node next list free alloc error result data".split(" ");
+  let seed = 42;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+  for (let d = 0; d < 60; d++) {
+    mkdirSync(join(at, "src", `mod${d}`), { recursive: true });
+    for (let f = 0; f < 98; f++) {
+      const lines: string[] = [];
+      for (let l = 0; l < 160; l++) lines.push(Array.from({ length: 6 }, () => words[rand(words.length)]! + rand(1000)).join(" "));
+      writeFileSync(join(at, "src", `mod${d}`, `file${f}.c`), `${lines.join(";\n")}\n`);
+    }
+  }
+  mkdirSync(join(at, "assets"));
+  sh(`for i in 1 2 3 4 5 6; do head -c 4000000 /dev/urandom > ${at}/assets/blob$i.bin; done`);
+  writeFileSync(join(at, ".gitignore"), "build/\n");
+  sh(`cd ${at} && git init -q && git add -A && git -c user.email=b@b -c user.name=b commit -qm tree && git gc -q`);
+  const files = sh(`cd ${at} && find . -type f | wc -l`).trim();
+  const size = sh(`du -sm ${at} | cut -f1`).trim();
+  say(`tree: ${files} files, ${size} MB`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function time(cmd: string): Promise<number> {
+  const t0 = performance.now();
+  const r = Bun.spawnSync(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+  const t = (performance.now() - t0) / 1000;
+  if (r.exitCode !== 0) throw new Error(`${cmd}: exit ${r.exitCode}: ${r.stderr.toString().trim()}`);
+  return t;
+}
+
+interface Row {
+  what: string;
+  p: number;
+  base: number;
+  baseName: string;
+  goal: string;
+  ok: boolean;
+}
+const rows: Row[] = [];
+
+/** Run p's way and the baseline alternately `runs` times; `before` runs untimed before each. */
+async function compare(what: string, pCmd: string, baseName: string, baseCmd: (i: number) => string, goal: (p: number, b: number) => [string, boolean], opts: { runs?: number; before?: (i: number) => void } = {}) {
+  const ps: number[] = [];
+  const bs: number[] = [];
+  const runs = opts.runs ?? RUNS;
+  for (let i = 0; i < runs; i++) {
+    opts.before?.(i);
+    ps.push(await time(pCmd));
+    bs.push(await time(baseCmd(i)));
+  }
+  const [g, ok] = goal(median(ps), median(bs));
+  rows.push({ what, p: median(ps), base: median(bs), baseName, goal: g, ok });
+  say(`${what}: p ${median(ps).toFixed(2)}s, ${baseName} ${median(bs).toFixed(2)}s`);
+}
+
+const ssh = `ssh -F ${dir}/w/ssh_config ${USER}`;
+const rsyncE = `rsync -a -e 'ssh -F ${dir}/w/ssh_config'`;
+
+try {
+  setUp();
+  const src = join(dir, "src");
+  mkdirSync(src);
+  buildTree(src);
+  const touch = (i: number) => writeFileSync(join(src, "src", "mod7", "file3.c"), `changed ${i} ${Date.now()}\n`);
+
+  // cold: a worker that has never seen the tree, each time
+  await compare(
+    "cold first run (whole tree)",
+    `cd ${src} && ${P} -- true`,
+    "rsync -a + ssh",
+    (i) => `${rsyncE} ${src}/ ${USER}:hand-cold${i}/ && ${ssh} 'cd hand-cold${i} && true'`,
+    (p, b) => [`<= 1.0x`, p <= b * 1.05],
+    { runs: Math.min(RUNS, 3), before: () => sh(`${ssh} 'rm -rf .p hand-*'`) },
+  );
+
+  // warm: one file changed since the last run
+  sh(`cd ${src} && ${P} -- true && ${rsyncE} ${src}/ ${USER}:hand-uptodate/`);
+  let fresh = 0;
+  const warmP: number[] = [];
+  const naive: number[] = [];
+  const floor: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    touch(i);
+    warmP.push(await time(`cd ${src} && ${P} -- true`));
+    naive.push(await time(`${rsyncE} ${src}/ ${USER}:hand-fresh${++fresh}/ && ${ssh} 'cd hand-fresh${fresh} && true'`));
+    floor.push(await time(`${rsyncE} ${src}/ ${USER}:hand-uptodate/ && ${ssh} 'cd hand-uptodate && true'`));
+    sh(`${ssh} 'rm -rf hand-fresh${fresh}'`);
+  }
+  rows.push({ what: "warm re-run, 1 file changed", p: median(warmP), base: median(naive), baseName: "rsync to a fresh dir + ssh", goal: ">= 10x faster", ok: median(naive) / median(warmP) >= 10 });
+  rows.push({ what: "warm re-run, 1 file changed", p: median(warmP), base: median(floor), baseName: "rsync to an up-to-date dir + ssh", goal: "<= 2x", ok: median(warmP) <= 2 * median(floor) });
+  say(`warm: p ${median(warmP).toFixed(2)}s, naive ${median(naive).toFixed(2)}s, floor ${median(floor).toFixed(2)}s`);
+
+  await compare("launch, no sync (p -n -d -- true)", `cd ${src} && ${P} -n -d -- true`, "ssh host true", () => `${ssh} true`, (p, b) => [`<= 1.2x`, p <= 1.2 * b]);
+
+  // 10,000 job records
+  const many = join(dir, "many");
+  mkdirSync(join(many, "p", "jobs"), { recursive: true, mode: 0o700 });
+  for (let i = 0; i < 10000; i++) {
+    const id = `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
+    const rec = { id, worker: "bench", connection: USER, command: `make test ${i}`, argv: ["make", "test", `${i}`], cwd: "/src/proj", status: "done", exit_code: i % 3, started_at: 1.7e9 + i, created_ms: 1.7e12 + i, ended_at: 1.7e9 + i + 5, synced: true };
+    writeFileSync(join(many, "p", "jobs", `${id}.json`), JSON.stringify(rec, null, 2));
+  }
+  await compare("p ls -a --json, 10,000 records", `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`, "p --version", () => `${P} --version`, (p, b) => [`<= 3x`, p <= 3 * b]);
+
+  // streaming 200 MB of incompressible output
+  sh(`${ssh} 'head -c 200000000 /dev/urandom > blob'`);
+  let peakKb = 0;
+  const streamP: number[] = [];
+  const streamB: number[] = [];
+  for (let i = 0; i < Math.min(RUNS, 3); i++) {
+    const t0 = performance.now();
+    const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], { cwd: src, env: { ...process.env, ...env }, stdout: "pipe", stderr: "ignore" });
+    const sample = setInterval(() => {
+      try {
+        const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"));
+        if (m) peakKb = Math.max(peakKb, Number(m[1]));
+      } catch {}
+    }, 100);
+    let bytes = 0;
+    for await (const c of proc.stdout) bytes += c.length;
+    clearInterval(sample);
+    if ((await proc.exited) !== 0 || bytes !== 200000000) throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
+    streamP.push((performance.now() - t0) / 1000);
+    streamB.push(await time(`${ssh} cat blob >/dev/null`));
+  }
+  rows.push({ what: "streaming 200 MB of output", p: median(streamP), base: median(streamB), baseName: "ssh host cat", goal: "<= 1.2x", ok: median(streamP) <= 1.2 * median(streamB) });
+  say(`streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ssh cat ${median(streamB).toFixed(2)}s`);
+
+  // the report
+  const w = Math.max(...rows.map((r) => r.what.length));
+  const bw = Math.max(...rows.map((r) => r.baseName.length));
+  console.log(`\np benchmark: worker behind a ${RATE} link, medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)})\n`);
+  console.log(`${"measurement".padEnd(w)}  ${"p".padStart(7)}  ${"baseline".padEnd(bw)}  ${"time".padStart(7)}  ${"ratio".padStart(7)}  goal           met`);
+  for (const r of rows) {
+    const ratio = r.goal.includes("faster") ? `${(r.base / r.p).toFixed(1)}x` : `${(r.p / r.base).toFixed(2)}x`;
+    console.log(`${r.what.padEnd(w)}  ${`${r.p.toFixed(2)}s`.padStart(7)}  ${r.baseName.padEnd(bw)}  ${`${r.base.toFixed(2)}s`.padStart(7)}  ${ratio.padStart(7)}  ${r.goal.padEnd(13)}  ${r.ok ? "yes" : "NO"}`);
+  }
+  console.log(`\nstreaming: p's peak memory ${Math.round(peakKb / 1024)} MB for 200 MB of output`);
+} finally {
+  teardown();
+}
