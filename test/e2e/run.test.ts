@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asWorker, jobDirOf, P, p, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
 
@@ -212,7 +212,11 @@ describe("sync", () => {
     const before = jobIds();
     const a = p(["--", "sleep 2; cat which"], { env, cwd });
     await waitFor(() => [...jobIds()].some((id) => !before.has(id) && existsSync(workDirOf("p-w1", id))));
+    // same size, same second: only the sub-second mtime tells rsync it changed
+    const aMs = statSync(join(cwd, "which")).mtimeMs;
     writeFileSync(join(cwd, "which"), "b");
+    const sameSecond = new Date(Math.floor(aMs / 1000) * 1000 + (Math.floor(aMs) % 1000 === 900 ? 100 : 900));
+    utimesSync(join(cwd, "which"), sameSecond, sameSecond);
     const b = await p(["--", "cat which"], { env, cwd });
     expect(b.stdout).toBe("b");
     expect((await a).stdout).toBe("a");

@@ -48,9 +48,10 @@ i=0; while [ ! -f "$j/pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 pid=$(cat "$j/pid" 2>/dev/null)
 : >"$j/stopped"
 if [ -n "$pid" ]; then
-  kill -TERM -"$pid" 2>/dev/null
-  i=0; while group_alive "$pid" && [ $i -lt ${Math.round(graceS * 10)} ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL -"$pid" 2>/dev/null
+  # a job not yet in its own group (setsid still to come) is ended by its pid
+  kill -TERM -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  i=0; while { group_alive "$pid" || alive "$pid"; } && [ $i -lt ${Math.round(graceS * 10)} ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
 fi
 i=0; while [ ! -f "$j/exitcode" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done
 echo stopped

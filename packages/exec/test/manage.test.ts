@@ -35,7 +35,17 @@ describe("statusScript", () => {
     waitFile(join(exited.j, "exitcode"));
     waitFile(join(lost.j, "pid"));
     process.kill(Number(readFileSync(join(lost.j, "runner"), "utf8")), "SIGKILL");
-    process.kill(-Number(readFileSync(join(lost.j, "pid"), "utf8")), "SIGKILL");
+    // the pid file can appear a moment before the job has made its own process group
+    const pgid = -Number(readFileSync(join(lost.j, "pid"), "utf8"));
+    for (let i = 0; ; i++) {
+      try {
+        process.kill(pgid, "SIGKILL");
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        Bun.sleepSync(10);
+      }
+    }
     Bun.sleepSync(100);
     const states = parseStatusReport(sh(statusScript([running.id, exited.id, lost.id, gone])).out);
     expect(states.get(running.id)).toEqual({ state: "running" });

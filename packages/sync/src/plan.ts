@@ -102,7 +102,9 @@ export function planMirrorSync(input: MirrorSyncInput): SyncPlan {
   const argv = ["rsync", "-a", "--protect-args", `--rsync-path=${rsyncPath}`, "-e", input.rsh];
   if (input.compress) argv.push("-z");
   // the mirror holds what is here and nothing else: deleted and newly ignored files go too
-  argv.push("-r", "--delete", "--delete-excluded", "--from0", "--exclude-from=-");
+  // --modify-window=-1: compare mtimes to the nanosecond, so a file saved twice within one
+  // second at the same size is still seen as changed (rsync >= 3.1.3 on the worker)
+  argv.push("-r", "--delete", "--delete-excluded", "--modify-window=-1", "--from0", "--exclude-from=-");
   argv.push("--", withSlash(input.source), remoteSpec(input.host, withSlash(input.mirror)));
   return { argv, stdin: excludeRules(input.exclude) };
 }

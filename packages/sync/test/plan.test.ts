@@ -77,7 +77,7 @@ describe("planMirrorSync", () => {
 
   test("mirrors the whole tree but the ignored paths, deleting what is gone or ignored", () => {
     const plan = planMirrorSync(input);
-    for (const flag of ["-r", "--delete", "--delete-excluded", "--from0", "--exclude-from=-"]) expect(plan.argv).toContain(flag);
+    for (const flag of ["-r", "--delete", "--delete-excluded", "--modify-window=-1", "--from0", "--exclude-from=-"]) expect(plan.argv).toContain(flag);
     expect(plan.argv).not.toContain("-z");
     expect(plan.argv.slice(-3)).toEqual(["--", "/src/p/", "beefy:.p/mirrors/k/"]);
     expect(plan.stdin).toBe("/node_modules/\0");
