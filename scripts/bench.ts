@@ -2,9 +2,10 @@
 // a worker behind a 100 Mbit/s link (sshd in a network namespace, veth shaped by tc tbf).
 // Prints medians and ratios. Needs root for the namespace and the worker user.
 //   bun run bench            (BENCH_RUNS=n for more runs of each measurement)
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { peakRss } from "../test/e2e/_harness.ts";
 
 const root = join(import.meta.dir, "..");
 const P = join(root, "dist", "p");
@@ -181,15 +182,10 @@ try {
   for (let i = 0; i < Math.min(RUNS, 3); i++) {
     const t0 = performance.now();
     const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], { cwd: src, env: { ...process.env, ...env }, stdout: "pipe", stderr: "ignore" });
-    const sample = setInterval(() => {
-      try {
-        const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"));
-        if (m) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch {}
-    }, 100);
+    const peak = peakRss(proc.pid, 100);
     let bytes = 0;
     for await (const c of proc.stdout) bytes += c.length;
-    clearInterval(sample);
+    peakKb = Math.max(peakKb, peak());
     if ((await proc.exited) !== 0 || bytes !== 200000000) throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
     streamP.push((performance.now() - t0) / 1000);
     streamB.push(await time(`${ssh} cat blob >/dev/null`));

@@ -103,3 +103,18 @@ export function scratch(name: string): string {
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Sample a process's resident memory; call the result to stop sampling and get the peak, in KiB. */
+export function peakRss(pid: number, everyMs = 50): () => number {
+  let peak = 0;
+  const sample = setInterval(() => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m) peak = Math.max(peak, Number(m[1]));
+    } catch {} // it has exited
+  }, everyMs);
+  return () => {
+    clearInterval(sample);
+    return peak;
+  };
+}

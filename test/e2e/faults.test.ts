@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asWorker, jobDirOf, P, p, root, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
+import { asWorker, jobDirOf, P, p, peakRss, root, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -311,16 +311,10 @@ describe("faults", () => {
 describe("big output", () => {
   test("1 GiB streams whole, with the client's memory flat", async () => {
     const proc = spawnP(["-n", "--", "head -c 1073741824 /dev/zero"], { env });
-    let peakKb = 0;
-    const sample = setInterval(() => {
-      try {
-        const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"));
-        if (m) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch {}
-    }, 50);
+    const peak = peakRss(proc.pid);
     let total = 0;
     for await (const chunk of proc.stdout) total += chunk.length;
-    clearInterval(sample);
+    const peakKb = peak();
     expect(await proc.exited).toBe(0);
     expect(total).toBe(1073741824);
     expect(peakKb).toBeLessThan(300 * 1024);

@@ -197,12 +197,18 @@ describe("sync", () => {
     rmSync(join(cwd, "src", "f4.c"));
     writeFileSync(join(cwd, "src", "added.c"), "added\n");
     writeFileSync(join(cwd, ".gitignore"), "out/\nsrc/f5.c\n");
+    // the worker's mirror of this directory (the only one holding src/f10.c): rsync rewrites a
+    // file it sends, so an unchanged file keeping its inode shows it was not sent again
+    const inodes = () => asWorker("p-w1", "stat -c %i ~/.p/mirrors/*/src/f10.c ~/.p/mirrors/*/src/f3.c").trim().split("\n");
+    const [f10, f3] = inodes();
+    expect(f10).toMatch(/^\d+$/);
     const before = jobIds();
     const second = await p(["--", "cat src/f3.c; grep -c edited src/f1.c; ls src | wc -l; for f in src/f2.c src/new.c src/f4.c src/f5.c out; do [ -e $f ] && echo has $f; done; true"], { env, cwd });
     expect(second.stdout).toBe("edited here\n0\n49\nhas src/f2.c\n");
-    // the worker keeps a mirror of this directory, apart from the work dirs
+    const [f10After, f3After] = inodes();
+    expect(f10After).toBe(f10!);
+    expect(f3After).not.toBe(f3!);
     const id = newJobId(before);
-    expect(asWorker("p-w1", "ls ~/.p/mirrors").trim()).not.toBe("");
     expect(asWorker("p-w1", `cat ~/.p/workdirs/${id}/src/f3.c`)).toBe("edited here\n");
   });
 

@@ -48,9 +48,9 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
           const states = parseStatusReport(r.stdout);
           for (const job of group) {
             const s = states.get(job.id);
-            if (!s) continue;
+            if (!s || s.state === "running") continue;
             // another p may have changed or removed the record since it was read
-            if (applyState(job, s) !== job) updated.set(job.id, store.update(job.id, (current) => applyState(current, s)));
+            updated.set(job.id, store.update(job.id, (current) => applyState(current, s)));
           }
         } finally {
           conn.close();

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { hostname, userInfo } from "node:os";
+import { hostname } from "node:os";
 import { shq, workDir, type Target } from "@p/exec";
 import { ignoredPaths, parentDir, planMirrorSync, planSync, syncedFiles, type SyncPlan } from "@p/sync";
 import { rshFor } from "./_ssh.ts";
@@ -26,7 +26,8 @@ export async function planSyncTo(source: string, target: Target, dest: string): 
  * re-runs from the same directory send only what changed.
  */
 export function mirrorDir(source: string): string {
-  const who = `${userInfo().username}@${hostname()}:${source}`;
+  // the uid, not the user name: a uid with no passwd entry (containers) has no name
+  const who = `${process.getuid?.() ?? ""}@${hostname()}:${source}`;
   return `.p/mirrors/${createHash("sha256").update(who).digest("hex").slice(0, 24)}`;
 }
 

@@ -34,7 +34,6 @@ export interface JobRecord {
 
 /** A lock older than this was left by a process that died holding it. */
 const STALE_LOCK_MS = 10_000;
-const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -89,7 +88,7 @@ export class JobStore {
           if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { force: true });
         } catch {}
         if (waited > 2 * STALE_LOCK_MS) throw new StoreError("store_busy", `job record ${id} stays locked by ${lock}; remove that file if no p is running`);
-        sleepSync(5);
+        Bun.sleepSync(5);
       }
     }
     try {

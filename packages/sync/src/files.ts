@@ -9,21 +9,23 @@ import ignore, { type Ignore } from "ignore";
  * is not installed.
  */
 export async function gitFiles(dir: string): Promise<string[] | null> {
+  const listed = await lsFiles(dir, ["--cached", "--others", "--exclude-standard"]);
+  if (!listed) return null;
+  const files = new Set(listed);
+  if (existsSync(join(dir, ".git"))) files.add(".git");
+  return [...files];
+}
+
+/** `git ls-files -z <args>` in `dir`, as paths; null outside a work tree or without git. */
+async function lsFiles(dir: string, args: string[]): Promise<string[] | null> {
   let proc;
   try {
-    proc = Bun.spawn(["git", "-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "ignore",
-    });
+    proc = Bun.spawn(["git", "-C", dir, "ls-files", "-z", ...args], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
   } catch {
     return null;
   }
   const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  if (code !== 0) return null;
-  const files = new Set(out.split("\0").filter(Boolean));
-  if (existsSync(join(dir, ".git"))) files.add(".git");
-  return [...files];
+  return code === 0 ? out.split("\0").filter(Boolean) : null;
 }
 
 /** The .gitignore rules of one directory, relative to it. */
@@ -119,16 +121,5 @@ export async function syncedFiles(dir: string): Promise<string[]> {
  * of entries (build/, node_modules/, *.log files), where the files sent are thousands.
  */
 export async function ignoredPaths(dir: string): Promise<string[]> {
-  let proc;
-  try {
-    proc = Bun.spawn(["git", "-C", dir, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"], {
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "ignore",
-    });
-  } catch {
-    return walk(dir).ignored;
-  }
-  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-  return code === 0 ? out.split("\0").filter(Boolean) : walk(dir).ignored;
+  return (await lsFiles(dir, ["--others", "--ignored", "--exclude-standard", "--directory"])) ?? walk(dir).ignored;
 }
