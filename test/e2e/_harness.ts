@@ -42,7 +42,8 @@ export function startWorkers(): Workers {
       rmSync(dir, { recursive: true, force: true });
       for (const d of scratchDirs.splice(0)) rmSync(d, { recursive: true, force: true });
       // leave the worker users as they were: no jobs, no synced trees
-      for (const u of USERS) Bun.spawnSync(["sh", "-c", `cd /home/${u} && rm -rf .p ./* .profile bin`]);
+      // (no process of theirs left either: a job, or the copy that readies a mirror's spare)
+      for (const u of USERS) Bun.spawnSync(["sh", "-c", `pkill -KILL -u ${u}; sleep 0.1; cd /home/${u} && rm -rf .p ./* .profile bin`]);
     },
   };
 }

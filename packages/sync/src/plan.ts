@@ -79,18 +79,25 @@ export interface MirrorSyncInput {
 }
 
 /**
- * The worker side of a mirrored sync, run as rsync's remote command: under the mirror's lock
- * (so two jobs from one directory never mix their trees), rsync brings the mirror up to
- * date, then the mirror is copied (reflinked where the file system can) to a temporary
- * name and renamed into place: a work dir only ever appears complete, and no job can
- * change the mirror or another job's files. rsync's own arguments follow.
+ * The worker side of a mirrored sync, run as rsync's remote command (rsync's own arguments
+ * follow), under the mirror's lock so two jobs from one directory never mix their trees:
+ * 1. rsync brings the mirror (`$c`) up to date;
+ * 2. the work dir is made from the spare (`$c.spare`, a pristine copy of the mirror made
+ *    while the previous job ran): a local rsync brings it level with the mirror, touching
+ *    only what changed, and it is renamed into place. With no spare (the first run), the
+ *    mirror is copied (reflinked where the file system can) to `$w.part` and renamed;
+ * 3. the next spare is copied in the background; it holds the lock until it is ready.
+ * A work dir only ever appears complete, and no job can change the mirror, the spare or
+ * another job's files.
  */
 const MIRROR_SCRIPT = [
-  'c=$1 w=$2; shift 2; mkdir -p "$c" "${w%/*}" || exit 12; exec 9>>"$c.lock"',
+  'c=$1 w=$2; shift 2; s="$c.spare"; mkdir -p "$c" "${w%/*}" || exit 12; exec 9>>"$c.lock"',
   "if command -v flock >/dev/null; then flock 9; fi",
   'rsync "$@" || exit',
+  'copy() { cp -a --reflink=auto "$1/." "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1/." "$2"; }; }',
   'rm -rf "$w.part"',
-  '{ cp -a --reflink=auto "$c/." "$w.part" 2>/dev/null || { rm -rf "$w.part"; cp -a "$c/." "$w.part"; }; } && mv "$w.part" "$w" || { rm -rf "$w.part"; exit 11; }',
+  'if [ -d "$s" ] && rsync -a --delete --modify-window=-1 "$c/" "$s/" && mv "$s" "$w"; then :; else rm -rf "$s"; { copy "$c" "$w.part" && mv "$w.part" "$w"; } || { rm -rf "$w.part"; exit 11; }; fi',
+  '( rm -rf "$s.part"; { copy "$c" "$s.part" && mv "$s.part" "$s"; } || rm -rf "$s.part" ) </dev/null >/dev/null 2>&1 &',
 ].join("; ");
 
 /**
