@@ -1,6 +1,5 @@
-import { parseStatusReport, remoteSh, statusScript, type RemoteState } from "@p/exec";
+import { parseStatusReport, remoteSh, statusScript, type RemoteState } from "@p/exec/scripts";
 import type { JobRecord, JobStore } from "@p/store";
-import { connectWorker } from "./_ssh.ts";
 
 export interface Reconciled {
   jobs: JobRecord[];
@@ -42,6 +41,9 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
     byWorker(jobs.filter((j) => j.status === "running")).map(async (group) => {
       const { worker: name, connection } = group[0]!;
       try {
+        // the SSH client loads only when there is a worker to ask: `p ls` with nothing
+        // running starts as fast as `p --version`
+        const { connectWorker } = await import("./_ssh.ts");
         const conn = await connectWorker({ name, connection }, { timeoutMs });
         try {
           const r = await conn.run(remoteSh(statusScript(group.map((j) => j.id))));

@@ -32,6 +32,20 @@ export interface JobRecord {
   client_pid?: number;
 }
 
+/** What list() keeps of a scan of the records directory, valid while its mtime is unchanged. */
+interface JobIndex {
+  dir_mtime_ns: string;
+  records: JobRecord[];
+  skipped: [string, string][];
+}
+
+/**
+ * A directory's mtime moves in ticks of the kernel's coarse clock (milliseconds), so a
+ * change made in the same tick as a scan may leave it as it was: only a directory that
+ * has been still for this long is indexed (git treats its "racy" index entries alike).
+ */
+const INDEX_SETTLE_NS = 2_000_000_000n;
+
 /** A lock older than this was left by a process that died holding it. */
 const STALE_LOCK_MS = 10_000;
 
@@ -98,10 +112,22 @@ export class JobStore {
     }
   }
 
-  /** Every readable record, oldest first; `onSkip` hears of files that are not records. */
+  /**
+   * Every readable record, oldest first; `onSkip` hears of files that are not records.
+   * Reading thousands of small files is most of `p ls -a`, so the result is kept in one
+   * file beside the records (see INDEX_SETTLE_NS) and used while the directory is unchanged.
+   */
   list(onSkip?: (file: string, why: string) => void): JobRecord[] {
     if (!existsSync(this.dir)) return [];
+    // every write is a rename in this directory, so its mtime changes with any record
+    const dirMtime = String(statSync(this.dir, { bigint: true }).mtimeNs);
+    const index = this.readIndex();
+    if (index?.dir_mtime_ns === dirMtime) {
+      for (const [file, why] of index.skipped) onSkip?.(file, why);
+      return index.records;
+    }
     const jobs: JobRecord[] = [];
+    const skipped: [string, string][] = [];
     for (const f of readdirSync(this.dir)) {
       if (!f.endsWith(".json")) continue;
       try {
@@ -109,10 +135,31 @@ export class JobStore {
         if (!ID.test(job.id) || `${job.id}.json` !== f) throw new Error("not a job record");
         jobs.push(job);
       } catch (err) {
-        onSkip?.(join(this.dir, f), (err as Error).message);
+        skipped.push([join(this.dir, f), (err as Error).message]);
       }
     }
-    return jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
+    for (const [file, why] of skipped) onSkip?.(file, why);
+    jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
+    if (BigInt(Date.now()) * 1_000_000n - BigInt(dirMtime) > INDEX_SETTLE_NS) {
+      try {
+        writeFileAtomic(this.indexPath, JSON.stringify({ dir_mtime_ns: dirMtime, records: jobs, skipped } satisfies JobIndex));
+      } catch {} // a read-only store still lists
+    }
+    return jobs;
+  }
+
+  /** The listing kept by list(), beside the records directory. */
+  private get indexPath(): string {
+    return `${this.dir}.index.json`;
+  }
+
+  private readIndex(): JobIndex | undefined {
+    try {
+      const index = JSON.parse(readFileSync(this.indexPath, "utf8")) as JobIndex;
+      return typeof index.dir_mtime_ns === "string" && Array.isArray(index.records) && Array.isArray(index.skipped) ? index : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The one job whose id starts with `prefix`, as docker resolves ids. */

@@ -144,4 +144,34 @@ for (let i = 0; i < 40; i++) s.update(${JSON.stringify(e)}, (j) => ({ ...j, exit
     expect(await Promise.all(procs.map((p) => p.exited))).toEqual([0, 0, 0, 0, 0, 0]);
     expect(store.get(e)?.exit_code).toBe(240);
   });
+
+  test("a listing of a settled directory is kept in one file, and any change to a record is seen", () => {
+    const s = new JobStore(join(root, "indexed", "jobs"));
+    const ids = ["bbbb0001", "bbbb0002", "bbbb0003"].map((p) => `${p}-0000-4000-8000-000000000000`);
+    ids.forEach((id, i) => s.save(job(id, 100 + i)));
+    writeFileSync(join(s.dir, "broken.json"), "{");
+    const settle = () => utimesSync(s.dir, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    // still changing: listed, not indexed
+    expect(s.list().map((j) => j.id)).toEqual(ids);
+    expect(existsSync(`${s.dir}.index.json`)).toBe(false);
+    settle();
+    expect(s.list().map((j) => j.id)).toEqual(ids);
+    expect(existsSync(`${s.dir}.index.json`)).toBe(true);
+    // from the index: the same records, the same warning
+    const skipped: string[] = [];
+    expect(s.list((f) => skipped.push(f))).toEqual(ids.map((id, i) => job(id, 100 + i)));
+    expect(skipped).toEqual([join(s.dir, "broken.json")]);
+    // a change, an addition and a removal, each seen at once
+    s.update(ids[0]!, { status: "done", exit_code: 3 });
+    expect(s.list()[0]).toMatchObject({ status: "done", exit_code: 3 });
+    settle();
+    s.list();
+    const added = "bbbb0004-0000-4000-8000-000000000000";
+    s.save(job(added, 200));
+    expect(s.list().map((j) => j.id)).toEqual([...ids, added]);
+    settle();
+    s.list();
+    s.remove(ids[1]!);
+    expect(s.list().map((j) => j.id)).toEqual([ids[0], ids[2], added]);
+  });
 });
