@@ -55,6 +55,17 @@ const nothingStarted = (before: ReturnType<typeof onW1>) => {
   return { workdirs: added(before.workdirs, now.workdirs), jobs: added(before.jobs, now.jobs) };
 };
 
+/** A worker user served by an sshd in a mount namespace of its own, set up by `ns`. */
+async function oddWorker(name: string, user: string, ns: string) {
+  const dir = join(w.dir, name);
+  mkdirSync(dir);
+  const up = Bun.spawnSync(["bash", join(root, "test/fixtures/workers.sh"), "up", dir, user], { env: { ...process.env, P_WORKER_NS: ns } });
+  expect(up.exitCode).toBe(0);
+  const e = { ...env, P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
+  expect((await p(["worker", "register", user, "-n", name], { env: e })).code).toBe(0);
+  return { env: e, down: () => Bun.spawnSync(["bash", join(root, "test/fixtures/workers.sh"), "down", dir]) };
+}
+
 beforeAll(async () => {
   rmSync(PWNED, { force: true });
   w = startWorkers();
@@ -173,17 +184,6 @@ describe("missing tools and hostile workers", () => {
     expect(r.stderr).toMatch(/rsync is not installed on this machine/);
   });
 
-  /** A worker user served by an sshd in a mount namespace of its own, set up by `ns`. */
-  async function oddWorker(name: string, user: string, ns: string) {
-    const dir = join(w.dir, name);
-    mkdirSync(dir);
-    const up = Bun.spawnSync(["bash", join(root, "test/fixtures/workers.sh"), "up", dir, user], { env: { ...process.env, P_WORKER_NS: ns } });
-    expect(up.exitCode).toBe(0);
-    const e = { ...env, P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
-    expect((await p(["worker", "register", user, "-n", name], { env: e })).code).toBe(0);
-    return { env: e, down: () => Bun.spawnSync(["bash", join(root, "test/fixtures/workers.sh"), "down", dir]) };
-  }
-
   test("no rsync on the worker, a full disk, a home it cannot write: each said in one line, recorded failed", async () => {
     const fake = join(w.dir, "no-rsync");
     writeFileSync(fake, "#!/bin/sh\necho 'sh: 1: rsync: not found' >&2\nexit 127\n", { mode: 0o755 });
@@ -270,6 +270,41 @@ describe("faults", () => {
     await Bun.sleep(1000);
     expect(nothingStarted(before)).toEqual({ workdirs: [], jobs: [] });
     expect(existsSync(`${PWNED}-intsync`)).toBe(false);
+  });
+
+  test("the worker's sshd killed mid-launch: the job runs at most once, and p says what happened", async () => {
+    tally.faults++;
+    // a worker whose `date` dawdles: the launch stamps started_at with it after writing the
+    // job's cmd and before starting its runner, so the kill lands between the two
+    const real = join(w.dir, "date.real");
+    const slow = join(w.dir, "date.slow");
+    Bun.spawnSync(["cp", Bun.which("date")!, real]);
+    writeFileSync(slow, `#!/bin/sh\nsleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const odd = await oddWorker("slowlaunch", "p-w1", `mount --bind ${slow} "$(command -v date)"`);
+    try {
+      const before = onW1();
+      const run = spawnP(["--", "echo ran >> ~/launched; echo hi"], { env: odd.env, cwd: scratch("midlaunch") });
+      await waitFor(() => added(before.jobs, ls1("jobs")).some((id) => existsSync(join(jobDirOf("p-w1", id), "cmd"))), 20000);
+      Bun.spawnSync(["pkill", "-KILL", "-f", "^sshd: p-w1"]);
+      const code = await run.exited;
+      const stderr = await new Response(run.stderr).text();
+      expect(code).not.toBe(0);
+      const [id] = added(before.jobs, ls1("jobs"));
+      expect(existsSync(join(jobDirOf("p-w1", id!), "runner"))).toBe(false); // caught mid-launch indeed
+      // p cannot know whether the job got going, and says so
+      expect(stderr).toContain(`lost the connection before job ${id!.slice(0, 8)} could be confirmed running`);
+      expect(stderr).toMatch(/p ls shows what the worker says/);
+      // the launch may still finish on the worker (the dawdling `date` runs for the exit too)
+      await waitFor(() => existsSync(join(jobDirOf("p-w1", id!), "exitcode")), 8000).catch(() => {});
+      // the worker's word decides: done if the runner got to start it, unknown if not
+      const listed = JSON.parse((await p(["ls", "-a", "--json"], { env: odd.env })).stdout);
+      const status = existsSync(join(jobDirOf("p-w1", id!), "exitcode")) ? "done" : "unknown";
+      expect(listed.map((j: { id: string; status: string }) => [j.id, j.status])).toEqual([[id, status]]);
+      expect(["", "ran\n"]).toContain(existsSync("/home/p-w1/launched") ? readFileSync("/home/p-w1/launched", "utf8") : "");
+    } finally {
+      odd.down();
+      rmSync("/home/p-w1/launched", { force: true });
+    }
   });
 
   test("Ctrl+C twice while streaming detaches once and leaves every file whole", async () => {

@@ -1,4 +1,4 @@
-import { followScript, parseStatusLine, remoteSh, STATUS_MARK, type Connection, type FollowStatus } from "@p/exec";
+import { FOLLOW_MARK, followScript, parseStatusLine, remoteSh, STATUS_MARK, type Connection, type FollowStatus } from "@p/exec";
 import type { JobRecord, JobStore } from "@p/store";
 import { pc } from "./_color.ts";
 import { EXIT } from "./_errors.ts";
@@ -31,6 +31,7 @@ export function streamStatus(
         let lastByte = 10;
         let status: FollowStatus | undefined;
         let errText = "";
+        let found = false;
         const failures: string[] = [];
         ch.on("data", (d: Buffer) => {
           progress.bytes += d.length;
@@ -47,6 +48,7 @@ export function streamStatus(
             const line = errText.slice(0, nl);
             errText = errText.slice(nl + 1);
             if (line.startsWith(STATUS_MARK)) status = parseStatusLine(line);
+            else if (line === FOLLOW_MARK) found = true;
             else failures.push(line);
           }
         });
@@ -59,6 +61,13 @@ export function streamStatus(
             resolve({ ...status, bytes: progress.bytes });
           }
           else if (exited) reject(new FollowError("remote_failed", failures.concat(errText).join("; ").trim() || "the worker's shell failed"));
+          else if (!found)
+            reject(
+              new FollowError(
+                "connection_lost",
+                `lost the connection before job ${id.slice(0, 8)} could be confirmed running; p ls shows what the worker says, and ${resume} follows it`,
+              ),
+            );
           else
             reject(
               new FollowError(

@@ -25,6 +25,13 @@ export interface LaunchSpec {
  */
 export const STATUS_MARK = "p-status ";
 
+/**
+ * The line the follow script writes to stderr first, once it has found the job: after a
+ * launch, it tells the client the job has started, so a connection lost before it is said
+ * to have been lost before the job could be confirmed, not while following it.
+ */
+export const FOLLOW_MARK = "p-follow";
+
 export interface FollowStatus {
   exitCode: number | null;
   endedAt: number | null;
@@ -122,6 +129,7 @@ ${ALIVE_FUNCTIONS}
 j=${j}
 [ -d "$j" ] || { echo "job ${id} is not on this worker" >&2; exit 3; }
 r=$(cat "$j/runner" 2>/dev/null)
+echo ${FOLLOW_MARK} >&2
 if ${follow ? "" : "false && "}[ ! -f "$j/exitcode" ] && [ -n "$r" ] && alive "$r"; then
   exec 3<&0
   # tail stops once this watcher (our own child, reaped at once) sees the job end;

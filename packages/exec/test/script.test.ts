@@ -2,7 +2,14 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertJobId, followScript, launchScript, parseStatusLine } from "../src/script.ts";
+import { assertJobId, FOLLOW_MARK, followScript, launchScript, parseStatusLine } from "../src/script.ts";
+
+/** The follow script's stderr: the mark that it found the job, then the status line. */
+const statusOf = (err: string) => {
+  const lines = err.trim().split("\n");
+  expect(lines[0]).toBe(FOLLOW_MARK);
+  return parseStatusLine(lines.at(-1)!);
+};
 
 // The scripts are run for real by the local sh, with HOME pointing at a scratch dir.
 const home = mkdtempSync(join(tmpdir(), "p-script-"));
@@ -39,7 +46,7 @@ describe("launch + follow", () => {
   ])("%p prints %p and records exit %p", async (command, output, code) => {
     const r = await runJob(command);
     expect(r.out).toBe(output);
-    expect(parseStatusLine(r.err)).toEqual({ exitCode: Number(code), endedAt: expect.any(Number), stopped: false, size: Buffer.byteLength(output) });
+    expect(statusOf(r.err)).toEqual({ exitCode: Number(code), endedAt: expect.any(Number), stopped: false, size: Buffer.byteLength(output) });
     expect(readFileSync(join(r.j, "exitcode"), "utf8")).toBe(`${code}\n`);
     expect(readFileSync(join(r.j, "cmd"), "utf8")).toBe(command);
   });
@@ -91,7 +98,7 @@ describe("launch + follow", () => {
     const t0 = Date.now();
     const r = await sh(followScript(id));
     expect(r.out).toBe("one\ntwo\n");
-    expect(parseStatusLine(r.err)?.exitCode).toBe(0);
+    expect(statusOf(r.err)?.exitCode).toBe(0);
     expect(Date.now() - t0).toBeGreaterThan(300);
   });
 
@@ -102,7 +109,7 @@ describe("launch + follow", () => {
     for (let i = 0; i < 50 && !existsSync(join(j, "pid")); i++) Bun.sleepSync(20);
     process.kill(Number(readFileSync(join(j, "runner"), "utf8")), "SIGKILL");
     process.kill(-Number(readFileSync(join(j, "pid"), "utf8")), "SIGKILL");
-    expect(parseStatusLine((await sh(followScript(id))).err)).toEqual({ exitCode: null, endedAt: null, stopped: false, size: 0 });
+    expect(statusOf((await sh(followScript(id))).err)).toEqual({ exitCode: null, endedAt: null, stopped: false, size: 0 });
   });
 
   test("follow of a job that is not there fails", async () => {
