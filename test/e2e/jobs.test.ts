@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { asWorker, jobDirOf, p, scratch, spawnP, startWorkers, waitFor, workDirOf, type Workers } from "./_harness.ts";
 
@@ -271,6 +271,37 @@ describe("p rm and p prune", () => {
     expect(forced.code).toBe(0);
     expect((await lsJson("-a")).length).toBe(0);
     expect(existsSync(jobDirOf("p-w1", lost))).toBe(false);
+  });
+
+  test("prune also sweeps what no job owns: half-made work dirs and long-unused mirrors", async () => {
+    const mirrors = () => new Set(readdirSync("/home/p-w1/.p/mirrors").filter((m) => /^[0-9a-f]{24}$/.test(m)));
+    const mirrorOf = async (name: string) => {
+      const before = mirrors();
+      const cwd = scratch(name);
+      writeFileSync(join(cwd, "blob"), Buffer.alloc(200 * 1024, 2));
+      await p(["--", "true"], { env, cwd });
+      await waitFor(() => existsSync(`/home/p-w1/.p/mirrors/${[...mirrors()].find((m) => !before.has(m))}.spare`));
+      return [...mirrors()].find((m) => !before.has(m))!;
+    };
+    const old = await mirrorOf("oldmirror");
+    const recent = await mirrorOf("newmirror");
+    asWorker("p-w1", `touch -d '30 days ago' ~/.p/mirrors/${old}.lock`);
+    const stale = "00000000-0000-4000-8000-0000000000aa.part";
+    const fresh = "00000000-0000-4000-8000-0000000000bb.part";
+    asWorker("p-w1", `mkdir ~/.p/workdirs/${stale} ~/.p/workdirs/${fresh} && touch -d '2 hours ago' ~/.p/workdirs/${stale}`);
+    const paths = [`.p/workdirs/${stale}`, `.p/mirrors/${old}`];
+
+    const dry = JSON.parse((await p(["prune", "--dry-run", "--json"], { env })).stdout);
+    const listed = dry.workers.flatMap((x: { leftovers: { path: string }[] }) => x.leftovers.map((l) => l.path));
+    expect(listed.sort()).toEqual([...paths].sort());
+    expect(existsSync(`/home/p-w1/.p/mirrors/${old}`)).toBe(true);
+
+    const done = JSON.parse((await p(["prune", "--json"], { env })).stdout);
+    const swept = done.workers.flatMap((x: { leftovers: { path: string; bytes: number }[] }) => x.leftovers);
+    expect(swept.map((l: { path: string }) => l.path).sort()).toEqual([...paths].sort());
+    expect(swept.find((l: { path: string }) => l.path.includes(old)).bytes).toBeGreaterThanOrEqual(2 * 200 * 1024); // mirror and spare
+    for (const gone of [`mirrors/${old}`, `mirrors/${old}.spare`, `mirrors/${old}.lock`, `workdirs/${stale}`]) expect(existsSync(`/home/p-w1/.p/${gone}`)).toBe(false);
+    for (const kept of [`mirrors/${recent}`, `mirrors/${recent}.spare`, `workdirs/${fresh}`]) expect(existsSync(`/home/p-w1/.p/${kept}`)).toBe(true);
   });
 });
 

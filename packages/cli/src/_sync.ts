@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import { shq, workDir, type Target } from "@p/exec";
+import { MIRRORS_DIR, shq, workDir, type Target } from "@p/exec";
 import { ignoredPaths, parentDir, planMirrorSync, planSync, syncedFiles, type SyncPlan } from "@p/sync";
 import { rshFor } from "./_ssh.ts";
 
@@ -28,7 +28,7 @@ export async function planSyncTo(source: string, target: Target, dest: string): 
 export function mirrorDir(source: string): string {
   // the uid, not the user name: a uid with no passwd entry (containers) has no name
   const who = `${process.getuid?.() ?? ""}@${hostname()}:${source}`;
-  return `.p/mirrors/${createHash("sha256").update(who).digest("hex").slice(0, 24)}`;
+  return `${MIRRORS_DIR}/${createHash("sha256").update(who).digest("hex").slice(0, 24)}`;
 }
 
 /** The plan that gives job `id` on `target` a fresh work dir holding `source`, sending only what changed. */

@@ -1,4 +1,4 @@
-import { ALIVE_FUNCTIONS, jobDir } from "./script.ts";
+import { ALIVE_FUNCTIONS, jobDir, MIRRORS_DIR } from "./script.ts";
 
 /** What a worker says of a job. */
 export type RemoteState =
@@ -79,4 +79,31 @@ export function parseSizes(text: string): Map<string, number> {
     if (m) sizes.set(m[1]!, Number(m[2]) * 1024);
   }
   return sizes;
+}
+
+/**
+ * What no job owns: work dirs a killed sync left half made (`<id>.part`, untouched for an
+ * hour), and mirrors (with their spares) no sync has used for `days` days, skipped while a
+ * sync holds them. One `leftover <kib> <path>` line each; with `remove`, they are deleted.
+ */
+export function sweepScript(days: number, remove: boolean): string {
+  return `( cd "$HOME/.p" 2>/dev/null || exit 0
+for d in workdirs/*.part; do
+  [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 -mmin +60)" ] || continue
+  kib=$(du -sk "$d" | cut -f1)
+  ${remove ? 'rm -rf "$d"; ' : ""}echo "leftover $kib .p/$d"
+done
+for l in ${MIRRORS_DIR.replace(/^\.p\//, "")}/*.lock; do
+  [ -f "$l" ] && [ -n "$(find "$l" -maxdepth 0 -mtime +${Math.floor(days)})" ] || continue
+  m=\${l%.lock}
+  ( if command -v flock >/dev/null; then flock -n 9 || exit 0; fi
+    kib=$(du -sk "$m" "$m.spare" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    ${remove ? 'rm -rf "$m" "$m.spare" "$m.spare.part" "$l"; ' : ""}echo "leftover $kib .p/$m" ) 9>>"$l"
+done )
+`;
+}
+
+/** The sweep's report: each leftover path and its size in bytes. */
+export function parseLeftovers(text: string): { path: string; bytes: number }[] {
+  return [...text.matchAll(/^leftover (\d+) (.+)$/gm)].map((m) => ({ path: m[2]!, bytes: Number(m[1]) * 1024 }));
 }

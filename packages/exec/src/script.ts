@@ -71,6 +71,8 @@ export function assertJobId(id: string): string {
 /** Worker paths, relative to the worker user's home (where ssh and rsync start). */
 export const jobDir = (id: string) => `.p/jobs/${assertJobId(id)}`;
 export const workDir = (id: string) => `.p/workdirs/${assertJobId(id)}`;
+/** Where the worker keeps its mirrors of client directories (see planMirrorSync). */
+export const MIRRORS_DIR = ".p/mirrors";
 
 /**
  * The runner: started in a session of its own so it outlives the SSH connection. It starts

@@ -92,7 +92,7 @@ export interface MirrorSyncInput {
  */
 const MIRROR_SCRIPT = [
   'c=$1 w=$2; shift 2; s="$c.spare"; mkdir -p "$c" "${w%/*}" || exit 12; exec 9>>"$c.lock"',
-  "if command -v flock >/dev/null; then flock 9; fi",
+  "if command -v flock >/dev/null; then flock 9; fi; touch \"$c.lock\"",
   'rsync "$@" || exit',
   'copy() { cp -a --reflink=auto "$1/." "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1/." "$2"; }; }',
   'rm -rf "$w.part"',

@@ -1,4 +1,4 @@
-import { parseSizes, remoteSh, removeScript } from "@p/exec";
+import { parseLeftovers, parseSizes, remoteSh, removeScript, sweepScript } from "@p/exec";
 import { JobStore, type JobRecord } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
@@ -15,6 +15,9 @@ function isAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
+
+/** A mirror no sync has used for this long is swept by prune (the next run from its directory is a first run again). */
+const SWEEP_DAYS = 14;
 
 const args = {
   force: { type: "boolean", alias: "f", description: "Also remove jobs whose status is unknown" },
@@ -35,17 +38,20 @@ export default defineCommand({
     const streaming = jobs.filter((j) => finished.has(j.status) && j.client_pid && j.client_pid !== process.pid && isAlive(j.client_pid));
     if (streaming.length) log.info(`left ${streaming.length} job(s) whose output p is still streaming: ${streaming.map((j) => j.id.slice(0, 8)).join(", ")}`);
     const doomed = jobs.filter((j) => finished.has(j.status) && !streaming.includes(j));
-    const workers: { worker: string; jobs: string[]; bytes: number; error?: string }[] = [];
+    const workers: { worker: string; jobs: string[]; bytes: number; leftovers: { path: string; bytes: number }[]; error?: string }[] = [];
     await Promise.all(
       byWorker(doomed).map(async (group: JobRecord[]) => {
         const worker = group[0]!.worker;
-        const entry = { worker, jobs: [] as string[], bytes: 0 };
+        const entry = { worker, jobs: [] as string[], bytes: 0, leftovers: [] as { path: string; bytes: number }[] };
         workers.push(entry);
         if (unreachable.has(worker)) return void Object.assign(entry, { error: unreachable.get(worker) });
         try {
           const conn = await connectWorker({ name: worker, connection: group[0]!.connection }, { timeoutMs: 5000 });
           try {
-            const sizes = parseSizes((await conn.run(remoteSh(removeScript(group.map((j) => j.id), !dryRun)))).stdout);
+            // in the same round trip: what no job owns (half-made work dirs, mirrors unused for SWEEP_DAYS)
+            const out = (await conn.run(remoteSh(`${removeScript(group.map((j) => j.id), !dryRun)}${sweepScript(SWEEP_DAYS, !dryRun)}`))).stdout;
+            const sizes = parseSizes(out);
+            entry.leftovers = parseLeftovers(out);
             for (const j of group.filter((j) => sizes.has(j.id))) {
               if (!dryRun) store.remove(j.id);
               entry.jobs.push(j.id);
@@ -67,8 +73,12 @@ export default defineCommand({
       const verb = dryRun ? "Would remove" : "Removed";
       for (const w of workers) {
         if (w.error) log.warn(`${w.error}; its jobs were left alone`);
-        else process.stdout.write(`${verb} ${w.jobs.length} job(s) from ${w.worker}, ${dryRun ? "holding" : "freeing"} ${bytes(w.bytes)}\n`);
+        else {
+          const left = w.leftovers.length ? ` and ${w.leftovers.length} leftover(s) no job owns (${bytes(w.leftovers.reduce((n, l) => n + l.bytes, 0))})` : "";
+          process.stdout.write(`${verb} ${w.jobs.length} job(s) from ${w.worker}, ${dryRun ? "holding" : "freeing"} ${bytes(w.bytes)}${left}\n`);
+        }
         if (dryRun) for (const id of w.jobs) process.stdout.write(`  ${id.slice(0, 8)}  ${jobs.find((j) => j.id === id)!.command}\n`);
+        if (dryRun) for (const l of w.leftovers) process.stdout.write(`  ${l.path}\n`);
       }
     }
     return workers.some((w) => w.error) ? 70 : 0;
