@@ -140,8 +140,8 @@ describe("hostile input reaches no shell", () => {
     expect(existsSync(PWNED)).toBe(false);
   });
 
-  test("a hand-edited config with a hostile worker name, and foreign job records, are refused or skipped", async () => {
-    tally.hostile += 3;
+  test("a hand-edited config with a hostile worker name, an unreadable one, and foreign job records, are refused or skipped", async () => {
+    tally.hostile += 4;
     const cfg = join(env.XDG_CONFIG_HOME!, "p", "config.yaml");
     const good = readFileSync(cfg, "utf8");
     writeFileSync(cfg, `${good}  - name: "x; touch ${PWNED}"\n    connection: p-w1\n`);
@@ -152,7 +152,14 @@ describe("hostile input reaches no shell", () => {
     const broken = await p(["--", "true"], { env });
     expect(broken.code).toBe(64);
     expect(broken.stderr).toMatch(new RegExp(`${cfg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:\\d+: `));
-    writeFileSync(cfg, good);
+    // unreadable (a directory where the file should be; as root, modes do not stop a read)
+    rmSync(cfg);
+    mkdirSync(cfg);
+    const unreadable = await p(["worker", "ls"], { env });
+    expect(unreadable.code).toBe(64);
+    expect(unreadable.stderr).toMatch(new RegExp(`cannot read ${cfg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    rmSync(cfg, { recursive: true });
+    writeFileSync(cfg, good, { mode: 0o600 });
     const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
     writeFileSync(join(dir, "not-json.json"), "{{{");
     writeFileSync(join(dir, "../../../evil.json"), "{}");
@@ -331,12 +338,13 @@ describe("faults", () => {
     expect((await p(["w2", "--", "echo alive"], { env })).stdout).toBe("alive\n");
   });
 
-  test("a client that sleeps (SIGSTOP) mid-stream resumes with every byte", async () => {
+  test("a client that sleeps (SIGSTOP) past a keepalive interval mid-stream resumes with every byte", async () => {
     tally.faults++;
     const run = spawnGroup(["--", "for i in $(seq 1 30); do echo $i; sleep 0.1; done"], scratch("sleep"));
     await waitFor(() => run.out().includes("3\n"));
     process.kill(run.child.pid!, "SIGSTOP");
-    await Bun.sleep(3000);
+    // longer than p's keepalive interval (15 s): a laptop lid closed on a stream; the job ends meanwhile
+    await Bun.sleep(20_000);
     process.kill(run.child.pid!, "SIGCONT");
     expect(await run.exited).toBe(0);
     expect(run.out()).toBe(Array.from({ length: 30 }, (_, i) => `${i + 1}\n`).join(""));
