@@ -36,7 +36,7 @@ function teardown() {
   sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w`, { quiet: true });
   sh(`ip netns del ${NS}`, { quiet: true });
   sh(`ip link del pb0`, { quiet: true });
-  sh(`rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, { quiet: true });
+  sh(`pkill -KILL -u ${USER}; sleep 0.1; rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, { quiet: true });
   rmSync(dir, { recursive: true, force: true });
 }
 process.on("SIGINT", () => {
