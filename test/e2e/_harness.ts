@@ -119,3 +119,8 @@ export function peakRss(pid: number, everyMs = 50): () => number {
     return peak;
   };
 }
+
+/** Wait until a worker has finished what syncs left running in the background (mirrors and spares being made). */
+export function mirrorsSettled(user: string): void {
+  asWorker(user, 'for l in ~/.p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; true');
+}

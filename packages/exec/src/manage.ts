@@ -83,8 +83,9 @@ export function parseSizes(text: string): Map<string, number> {
 
 /**
  * What no job owns: work dirs a killed sync left half made (`<id>.part`, untouched for an
- * hour), and mirrors (with their spares) no sync has used for `days` days, skipped while a
- * sync holds them. One `leftover <kib> <path>` line each; with `remove`, they are deleted.
+ * hour), and mirrors no sync has used for `days` days (with all that shares their name:
+ * spare, lock, copies under way), skipped while a sync holds them. One `leftover <kib>
+ * <path>` line each; with `remove`, they are deleted.
  */
 export function sweepScript(days: number, remove: boolean): string {
   return `( cd "$HOME/.p" 2>/dev/null || exit 0
@@ -97,8 +98,8 @@ for l in ${MIRRORS_DIR.replace(/^\.p\//, "")}/*.lock; do
   [ -f "$l" ] && [ -n "$(find "$l" -maxdepth 0 -mtime +${Math.floor(days)})" ] || continue
   m=\${l%.lock}
   ( if command -v flock >/dev/null; then flock -n 9 || exit 0; fi
-    kib=$(du -sk "$m" "$m.spare" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-    ${remove ? 'rm -rf "$m" "$m.spare" "$m.spare.part" "$l"; ' : ""}echo "leftover $kib .p/$m" ) 9>>"$l"
+    kib=$(du -sk "$m" "$m".* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    ${remove ? 'rm -rf "$m" "$m".*; ' : ""}echo "leftover $kib .p/$m" ) 9>>"$l"
 done )
 `;
 }

@@ -84,20 +84,31 @@ export interface MirrorSyncInput {
  * 1. rsync brings the mirror (`$c`) up to date;
  * 2. the work dir is made from the spare (`$c.spare`, a pristine copy of the mirror made
  *    while the previous job ran): a local rsync brings it level with the mirror, touching
- *    only what changed, and it is renamed into place. With no spare (the first run), the
- *    mirror is copied (reflinked where the file system can) to `$w.part` and renamed;
+ *    only what changed, and it is renamed into place;
  * 3. the next spare is copied in the background; it holds the lock until it is ready.
+ * With no spare (the first run), the job needs no copy made first: the mirror itself is
+ * renamed into the work dir, and the background makes the mirror again out of a copy of
+ * the work dir, keeping only the files the job has not touched (their ctime, which no
+ * process can set, is not newer than a mark made before the job could start), then the
+ * spare. Where `find` lacks -cnewer, the mirror is copied to the work dir first instead.
  * A work dir only ever appears complete, and no job can change the mirror, the spare or
  * another job's files.
  */
 const MIRROR_SCRIPT = [
-  'c=$1 w=$2; shift 2; s="$c.spare"; mkdir -p "$c" "${w%/*}" || exit 12; exec 9>>"$c.lock"',
-  "if command -v flock >/dev/null; then flock 9; fi; touch \"$c.lock\"",
+  'c=$1 w=$2; shift 2; s="$c.spare" l="$PWD/$c.lock"; mkdir -p "${c%/*}" "${w%/*}" || exit 12; exec 9>>"$l"',
+  'if command -v flock >/dev/null; then flock 9; fi; touch "$l"',
   'rsync "$@" || exit',
   'copy() { cp -a --reflink=auto "$1/." "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1/." "$2"; }; }',
+  'spare() { rm -rf "$s.part"; { copy "$c" "$s.part" && mv "$s.part" "$s"; } || rm -rf "$s.part"; }',
+  // every untouched file is read once, then kept by a hard link out of the full copy
+  'refill() { rm -rf "$c.part" "$c.keep"; copy "$w" "$c.part" && ( cd "$w" && find . ! -type d ! -cnewer "$l" -print0 ) >"$c.keep" && rsync -a --from0 --files-from="$c.keep" --link-dest="$PWD/$c.part" "$c.part/" "$c/"; r=$?; rm -rf "$c.part" "$c.keep"; return $r; }',
+  'later() { ( "$@" ) </dev/null >/dev/null 2>&1 & }',
   'rm -rf "$w.part"',
-  'if [ -d "$s" ] && rsync -a --delete --modify-window=-1 "$c/" "$s/" && mv "$s" "$w"; then :; else rm -rf "$s"; { copy "$c" "$w.part" && mv "$w.part" "$w"; } || { rm -rf "$w.part"; exit 11; }; fi',
-  '( rm -rf "$s.part"; { copy "$c" "$s.part" && mv "$s.part" "$s"; } || rm -rf "$s.part" ) </dev/null >/dev/null 2>&1 &',
+  'if [ -d "$s" ] && rsync -a --delete --modify-window=-1 "$c/" "$s/" && mv "$s" "$w"; then later spare; exit 0; fi',
+  'rm -rf "$s"',
+  // the mark, then a tick of the file system's clock, so whatever the job does is newer
+  'if find "$l" -cnewer "$l" >/dev/null 2>&1; then touch "$l"; sleep 0.02 2>/dev/null || sleep 1; mv "$c" "$w" || exit 11; later eval "refill && spare"; exit 0; fi',
+  '{ copy "$c" "$w.part" && mv "$w.part" "$w"; } || { rm -rf "$w.part"; exit 11; }; later spare',
 ].join("; ");
 
 /**
