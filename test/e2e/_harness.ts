@@ -48,6 +48,22 @@ export function startWorkers(): Workers {
   };
 }
 
+/**
+ * A worker user served by a second sshd in a mount namespace of its own, set up by the
+ * shell commands `ns` (to give it a different file system: a missing or dawdling tool, a
+ * full disk), with its own client config and job store.
+ */
+export async function oddWorker(w: Workers, name: string, user: string, ns: string) {
+  const dir = join(w.dir, name);
+  mkdirSync(dir);
+  const up = Bun.spawnSync(["bash", WORKERS, "up", dir, user], { env: { ...process.env, P_WORKER_NS: ns }, stderr: "pipe" });
+  if (up.exitCode !== 0) throw new Error(`workers.sh failed: ${up.stderr}`);
+  const env = { ...w.env, P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
+  const reg = await p(["worker", "register", user, "-n", name], { env });
+  if (reg.code !== 0) throw new Error(`p worker register failed: ${reg.stderr}`);
+  return { env, down: () => Bun.spawnSync(["bash", WORKERS, "down", dir]) };
+}
+
 export interface Run {
   stdout: string;
   stderr: string;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asWorker, jobDirOf, P, p, peakRss, root, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
+import { asWorker, jobDirOf, oddWorker, P, p, peakRss, root, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -46,7 +46,7 @@ const added = (before: Set<string>, after: Set<string>) => [...after].filter((x)
 
 /** Wait until rsync is writing into a new mirror on p-w1 (its temporary file is there). */
 async function syncUnderway(before: ReturnType<typeof onW1>): Promise<void> {
-  await waitFor(() => added(before.mirrors, ls1("mirrors")).some((m) => !m.endsWith(".lock") && readdirSync(`/home/p-w1/.p/mirrors/${m}`).length > 0), 20000);
+  await waitFor(() => added(before.mirrors, ls1("mirrors")).some((m) => !m.includes(".") && readdirSync(`/home/p-w1/.p/mirrors/${m}`).length > 0), 20000);
 }
 
 /** Nothing of a job appeared on p-w1 since `before`: no work dir, no job dir. */
@@ -54,17 +54,6 @@ const nothingStarted = (before: ReturnType<typeof onW1>) => {
   const now = onW1();
   return { workdirs: added(before.workdirs, now.workdirs), jobs: added(before.jobs, now.jobs) };
 };
-
-/** A worker user served by an sshd in a mount namespace of its own, set up by `ns`. */
-async function oddWorker(name: string, user: string, ns: string) {
-  const dir = join(w.dir, name);
-  mkdirSync(dir);
-  const up = Bun.spawnSync(["bash", join(root, "test/fixtures/workers.sh"), "up", dir, user], { env: { ...process.env, P_WORKER_NS: ns } });
-  expect(up.exitCode).toBe(0);
-  const e = { ...env, P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
-  expect((await p(["worker", "register", user, "-n", name], { env: e })).code).toBe(0);
-  return { env: e, down: () => Bun.spawnSync(["bash", join(root, "test/fixtures/workers.sh"), "down", dir]) };
-}
 
 beforeAll(async () => {
   rmSync(PWNED, { force: true });
@@ -195,8 +184,8 @@ describe("missing tools and hostile workers", () => {
     const fake = join(w.dir, "no-rsync");
     writeFileSync(fake, "#!/bin/sh\necho 'sh: 1: rsync: not found' >&2\nexit 127\n", { mode: 0o755 });
     const uid = Bun.spawnSync(["id", "-u", "p-w2"]).stdout.toString().trim();
-    const norsync = await oddWorker("norsync", "p-w1", `mount --bind ${fake} "$(command -v rsync)"`);
-    const full = await oddWorker("full", "p-w2", `install -d -o p-w2 -g p-w2 -m 700 /home/p-w2/.p && mount -t tmpfs -o size=1m,uid=${uid},gid=${uid},mode=700 tmpfs /home/p-w2/.p`);
+    const norsync = await oddWorker(w, "norsync", "p-w1", `mount --bind ${fake} "$(command -v rsync)"`);
+    const full = await oddWorker(w, "full", "p-w2", `install -d -o p-w2 -g p-w2 -m 700 /home/p-w2/.p && mount -t tmpfs -o size=1m,uid=${uid},gid=${uid},mode=700 tmpfs /home/p-w2/.p`);
     try {
       const cwd = scratch("tools");
       writeFileSync(join(cwd, "big"), Buffer.alloc(3 * 1024 * 1024, 7));
@@ -287,7 +276,7 @@ describe("faults", () => {
     const slow = join(w.dir, "date.slow");
     Bun.spawnSync(["cp", Bun.which("date")!, real]);
     writeFileSync(slow, `#!/bin/sh\nsleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const odd = await oddWorker("slowlaunch", "p-w1", `mount --bind ${slow} "$(command -v date)"`);
+    const odd = await oddWorker(w, "slowlaunch", "p-w1", `mount --bind ${slow} "$(command -v date)"`);
     try {
       const before = onW1();
       const run = spawnP(["--", "echo ran >> ~/launched; echo hi"], { env: odd.env, cwd: scratch("midlaunch") });

@@ -274,7 +274,7 @@ describe("p rm and p prune", () => {
   });
 
   test("prune also sweeps what no job owns: half-made work dirs and long-unused mirrors", async () => {
-    const mirrors = () => new Set(readdirSync("/home/p-w1/.p/mirrors").filter((m) => /^[0-9a-f]{24}$/.test(m)));
+    const mirrors = () => new Set((existsSync("/home/p-w1/.p/mirrors") ? readdirSync("/home/p-w1/.p/mirrors") : []).filter((m) => /^[0-9a-f]{24}$/.test(m)));
     const mirrorOf = async (name: string) => {
       const before = mirrors();
       const cwd = scratch(name);
@@ -285,7 +285,8 @@ describe("p rm and p prune", () => {
     };
     const old = await mirrorOf("oldmirror");
     const recent = await mirrorOf("newmirror");
-    asWorker("p-w1", `touch -d '30 days ago' ~/.p/mirrors/${old}.lock`);
+    // a copy under way when its worker went down is swept with its mirror
+    asWorker("p-w1", `mkdir ~/.p/mirrors/${old}.part && touch -d '30 days ago' ~/.p/mirrors/${old}.lock`);
     const stale = "00000000-0000-4000-8000-0000000000aa.part";
     const fresh = "00000000-0000-4000-8000-0000000000bb.part";
     asWorker("p-w1", `mkdir ~/.p/workdirs/${stale} ~/.p/workdirs/${fresh} && touch -d '2 hours ago' ~/.p/workdirs/${stale}`);
@@ -300,7 +301,7 @@ describe("p rm and p prune", () => {
     const swept = done.workers.flatMap((x: { leftovers: { path: string; bytes: number }[] }) => x.leftovers);
     expect(swept.map((l: { path: string }) => l.path).sort()).toEqual([...paths].sort());
     expect(swept.find((l: { path: string }) => l.path.includes(old)).bytes).toBeGreaterThanOrEqual(2 * 200 * 1024); // mirror and spare
-    for (const gone of [`mirrors/${old}`, `mirrors/${old}.spare`, `mirrors/${old}.lock`, `workdirs/${stale}`]) expect(existsSync(`/home/p-w1/.p/${gone}`)).toBe(false);
+    for (const gone of [`mirrors/${old}`, `mirrors/${old}.spare`, `mirrors/${old}.part`, `mirrors/${old}.lock`, `workdirs/${stale}`]) expect(existsSync(`/home/p-w1/.p/${gone}`)).toBe(false);
     for (const kept of [`mirrors/${recent}`, `mirrors/${recent}.spare`, `workdirs/${fresh}`]) expect(existsSync(`/home/p-w1/.p/${kept}`)).toBe(true);
   });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asWorker, jobDirOf, P, p, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
+import { mirrorDir } from "../../packages/cli/src/_sync.ts";
+import { asWorker, jobDirOf, mirrorsSettled, oddWorker, P, p, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
 setDefaultTimeout(30_000);
@@ -201,6 +202,7 @@ describe("sync", () => {
     // file it sends, so an unchanged file keeping its inode shows it was not sent again
     const mirror = `~/.p/mirrors/${"?".repeat(24)}`; // not its spare, <hash>.spare
     const inodes = () => asWorker("p-w1", `stat -c %i ${mirror}/src/f10.c ${mirror}/src/f3.c`).trim().split("\n");
+    mirrorsSettled("p-w1"); // the first run's mirror is made again in the background
     const [f10, f3, more] = inodes();
     expect(f10).toMatch(/^\d+$/);
     expect(more).toBeUndefined();
@@ -228,6 +230,45 @@ describe("sync", () => {
     const b = await p(["--", "cat which"], { env, cwd });
     const ra = await a; // wait for both before judging, so no p is left behind
     expect([ra.stdout, b.stdout]).toEqual(["a", "b"]);
+  });
+
+  // A first run renames the freshly synced mirror into the job's work dir and makes the
+  // mirror again from a copy of it, while the job runs. A worker whose `cp` dawdles makes
+  // that copy read the job's changes: a same-size rewrite with its mtime put back, which
+  // rsync's size-and-mtime check cannot see, must still never reach the next job.
+  async function rewriteOnFirstRun(name: string, ns: string) {
+    const real = join(w.dir, `${name}.cp`);
+    const slow = join(w.dir, `${name}.slowcp`);
+    Bun.spawnSync(["cp", Bun.which("cp")!, real]);
+    writeFileSync(slow, `#!/bin/sh\nsleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const odd = await oddWorker(w, name, "p-w2", `mount --bind ${slow} "$(command -v cp)"${ns}`);
+    try {
+      const cwd = scratch(name);
+      writeFileSync(join(cwd, "a.txt"), "good");
+      writeFileSync(join(cwd, "b.txt"), "kept");
+      const mirror = `~/${mirrorDir(cwd)}`;
+      const first = await p(["--", `[ -d ${mirror} ] && echo mirror || echo none; touch -r a.txt ../t.$$; printf BAD! > a.txt; touch -r ../t.$$ a.txt; rm ../t.$$; cat a.txt`], { env: odd.env, cwd });
+      expect(first.code).toBe(0);
+      mirrorsSettled("p-w2");
+      const second = await p(["--", "cat a.txt b.txt"], { env: odd.env, cwd });
+      expect(second.stdout).toBe("goodkept");
+      return first.stdout;
+    } finally {
+      odd.down();
+    }
+  }
+
+  test("a first run starts its job on the synced tree itself, and what the job rewrites never reaches the next", async () => {
+    // no mirror while the job starts: it was renamed into the work dir, not copied first
+    expect(await rewriteOnFirstRun("firstrun", "")).toBe("none\nBAD!");
+  });
+
+  test("a worker whose find lacks -cnewer copies the mirror for a first run, just as isolated", async () => {
+    const real = join(w.dir, "find.real");
+    const fake = join(w.dir, "find.fake");
+    Bun.spawnSync(["cp", Bun.which("find")!, real]);
+    writeFileSync(fake, `#!/bin/sh\nfor a; do [ "$a" = -cnewer ] && { echo "find: unknown predicate -cnewer" >&2; exit 1; }; done\nexec ${real} "$@"\n`, { mode: 0o755 });
+    expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toBe("mirror\nBAD!");
   });
 
   test("-n/--no-sync sends nothing", async () => {
