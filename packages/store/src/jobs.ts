@@ -32,24 +32,47 @@ export interface JobRecord {
   client_pid?: number;
 }
 
-/** What list() keeps of a scan of the records directory, valid while its mtime is unchanged. */
-interface JobIndex {
-  dir_mtime_ns: string;
-  records: JobRecord[];
-  skipped: [string, string][];
+/** One record file as list() last read it. */
+interface IndexEntry {
+  /** Inode, mtime and size: a rewrite (always a rename) changes them. */
+  stamp: string;
+  job?: JobRecord;
+  /** Why the file is not a record. */
+  skip?: string;
 }
 
 /**
- * A directory's mtime moves in ticks of the kernel's coarse clock (milliseconds), so a
- * change made in the same tick as a scan may leave it as it was: only a directory that
- * has been still for this long is indexed (git treats its "racy" index entries alike).
+ * What list() keeps of its last scan: each record file that had been still for a while,
+ * and, if the directory itself had, its mtime (then nothing needs even a stat).
  */
-const INDEX_SETTLE_NS = 2_000_000_000n;
+interface JobIndex {
+  dir_mtime_ns: string | null;
+  files: Record<string, IndexEntry>;
+}
+
+/**
+ * Timestamps move in ticks of the kernel's coarse clock (milliseconds), so a change made
+ * in the same tick as a scan may leave a file's or the directory's stamp as it was: only
+ * what has been still for this long is trusted from the index (git treats its "racy"
+ * index entries alike).
+ */
+const INDEX_SETTLE_MS = 2000;
 
 /** A lock older than this was left by a process that died holding it. */
 const STALE_LOCK_MS = 10_000;
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A record file's contents, or why it is not one. */
+function readRecord(path: string, file: string): { job?: JobRecord; skip?: string } {
+  try {
+    const job = JSON.parse(readFileSync(path, "utf8")) as JobRecord;
+    if (!ID.test(job.id) || `${job.id}.json` !== file) throw new Error("not a job record");
+    return { job };
+  } catch (err) {
+    return { skip: (err as Error).message };
+  }
+}
 
 export class JobStore {
   constructor(readonly dir = join(dataDir(), "jobs")) {}
@@ -114,38 +137,51 @@ export class JobStore {
 
   /**
    * Every readable record, oldest first; `onSkip` hears of files that are not records.
-   * Reading thousands of small files is most of `p ls -a`, so the result is kept in one
-   * file beside the records (see INDEX_SETTLE_NS) and used while the directory is unchanged.
+   * Reading thousands of small files is most of `p ls -a`, so what was read is kept in one
+   * file beside the records (see INDEX_SETTLE_MS): while the directory is unchanged it is
+   * the whole answer, and after a change only the files whose stamp moved are read again.
    */
   list(onSkip?: (file: string, why: string) => void): JobRecord[] {
     if (!existsSync(this.dir)) return [];
+    const now = Date.now();
+    const settled = (mtimeMs: number) => now - mtimeMs > INDEX_SETTLE_MS;
     // every write is a rename in this directory, so its mtime changes with any record
-    const dirMtime = String(statSync(this.dir, { bigint: true }).mtimeNs);
+    const dirMtime = statSync(this.dir, { bigint: true }).mtimeNs;
     const index = this.readIndex();
-    if (index?.dir_mtime_ns === dirMtime) {
-      for (const [file, why] of index.skipped) onSkip?.(file, why);
-      return index.records;
-    }
-    const jobs: JobRecord[] = [];
-    const skipped: [string, string][] = [];
-    for (const f of readdirSync(this.dir)) {
-      if (!f.endsWith(".json")) continue;
-      try {
-        const job = JSON.parse(readFileSync(join(this.dir, f), "utf8")) as JobRecord;
-        if (!ID.test(job.id) || `${job.id}.json` !== f) throw new Error("not a job record");
-        jobs.push(job);
-      } catch (err) {
-        skipped.push([join(this.dir, f), (err as Error).message]);
+    const entries: [string, IndexEntry][] = [];
+    if (index?.dir_mtime_ns === String(dirMtime)) entries.push(...Object.entries(index.files));
+    else {
+      const files: Record<string, IndexEntry> = {};
+      for (const f of readdirSync(this.dir)) {
+        if (!f.endsWith(".json")) continue;
+        const path = `${this.dir}/${f}`;
+        try {
+          const st = statSync(path);
+          const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+          const known = index?.files[f];
+          const entry = known?.stamp === stamp ? known : { stamp, ...readRecord(path, f) };
+          entries.push([f, entry]);
+          // a file still changing is read again next time (its stale entry, if any, stays)
+          if (entry === known || settled(st.mtimeMs)) files[f] = entry;
+          else if (known) files[f] = known;
+        } catch {} // removed meanwhile
+      }
+      const changed = index
+        ? Object.keys(files).length !== Object.keys(index.files).length || Object.entries(files).some(([f, e]) => index.files[f] !== e)
+        : Object.keys(files).length > 0;
+      const dirStill = settled(Number(dirMtime / 1_000_000n)) && entries.every(([f, e]) => files[f] === e);
+      if (changed || dirStill) {
+        try {
+          writeFileAtomic(this.indexPath, JSON.stringify({ dir_mtime_ns: dirStill ? String(dirMtime) : null, files } satisfies JobIndex));
+        } catch {} // a read-only store still lists
       }
     }
-    for (const [file, why] of skipped) onSkip?.(file, why);
-    jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
-    if (BigInt(Date.now()) * 1_000_000n - BigInt(dirMtime) > INDEX_SETTLE_NS) {
-      try {
-        writeFileAtomic(this.indexPath, JSON.stringify({ dir_mtime_ns: dirMtime, records: jobs, skipped } satisfies JobIndex));
-      } catch {} // a read-only store still lists
+    const jobs: JobRecord[] = [];
+    for (const [f, e] of entries) {
+      if (e.job) jobs.push(e.job);
+      else onSkip?.(join(this.dir, f), e.skip ?? "not a job record");
     }
-    return jobs;
+    return jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
   }
 
   /** The listing kept by list(), beside the records directory. */
@@ -156,7 +192,7 @@ export class JobStore {
   private readIndex(): JobIndex | undefined {
     try {
       const index = JSON.parse(readFileSync(this.indexPath, "utf8")) as JobIndex;
-      return typeof index.dir_mtime_ns === "string" && Array.isArray(index.records) && Array.isArray(index.skipped) ? index : undefined;
+      return (index.dir_mtime_ns === null || typeof index.dir_mtime_ns === "string") && index.files && typeof index.files === "object" ? index : undefined;
     } catch {
       return undefined;
     }
