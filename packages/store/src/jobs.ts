@@ -32,22 +32,24 @@ export interface JobRecord {
   client_pid?: number;
 }
 
-/** One record file as list() last read it. */
-interface IndexEntry {
-  /** Inode, mtime and size: a rewrite (always a rename) changes them. */
-  stamp: string;
-  job?: JobRecord;
-  /** Why the file is not a record. */
-  skip?: string;
-}
-
 /**
- * What list() keeps of its last scan: each record file that had been still for a while,
- * and, if the directory itself had, its mtime (then nothing needs even a stat).
+ * What list() keeps of its last scan: the records, in list() order, each with its file's
+ * stamp (inode, mtime, size: a rewrite, always a rename, changes it), and the files that
+ * are not records (name, stamp, why). `dir_mtime_ns` is the directory's mtime if it and
+ * every file in it had been still for a while (see INDEX_SETTLE_MS), else null.
  */
 interface JobIndex {
   dir_mtime_ns: string | null;
-  files: Record<string, IndexEntry>;
+  records: JobRecord[];
+  stamps: string[];
+  skipped: [string, string, string][];
+}
+
+/** One record file, as list() read it or found it in the index. */
+interface Entry {
+  stamp: string;
+  job?: JobRecord;
+  skip?: string;
 }
 
 /**
@@ -62,6 +64,10 @@ const INDEX_SETTLE_MS = 2000;
 const STALE_LOCK_MS = 10_000;
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Oldest first: by start, then creation, then id. */
+const sortJobs = (jobs: JobRecord[]) =>
+  jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
 
 /** A record file's contents, or why it is not one. */
 function readRecord(path: string, file: string): { job?: JobRecord; skip?: string } {
@@ -143,45 +149,60 @@ export class JobStore {
    */
   list(onSkip?: (file: string, why: string) => void): JobRecord[] {
     if (!existsSync(this.dir)) return [];
-    const now = Date.now();
-    const settled = (mtimeMs: number) => now - mtimeMs > INDEX_SETTLE_MS;
     // every write is a rename in this directory, so its mtime changes with any record
     const dirMtime = statSync(this.dir, { bigint: true }).mtimeNs;
     const index = this.readIndex();
-    const entries: [string, IndexEntry][] = [];
-    if (index?.dir_mtime_ns === String(dirMtime)) entries.push(...Object.entries(index.files));
-    else {
-      const files: Record<string, IndexEntry> = {};
-      for (const f of readdirSync(this.dir)) {
-        if (!f.endsWith(".json")) continue;
-        const path = `${this.dir}/${f}`;
-        try {
-          const st = statSync(path);
-          const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
-          const known = index?.files[f];
-          const entry = known?.stamp === stamp ? known : { stamp, ...readRecord(path, f) };
-          entries.push([f, entry]);
-          // a file still changing is read again next time (its stale entry, if any, stays)
-          if (entry === known || settled(st.mtimeMs)) files[f] = entry;
-          else if (known) files[f] = known;
-        } catch {} // removed meanwhile
-      }
-      const changed = index
-        ? Object.keys(files).length !== Object.keys(index.files).length || Object.entries(files).some(([f, e]) => index.files[f] !== e)
-        : Object.keys(files).length > 0;
-      const dirStill = settled(Number(dirMtime / 1_000_000n)) && entries.every(([f, e]) => files[f] === e);
-      if (changed || dirStill) {
-        try {
-          writeFileAtomic(this.indexPath, JSON.stringify({ dir_mtime_ns: dirStill ? String(dirMtime) : null, files } satisfies JobIndex));
-        } catch {} // a read-only store still lists
-      }
+    if (index?.dir_mtime_ns === String(dirMtime)) {
+      for (const [file, , why] of index.skipped) onSkip?.(join(this.dir, file), why);
+      return index.records;
     }
-    const jobs: JobRecord[] = [];
-    for (const [f, e] of entries) {
-      if (e.job) jobs.push(e.job);
-      else onSkip?.(join(this.dir, f), e.skip ?? "not a job record");
+    const known = new Map<string, Entry>();
+    index?.records.forEach((job, i) => known.set(`${job.id}.json`, { stamp: index.stamps[i]!, job }));
+    for (const [file, stamp, skip] of index?.skipped ?? []) known.set(file, { stamp, skip });
+    const now = Date.now();
+    const settled = (mtimeMs: number) => now - mtimeMs > INDEX_SETTLE_MS;
+    const found: [string, Entry][] = [];
+    const keep: [string, Entry][] = [];
+    let learnt = false;
+    let still = settled(Number(dirMtime / 1_000_000n));
+    let reused = 0;
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith(".json")) continue;
+      const path = `${this.dir}/${f}`;
+      try {
+        const st = statSync(path);
+        const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+        const k = known.get(f);
+        const e = k?.stamp === stamp ? k : { stamp, ...readRecord(path, f) };
+        found.push([f, e]);
+        if (e === k || settled(st.mtimeMs)) {
+          keep.push([f, e]);
+          if (e === k) reused++;
+          else learnt = true;
+        } else {
+          // still changing: read again next time (what the index held of it stays)
+          still = false;
+          if (k) keep.push([f, k]), reused++;
+        }
+      } catch {} // removed meanwhile
     }
-    return jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
+    const jobs = sortJobs(found.flatMap(([, e]) => (e.job ? [e.job] : [])));
+    for (const [f, e] of found) if (!e.job) onSkip?.(join(this.dir, f), e.skip ?? "not a job record");
+    // write down what was learnt, what went, or that the directory is still
+    if (learnt || reused < known.size || still) {
+      const records = sortJobs(keep.flatMap(([, e]) => (e.job ? [e.job] : [])));
+      const stampOf = new Map(keep.map(([, e]) => [e.job, e.stamp]));
+      const next: JobIndex = {
+        dir_mtime_ns: still ? String(dirMtime) : null,
+        records,
+        stamps: records.map((j) => stampOf.get(j)!),
+        skipped: keep.flatMap(([f, e]) => (e.job ? [] : [[f, e.stamp, e.skip ?? "not a job record"] as [string, string, string]])),
+      };
+      try {
+        writeFileAtomic(this.indexPath, JSON.stringify(next));
+      } catch {} // a read-only store still lists
+    }
+    return jobs;
   }
 
   /** The listing kept by list(), beside the records directory. */
@@ -192,7 +213,8 @@ export class JobStore {
   private readIndex(): JobIndex | undefined {
     try {
       const index = JSON.parse(readFileSync(this.indexPath, "utf8")) as JobIndex;
-      return (index.dir_mtime_ns === null || typeof index.dir_mtime_ns === "string") && index.files && typeof index.files === "object" ? index : undefined;
+      const ok = (index.dir_mtime_ns === null || typeof index.dir_mtime_ns === "string") && Array.isArray(index.records) && Array.isArray(index.skipped);
+      return ok && index.stamps?.length === index.records.length ? index : undefined;
     } catch {
       return undefined;
     }
