@@ -66,8 +66,10 @@ const STALE_LOCK_MS = 10_000;
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Oldest first: by start, then creation, then id. */
-const sortJobs = (jobs: JobRecord[]) =>
-  jobs.sort((a, b) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id));
+const byAge = (a: JobRecord, b: JobRecord) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id);
+
+/** `jobs` in age order, sorted only if they are not already. */
+const sorted = (jobs: JobRecord[]) => (jobs.every((j, i) => i === 0 || byAge(jobs[i - 1]!, j) <= 0) ? jobs : jobs.sort(byAge));
 
 /** A record file's contents, or why it is not one. */
 function readRecord(path: string, file: string): { job?: JobRecord; skip?: string } {
@@ -156,53 +158,51 @@ export class JobStore {
       for (const [file, , why] of index.skipped) onSkip?.(join(this.dir, file), why);
       return index.records;
     }
-    const known = new Map<string, Entry>();
-    index?.records.forEach((job, i) => known.set(`${job.id}.json`, { stamp: index.stamps[i]!, job }));
-    for (const [file, stamp, skip] of index?.skipped ?? []) known.set(file, { stamp, skip });
     const now = Date.now();
     const settled = (mtimeMs: number) => now - mtimeMs > INDEX_SETTLE_MS;
-    const found: [string, Entry][] = [];
-    const keep: [string, Entry][] = [];
-    let learnt = false;
-    let still = settled(Number(dirMtime / 1_000_000n));
-    let reused = 0;
+    // what is there now: each file's stamp, and whether it has been still for a while
+    const present = new Map<string, { stamp: string; still: boolean }>();
     for (const f of readdirSync(this.dir)) {
       if (!f.endsWith(".json")) continue;
-      const path = `${this.dir}/${f}`;
-      try {
-        const st = statSync(path);
-        const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
-        const k = known.get(f);
-        const e = k?.stamp === stamp ? k : { stamp, ...readRecord(path, f) };
-        found.push([f, e]);
-        if (e === k || settled(st.mtimeMs)) {
-          keep.push([f, e]);
-          if (e === k) reused++;
-          else learnt = true;
-        } else {
-          // still changing: read again next time (what the index held of it stays)
-          still = false;
-          if (k) keep.push([f, k]), reused++;
-        }
-      } catch {} // removed meanwhile
+      const st = statSync(`${this.dir}/${f}`, { throwIfNoEntry: false });
+      if (st) present.set(f, { stamp: `${st.ino}:${st.mtimeMs}:${st.size}`, still: settled(st.mtimeMs) });
     }
-    const jobs = sortJobs(found.flatMap(([, e]) => (e.job ? [e.job] : [])));
-    for (const [f, e] of found) if (!e.job) onSkip?.(join(this.dir, f), e.skip ?? "not a job record");
+    const answer: [string, Entry][] = [];
+    const keep: [string, Entry][] = [];
+    let learnt = false;
+    let gone = false;
+    const take = (f: string, known?: Entry) => {
+      const cur = present.get(f);
+      present.delete(f);
+      if (!cur) return void (gone ||= Boolean(known));
+      const e = known?.stamp === cur.stamp ? known : { stamp: cur.stamp, ...readRecord(`${this.dir}/${f}`, f) };
+      answer.push([f, e]);
+      // a file still changing is read again next time (what the index held of it stays)
+      if (e === known || cur.still) keep.push([f, e]), (learnt ||= e !== known);
+      else if (known) keep.push([f, known]);
+    };
+    // in the index's order, so a listing with nothing new needs no sorting
+    index?.records.forEach((job, i) => take(`${job.id}.json`, { stamp: index.stamps[i]!, job }));
+    for (const [f, stamp, skip] of index?.skipped ?? []) take(f, { stamp, skip });
+    for (const f of [...present.keys()]) take(f);
+    const records = (entries: [string, Entry][]) => sorted(entries.flatMap(([, e]) => (e.job ? [e.job] : [])));
+    for (const [f, e] of answer) if (!e.job) onSkip?.(join(this.dir, f), e.skip ?? "not a job record");
+    const still = settled(Number(dirMtime / 1_000_000n)) && answer.every(([, e], i) => keep[i]?.[1] === e);
     // write down what was learnt, what went, or that the directory is still
-    if (learnt || reused < known.size || still) {
-      const records = sortJobs(keep.flatMap(([, e]) => (e.job ? [e.job] : [])));
+    if (learnt || gone || still) {
+      const kept = records(keep);
       const stampOf = new Map(keep.map(([, e]) => [e.job, e.stamp]));
       const next: JobIndex = {
         dir_mtime_ns: still ? String(dirMtime) : null,
-        records,
-        stamps: records.map((j) => stampOf.get(j)!),
+        records: kept,
+        stamps: kept.map((j) => stampOf.get(j)!),
         skipped: keep.flatMap(([f, e]) => (e.job ? [] : [[f, e.stamp, e.skip ?? "not a job record"] as [string, string, string]])),
       };
       try {
         writeFileAtomic(this.indexPath, JSON.stringify(next));
       } catch {} // a read-only store still lists
     }
-    return jobs;
+    return records(answer);
   }
 
   /** The listing kept by list(), beside the records directory. */
