@@ -106,8 +106,10 @@ const MIRROR_SCRIPT = [
   'rm -rf "$w.part"',
   'if [ -d "$s" ] && rsync -a --delete --modify-window=-1 "$c/" "$s/" && mv "$s" "$w"; then later spare; exit 0; fi',
   'rm -rf "$s"',
-  // the mark, then a tick of the file system's clock, so whatever the job does is newer
-  'if find "$l" -cnewer "$l" >/dev/null 2>&1; then touch "$l"; sleep 0.02 2>/dev/null || sleep 1; mv "$c" "$w" || exit 11; later eval "refill && spare"; exit 0; fi',
+  // after the mark, wait for the file system's clock to tick (ms, or a whole second on
+  // some), so that whatever the job does is newer than the mark
+  'tick() { n=0; while [ $n -lt 300 ]; do touch "$l.tick" && [ -n "$(find "$l.tick" -newer "$l")" ] && { rm -f "$l.tick"; return; }; sleep 0.01 2>/dev/null || sleep 1; n=$((n + 1)); done; rm -f "$l.tick"; return 1; }',
+  'if find "$l" -cnewer "$l" >/dev/null 2>&1 && touch "$l" && tick; then mv "$c" "$w" || exit 11; later eval "refill && spare"; exit 0; fi',
   '{ copy "$c" "$w.part" && mv "$w.part" "$w"; } || { rm -rf "$w.part"; exit 11; }; later spare',
 ].join("; ");
 

@@ -83,12 +83,17 @@ describe("planMirrorSync", () => {
     expect(plan.stdin).toBe("/node_modules/\0");
   });
 
-  test("the worker copies the mirror to the work dir, paths quoted, after rsync", () => {
+  test("the worker makes the work dir after rsync, paths quoted, in a script every sh parses", () => {
     const path = planMirrorSync({ ...input, mirror: ".p/mirrors/it's" }).argv.find((a) => a.startsWith("--rsync-path="))!;
     expect(path).toStartWith("--rsync-path=sh -c '");
     expect(path).toEndWith(` p-sync '.p/mirrors/it'\\''s' .p/workdirs/j`);
     expect(path).toContain('rsync "$@" || exit');
-    expect(path).toContain('mv "$w.part" "$w"');
+    // from the spare, by renaming the mirror itself, or from a copy of it
+    for (const made of ['mv "$s" "$w"', 'mv "$c" "$w"', 'mv "$w.part" "$w"']) expect(path).toContain(made);
+    // one line: a remote login shell of any kind passes it on whole
+    expect(path).not.toContain("\n");
+    const script = path.match(/^--rsync-path=sh -c '(.*)' p-sync /)![1]!.replaceAll(`'\\''`, "'");
+    for (const sh of ["sh", "bash", "dash"].filter((s) => Bun.which(s))) expect(Bun.spawnSync([sh, "-n", "-c", script]).exitCode).toBe(0);
   });
 
   test("compression when asked", () => {
