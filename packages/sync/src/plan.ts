@@ -115,7 +115,8 @@ const MIRROR_SCRIPT = [
 
 /**
  * A sync into a fresh work dir that sends only what changed since the last sync of the
- * same directory: rsync mirrors `source` into `mirror` on the worker, which then copies it.
+ * same directory: rsync mirrors `source` into `mirror` on the worker, which then makes the
+ * work dir out of it (see MIRROR_SCRIPT).
  */
 export function planMirrorSync(input: MirrorSyncInput): SyncPlan {
   const rsyncPath = `sh -c ${shq(MIRROR_SCRIPT)} p-sync ${shq(input.mirror)} ${shq(input.workDir.replace(/\/+$/, ""))}`;
