@@ -45,13 +45,6 @@ interface JobIndex {
   skipped: [string, string, string][];
 }
 
-/** One record file, as list() read it or found it in the index. */
-interface Entry {
-  stamp: string;
-  job?: JobRecord;
-  skip?: string;
-}
-
 /**
  * Timestamps move in ticks of the kernel's coarse clock (milliseconds), so a change made
  * in the same tick as a scan may leave a file's or the directory's stamp as it was: only
@@ -68,11 +61,16 @@ const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Oldest first: by start, then creation, then id. */
 const byAge = (a: JobRecord, b: JobRecord) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id);
 
-/** `jobs` in age order, sorted only if they are not already. */
-const sorted = (jobs: JobRecord[]) => (jobs.every((j, i) => i === 0 || byAge(jobs[i - 1]!, j) <= 0) ? jobs : jobs.sort(byAge));
+const inOrder = (jobs: JobRecord[]) => jobs.every((j, i) => i === 0 || byAge(jobs[i - 1]!, j) <= 0);
 
-/** A record file's contents, or why it is not one. */
-function readRecord(path: string, file: string): { job?: JobRecord; skip?: string } {
+/** What a record file holds: a job, or why it is not one. */
+interface RecordFile {
+  job?: JobRecord;
+  skip?: string;
+}
+
+/** Read a record file. */
+function readRecord(path: string, file: string): RecordFile {
   try {
     const job = JSON.parse(readFileSync(path, "utf8")) as JobRecord;
     if (!ID.test(job.id) || `${job.id}.json` !== file) throw new Error("not a job record");
@@ -167,42 +165,48 @@ export class JobStore {
       const st = statSync(`${this.dir}/${f}`, { throwIfNoEntry: false });
       if (st) present.set(f, { stamp: `${st.ino}:${st.mtimeMs}:${st.size}`, still: settled(st.mtimeMs) });
     }
-    const answer: [string, Entry][] = [];
-    const keep: [string, Entry][] = [];
+    // the answer, and what the index will hold: in the index's order, so that a listing
+    // with nothing new needs no sorting
+    const jobs: JobRecord[] = [];
+    const skipped: [string, string][] = [];
+    const next: JobIndex = { dir_mtime_ns: null, records: [], stamps: [], skipped: [] };
+    const keep = (f: string, stamp: string, r: RecordFile) => {
+      if (r.job) next.records.push(r.job), next.stamps.push(stamp);
+      else next.skipped.push([f, stamp, r.skip ?? "not a job record"]);
+    };
     let learnt = false;
     let gone = false;
-    const take = (f: string, known?: Entry) => {
+    let still = settled(Number(dirMtime / 1_000_000n));
+    const visit = (f: string, known?: RecordFile & { stamp: string }) => {
       const cur = present.get(f);
-      present.delete(f);
       if (!cur) return void (gone ||= Boolean(known));
-      const e = known?.stamp === cur.stamp ? known : { stamp: cur.stamp, ...readRecord(`${this.dir}/${f}`, f) };
-      answer.push([f, e]);
-      // a file still changing is read again next time (what the index held of it stays)
-      if (e === known || cur.still) keep.push([f, e]), (learnt ||= e !== known);
-      else if (known) keep.push([f, known]);
+      present.delete(f);
+      const r = known?.stamp === cur.stamp ? known : readRecord(`${this.dir}/${f}`, f);
+      if (r.job) jobs.push(r.job);
+      else skipped.push([f, r.skip ?? "not a job record"]);
+      if (r === known || cur.still) keep(f, cur.stamp, r), (learnt ||= r !== known);
+      else {
+        // still changing: read again next time (what the index held of it stays)
+        still = false;
+        if (known) keep(f, known.stamp, known);
+      }
     };
-    // in the index's order, so a listing with nothing new needs no sorting
-    index?.records.forEach((job, i) => take(`${job.id}.json`, { stamp: index.stamps[i]!, job }));
-    for (const [f, stamp, skip] of index?.skipped ?? []) take(f, { stamp, skip });
-    for (const f of [...present.keys()]) take(f);
-    const records = (entries: [string, Entry][]) => sorted(entries.flatMap(([, e]) => (e.job ? [e.job] : [])));
-    for (const [f, e] of answer) if (!e.job) onSkip?.(join(this.dir, f), e.skip ?? "not a job record");
-    const still = settled(Number(dirMtime / 1_000_000n)) && answer.every(([, e], i) => keep[i]?.[1] === e);
+    index?.records.forEach((job, i) => visit(`${job.id}.json`, { stamp: index.stamps[i]!, job }));
+    for (const [f, stamp, skip] of index?.skipped ?? []) visit(f, { stamp, skip });
+    for (const f of [...present.keys()]) visit(f);
+    for (const [f, why] of skipped) onSkip?.(join(this.dir, f), why);
     // write down what was learnt, what went, or that the directory is still
     if (learnt || gone || still) {
-      const kept = records(keep);
-      const stampOf = new Map(keep.map(([, e]) => [e.job, e.stamp]));
-      const next: JobIndex = {
-        dir_mtime_ns: still ? String(dirMtime) : null,
-        records: kept,
-        stamps: kept.map((j) => stampOf.get(j)!),
-        skipped: keep.flatMap(([f, e]) => (e.job ? [] : [[f, e.stamp, e.skip ?? "not a job record"] as [string, string, string]])),
-      };
+      if (!inOrder(next.records)) {
+        const order = next.records.map((_, i) => i).sort((i, j) => byAge(next.records[i]!, next.records[j]!));
+        [next.records, next.stamps] = [order.map((i) => next.records[i]!), order.map((i) => next.stamps[i]!)];
+      }
+      next.dir_mtime_ns = still ? String(dirMtime) : null;
       try {
         writeFileAtomic(this.indexPath, JSON.stringify(next));
       } catch {} // a read-only store still lists
     }
-    return records(answer);
+    return inOrder(jobs) ? jobs : jobs.sort(byAge);
   }
 
   /** The listing kept by list(), beside the records directory. */
