@@ -24,7 +24,9 @@ const sh = (cmd: string, opts: { quiet?: boolean } = {}) => {
 const say = (s: string) => process.stderr.write(`\x1b[2m==> ${s}\x1b[0m\n`);
 
 if (process.getuid?.() !== 0) {
-  console.error("bench: needs root, for the network namespace and the worker user (run it as root on a scratch machine)");
+  console.error(
+    "bench: needs root, for the network namespace and the worker user (run it as root on a scratch machine)",
+  );
   process.exit(64);
 }
 
@@ -36,7 +38,9 @@ function teardown() {
   sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w`, { quiet: true });
   sh(`ip netns del ${NS}`, { quiet: true });
   sh(`ip link del pb0`, { quiet: true });
-  sh(`pkill -KILL -u ${USER}; sleep 0.1; rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, { quiet: true });
+  sh(`pkill -KILL -u ${USER}; sleep 0.1; rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, {
+    quiet: true,
+  });
   rmSync(dir, { recursive: true, force: true });
 }
 process.on("SIGINT", () => {
@@ -70,14 +74,21 @@ function setUp() {
 /** A source tree like a real project's: ~6,000 text files, a few binaries, ~100 MB with .git. */
 function buildTree(at: string) {
   say("building a ~6,000-file, ~100 MB tree with .git");
-  const words = "int void return static const struct if else for while size_t char buffer index value count node next list free alloc error result data".split(" ");
+  const words =
+    "int void return static const struct if else for while size_t char buffer index value count node next list free alloc error result data".split(
+      " ",
+    );
   let seed = 42;
-  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
   for (let d = 0; d < 60; d++) {
     mkdirSync(join(at, "src", `mod${d}`), { recursive: true });
     for (let f = 0; f < 98; f++) {
       const lines: string[] = [];
-      for (let l = 0; l < 160; l++) lines.push(Array.from({ length: 6 }, () => words[rand(words.length)]! + rand(1000)).join(" "));
+      for (let l = 0; l < 160; l++)
+        lines.push(Array.from({ length: 6 }, () => words[rand(words.length)]! + rand(1000)).join(" "));
       writeFileSync(join(at, "src", `mod${d}`, `file${f}.c`), `${lines.join(";\n")}\n`);
     }
   }
@@ -122,7 +133,14 @@ interface Row {
 const rows: Row[] = [];
 
 /** Run p's way and the baseline alternately `runs` times; `before` runs untimed before each. */
-async function compare(what: string, pCmd: string | (() => string), baseName: string, baseCmd: (i: number) => string, goal: (p: number, b: number) => [string, boolean], opts: { runs?: number; before?: (i: number) => void } = {}) {
+async function compare(
+  what: string,
+  pCmd: string | (() => string),
+  baseName: string,
+  baseCmd: (i: number) => string,
+  goal: (p: number, b: number) => [string, boolean],
+  opts: { runs?: number; before?: (i: number) => void } = {},
+) {
   const ps: number[] = [];
   const bs: number[] = [];
   const runs = opts.runs ?? RUNS;
@@ -169,7 +187,9 @@ try {
   // cold, where the data compresses: a directory of build logs
   const logs = join(dir, "logs");
   mkdirSync(logs);
-  sh(`for i in 1 2 3 4; do seq -f 'compile step %g: cc -O2 -c src/file.c -o build/file.o ok' 1 420000 > ${logs}/build$i.log; done`);
+  sh(
+    `for i in 1 2 3 4; do seq -f 'compile step %g: cc -O2 -c src/file.c -o build/file.o ok' 1 420000 > ${logs}/build$i.log; done`,
+  );
   say(`logs: ${sh(`du -sm ${logs} | cut -f1`).trim()} MB of text`);
   await compare(
     "cold first run (logs, compress)",
@@ -193,30 +213,76 @@ try {
     floor.push(await time(`${rsyncE} ${src}/ ${USER}:hand-uptodate/ && ${ssh} 'cd hand-uptodate && true'`));
     sh(`${ssh} 'rm -rf hand-fresh${fresh}'`);
   }
-  rows.push({ what: "warm re-run, 1 file changed", p: median(warmP), base: median(naive), baseName: "rsync to a fresh dir + ssh", goal: ">= 10x faster", ok: median(naive) / median(warmP) >= 10 });
-  rows.push({ what: "warm re-run, 1 file changed", p: median(warmP), base: median(floor), baseName: "rsync to an up-to-date dir + ssh", goal: "<= 2x", ok: median(warmP) <= 2 * median(floor) });
+  rows.push({
+    what: "warm re-run, 1 file changed",
+    p: median(warmP),
+    base: median(naive),
+    baseName: "rsync to a fresh dir + ssh",
+    goal: ">= 10x faster",
+    ok: median(naive) / median(warmP) >= 10,
+  });
+  rows.push({
+    what: "warm re-run, 1 file changed",
+    p: median(warmP),
+    base: median(floor),
+    baseName: "rsync to an up-to-date dir + ssh",
+    goal: "<= 2x",
+    ok: median(warmP) <= 2 * median(floor),
+  });
   say(`warm: p ${median(warmP).toFixed(2)}s, naive ${median(naive).toFixed(2)}s, floor ${median(floor).toFixed(2)}s`);
 
-  await compare("launch, no sync (p -n -d -- true)", `cd ${src} && ${P} -n -d -- true`, "ssh host true", () => `${ssh} true`, (p, b) => [`<= 1.2x`, p <= 1.2 * b]);
+  await compare(
+    "launch, no sync (p -n -d -- true)",
+    `cd ${src} && ${P} -n -d -- true`,
+    "ssh host true",
+    () => `${ssh} true`,
+    (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+  );
 
   // 10,000 job records
   const many = join(dir, "many");
   mkdirSync(join(many, "p", "jobs"), { recursive: true, mode: 0o700 });
   for (let i = 0; i < 10000; i++) {
     const id = `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
-    const rec = { id, worker: "bench", connection: USER, command: `make test ${i}`, argv: ["make", "test", `${i}`], cwd: "/src/proj", status: "done", exit_code: i % 3, started_at: 1.7e9 + i, created_ms: 1.7e12 + i, ended_at: 1.7e9 + i + 5, synced: true };
+    const rec = {
+      id,
+      worker: "bench",
+      connection: USER,
+      command: `make test ${i}`,
+      argv: ["make", "test", `${i}`],
+      cwd: "/src/proj",
+      status: "done",
+      exit_code: i % 3,
+      started_at: 1.7e9 + i,
+      created_ms: 1.7e12 + i,
+      ended_at: 1.7e9 + i + 5,
+      synced: true,
+    };
     writeFileSync(join(many, "p", "jobs", `${id}.json`), JSON.stringify(rec, null, 2));
   }
   // a job history at rest, as between a user's runs: p ls indexes a directory only once it
   // has been still for 2 s (the first p ls after a change reads every record)
   await Bun.sleep(2500);
   await time(`XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`);
-  await compare("p ls -a --json, 10,000 records", `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`, "p --version", () => `${P} --version`, (p, b) => [`<= 3x`, p <= 3 * b]);
+  await compare(
+    "p ls -a --json, 10,000 records",
+    `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`,
+    "p --version",
+    () => `${P} --version`,
+    (p, b) => [`<= 3x`, p <= 3 * b],
+  );
   // as right after a run: one record rewritten (as p writes it, by a rename) just before
   const one = join(many, "p", "jobs", "00000007-0000-4000-8000-000000000000.json");
-  await compare("p ls -a --json, 10,000, one just changed", `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`, "p --version", () => `${P} --version`, (p, b) => [`<= 3x`, p <= 3 * b], {
-    before: () => sh(`cp ${one} ${one}.new && mv ${one}.new ${one}`),
-  });
+  await compare(
+    "p ls -a --json, 10,000, one just changed",
+    `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`,
+    "p --version",
+    () => `${P} --version`,
+    (p, b) => [`<= 3x`, p <= 3 * b],
+    {
+      before: () => sh(`cp ${one} ${one}.new && mv ${one}.new ${one}`),
+    },
+  );
 
   // streaming 200 MB of incompressible output
   sh(`${ssh} 'head -c 200000000 /dev/urandom > blob'`);
@@ -225,26 +291,47 @@ try {
   const streamB: number[] = [];
   for (let i = 0; i < Math.min(RUNS, 3); i++) {
     const t0 = performance.now();
-    const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], { cwd: src, env: { ...process.env, ...env }, stdout: "pipe", stderr: "ignore" });
+    const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], {
+      cwd: src,
+      env: { ...process.env, ...env },
+      stdout: "pipe",
+      stderr: "ignore",
+    });
     const peak = peakRss(proc.pid, 100);
     let bytes = 0;
     for await (const c of proc.stdout) bytes += c.length;
     peakKb = Math.max(peakKb, peak());
-    if ((await proc.exited) !== 0 || bytes !== 200000000) throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
+    if ((await proc.exited) !== 0 || bytes !== 200000000)
+      throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
     streamP.push((performance.now() - t0) / 1000);
     streamB.push(await time(`${ssh} cat blob >/dev/null`));
   }
-  rows.push({ what: "streaming 200 MB of output", p: median(streamP), base: median(streamB), baseName: "ssh host cat", goal: "<= 1.2x", ok: median(streamP) <= 1.2 * median(streamB) });
-  say(`streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ssh cat ${median(streamB).toFixed(2)}s`);
+  rows.push({
+    what: "streaming 200 MB of output",
+    p: median(streamP),
+    base: median(streamB),
+    baseName: "ssh host cat",
+    goal: "<= 1.2x",
+    ok: median(streamP) <= 1.2 * median(streamB),
+  });
+  say(
+    `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ssh cat ${median(streamB).toFixed(2)}s`,
+  );
 
   // the report
   const w = Math.max(...rows.map((r) => r.what.length));
   const bw = Math.max(...rows.map((r) => r.baseName.length));
-  console.log(`\np benchmark: worker behind a ${RATE} link, medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)})\n`);
-  console.log(`${"measurement".padEnd(w)}  ${"p".padStart(7)}  ${"baseline".padEnd(bw)}  ${"time".padStart(7)}  ${"ratio".padStart(7)}  goal           met`);
+  console.log(
+    `\np benchmark: worker behind a ${RATE} link, medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)})\n`,
+  );
+  console.log(
+    `${"measurement".padEnd(w)}  ${"p".padStart(7)}  ${"baseline".padEnd(bw)}  ${"time".padStart(7)}  ${"ratio".padStart(7)}  goal           met`,
+  );
   for (const r of rows) {
     const ratio = r.goal.includes("faster") ? `${(r.base / r.p).toFixed(1)}x` : `${(r.p / r.base).toFixed(2)}x`;
-    console.log(`${r.what.padEnd(w)}  ${`${r.p.toFixed(2)}s`.padStart(7)}  ${r.baseName.padEnd(bw)}  ${`${r.base.toFixed(2)}s`.padStart(7)}  ${ratio.padStart(7)}  ${r.goal.padEnd(13)}  ${r.ok ? "yes" : "NO"}`);
+    console.log(
+      `${r.what.padEnd(w)}  ${`${r.p.toFixed(2)}s`.padStart(7)}  ${r.baseName.padEnd(bw)}  ${`${r.base.toFixed(2)}s`.padStart(7)}  ${ratio.padStart(7)}  ${r.goal.padEnd(13)}  ${r.ok ? "yes" : "NO"}`,
+    );
   }
   console.log(`\nstreaming: p's peak memory ${Math.round(peakKb / 1024)} MB for 200 MB of output`);
 } finally {

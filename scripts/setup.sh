@@ -15,6 +15,11 @@ missing=()
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing+=(openssh-server)
+# the tests (scripts/test.sh) check the worker-side scripts with these
+if [ -n "${P_SETUP_TESTS:-}" ]; then
+  command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+  command -v dash >/dev/null 2>&1 || missing+=(dash)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]} (apt-get)"

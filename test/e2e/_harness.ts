@@ -1,6 +1,18 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  JOBS_DIR,
+  jobDir,
+  MIRRORS_DIR,
+  P_DIR,
+  SUFFIX,
+  WORKDIRS_DIR,
+  workDir,
+} from "../../packages/exec/src/protocol/layout.ts";
+
+/** Where p keeps things on a worker, from the one module that says so. */
+export const layout = { P_DIR, JOBS_DIR, WORKDIRS_DIR, MIRRORS_DIR, SUFFIX };
 
 export const root = join(import.meta.dir, "..", "..");
 export const P = join(root, "dist", "p");
@@ -43,7 +55,12 @@ export function startWorkers(): Workers {
       for (const d of scratchDirs.splice(0)) rmSync(d, { recursive: true, force: true });
       // leave the worker users as they were: no jobs, no synced trees
       // (no process of theirs left either: a job, or the copy that readies a mirror's spare)
-      for (const u of USERS) Bun.spawnSync(["sh", "-c", `pkill -KILL -u ${u}; sleep 0.1; cd /home/${u} && rm -rf .p ./* .profile bin`]);
+      for (const u of USERS)
+        Bun.spawnSync([
+          "sh",
+          "-c",
+          `pkill -KILL -u ${u}; sleep 0.1; cd /home/${u} && rm -rf ${P_DIR} ./* .profile bin`,
+        ]);
     },
   };
 }
@@ -56,9 +73,17 @@ export function startWorkers(): Workers {
 export async function oddWorker(w: Workers, name: string, user: string, ns: string) {
   const dir = join(w.dir, name);
   mkdirSync(dir);
-  const up = Bun.spawnSync(["bash", WORKERS, "up", dir, user], { env: { ...process.env, P_WORKER_NS: ns }, stderr: "pipe" });
+  const up = Bun.spawnSync(["bash", WORKERS, "up", dir, user], {
+    env: { ...process.env, P_WORKER_NS: ns },
+    stderr: "pipe",
+  });
   if (up.exitCode !== 0) throw new Error(`workers.sh failed: ${up.stderr}`);
-  const env = { ...w.env, P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
+  const env = {
+    ...w.env,
+    P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`,
+    XDG_CONFIG_HOME: join(dir, "config"),
+    XDG_DATA_HOME: join(dir, "data"),
+  };
   const reg = await p(["worker", "register", user, "-n", name], { env });
   if (reg.code !== 0) throw new Error(`p worker register failed: ${reg.stderr}`);
   return { env, down: () => Bun.spawnSync(["bash", WORKERS, "down", dir]) };
@@ -79,19 +104,37 @@ const defaultCwd = () => {
 
 /** Run the compiled p to completion. */
 export async function p(args: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<Run> {
-  const proc = Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? defaultCwd(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([P, ...args], {
+    env: opts.env,
+    cwd: opts.cwd ?? defaultCwd(),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { stdout, stderr, code };
 }
 
 /** Start p and hand back the process, for signals and timing. */
 export function spawnP(args: string[], opts: { env: Record<string, string>; cwd?: string }) {
-  return Bun.spawn([P, ...args], { env: opts.env, cwd: opts.cwd ?? defaultCwd(), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  return Bun.spawn([P, ...args], {
+    env: opts.env,
+    cwd: opts.cwd ?? defaultCwd(),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
 }
 
 export const home = (user: string) => `/home/${user}`;
-export const jobDirOf = (user: string, id: string) => join(home(user), ".p", "jobs", id);
-export const workDirOf = (user: string, id: string) => join(home(user), ".p", "workdirs", id);
+export const jobDirOf = (user: string, id: string) => join(home(user), jobDir(id));
+export const workDirOf = (user: string, id: string) => join(home(user), workDir(id));
+/** A path on a worker, from its layout-relative form. */
+export const onWorkerPath = (user: string, rel: string) => join(home(user), rel);
 
 /** A file on the worker (the tests run as root on the same machine, so they can look). */
 export const onWorker = (user: string, path: string) => readFileSync(join(home(user), path), "utf8");
@@ -138,5 +181,5 @@ export function peakRss(pid: number, everyMs = 50): () => number {
 
 /** Wait until a worker has finished what syncs left running in the background (mirrors and spares being made). */
 export function mirrorsSettled(user: string): void {
-  asWorker(user, 'for l in ~/.p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; true');
+  asWorker(user, `for l in ~/${MIRRORS_DIR}/*${SUFFIX.lock}; do [ -e "$l" ] && flock "$l" true; done; true`);
 }

@@ -2,9 +2,35 @@
 // what it tried. Real sshd, real rsync, real signals.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
-import { asWorker, jobDirOf, oddWorker, P, p, peakRss, root, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
+import {
+  jobDirOf,
+  layout,
+  oddWorker,
+  onWorkerPath,
+  P,
+  p,
+  peakRss,
+  root,
+  scratch,
+  spawnP,
+  startWorkers,
+  UUID,
+  type Workers,
+  waitFor,
+  workDirOf,
+} from "./_harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -17,7 +43,13 @@ const records = () => {
   const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
   return existsSync(dir) ? readdirSync(dir) : [];
 };
-const jobs = async () => JSON.parse((await p(["ls", "-a", "--json"], { env })).stdout) as { id: string; status: string; exit_code: number | null; worker: string }[];
+const jobs = async () =>
+  JSON.parse((await p(["ls", "-a", "--json"], { env })).stdout) as {
+    id: string;
+    status: string;
+    exit_code: number | null;
+    worker: string;
+  }[];
 const workerOf = (name: string) => (name === "w2" ? "p-w2" : "p-w1");
 
 /** A tree big enough that its sync takes a while on loopback. */
@@ -35,18 +67,29 @@ function spawnGroup(args: string[], cwd: string) {
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
-  const exited = new Promise<number>((resolve) => child.on("exit", (code, sig) => resolve(code ?? 128 + (sig === "SIGKILL" ? 9 : 15))));
+  const exited = new Promise<number>((resolve) =>
+    child.on("exit", (code, sig) => resolve(code ?? 128 + (sig === "SIGKILL" ? 9 : 15))),
+  );
   return { child, exited, out: () => stdout, err: () => stderr };
 }
 
-const ls1 = (sub: string) => new Set(existsSync(`/home/p-w1/.p/${sub}`) ? readdirSync(`/home/p-w1/.p/${sub}`) : []);
+const ls1 = (sub: string) => {
+  const dir = onWorkerPath("p-w1", `${layout.P_DIR}/${sub}`);
+  return new Set(existsSync(dir) ? readdirSync(dir) : []);
+};
 /** What p-w1 holds: work dirs, job dirs and mirrors. */
 const onW1 = () => ({ workdirs: ls1("workdirs"), jobs: ls1("jobs"), mirrors: ls1("mirrors") });
 const added = (before: Set<string>, after: Set<string>) => [...after].filter((x) => !before.has(x));
 
 /** Wait until rsync is writing into a new mirror on p-w1 (its temporary file is there). */
 async function syncUnderway(before: ReturnType<typeof onW1>): Promise<void> {
-  await waitFor(() => added(before.mirrors, ls1("mirrors")).some((m) => !m.includes(".") && readdirSync(`/home/p-w1/.p/mirrors/${m}`).length > 0), 20000);
+  await waitFor(
+    () =>
+      added(before.mirrors, ls1("mirrors")).some(
+        (m) => !m.includes(".") && readdirSync(onWorkerPath("p-w1", `${layout.MIRRORS_DIR}/${m}`)).length > 0,
+      ),
+    20000,
+  );
 }
 
 /** Nothing of a job appeared on p-w1 since `before`: no work dir, no job dir. */
@@ -72,7 +115,21 @@ afterAll(async () => {
 });
 
 describe("hostile input reaches no shell", () => {
-  const hostile = ["'", '"', `$(touch ${PWNED})`, `\`touch ${PWNED}\``, `; touch ${PWNED}`, `a\nb; touch ${PWNED}`, "../../etc", "-rf", "$HOME", `|| touch ${PWNED}`, "*", "--", " "];
+  const hostile = [
+    "'",
+    '"',
+    `$(touch ${PWNED})`,
+    `\`touch ${PWNED}\``,
+    `; touch ${PWNED}`,
+    `a\nb; touch ${PWNED}`,
+    "../../etc",
+    "-rf",
+    "$HOME",
+    `|| touch ${PWNED}`,
+    "*",
+    "--",
+    " ",
+  ];
 
   test("through every command, each refused in one line or taken literally", async () => {
     const cwd = scratch("hostile");
@@ -109,14 +166,22 @@ describe("hostile input reaches no shell", () => {
       expect(echo.stdout).toBe(`[${h}]`);
       // as a sync destination and a p-exec directory: literal names, never commands
       tally.hostile += 2;
-      const dest = await Bun.spawn([join(root, "dist", "p-sync"), cwd, "w1", `hostile/${h.replace(/\//g, "_")}`], { env, stdout: "pipe", stderr: "pipe" }).exited;
+      const dest = await Bun.spawn([join(root, "dist", "p-sync"), cwd, "w1", `hostile/${h.replace(/\//g, "_")}`], {
+        env,
+        stdout: "pipe",
+        stderr: "pipe",
+      }).exited;
       expect([0, 64, 70]).toContain(dest);
-      const dir = await Bun.spawn([join(root, "dist", "p-exec"), "run", "w1", "--dir", h, "--", "true"], { env, stdout: "pipe", stderr: "pipe" }).exited;
+      const dir = await Bun.spawn([join(root, "dist", "p-exec"), "run", "w1", "--dir", h, "--", "true"], {
+        env,
+        stdout: "pipe",
+        stderr: "pipe",
+      }).exited;
       expect([0, 64, 70]).toContain(dir);
     }
     expect(readFileSync(join(env.XDG_CONFIG_HOME!, "p", "config.yaml"), "utf8")).toBe(before);
     expect(existsSync(PWNED)).toBe(false);
-    expect(existsSync("/home/p-w1/.p/jobs/../../etc")).toBe(false);
+    expect(existsSync(onWorkerPath("p-w1", `${layout.JOBS_DIR}/../../etc`))).toBe(false);
   });
 
   test("a hostile client directory name is synced and recorded literally", async () => {
@@ -124,7 +189,7 @@ describe("hostile input reaches no shell", () => {
     const cwd = join(scratch("dirname"), `$(touch ${PWNED.replace(/\//g, "_")}); '"x`);
     mkdirSync(cwd);
     writeFileSync(join(cwd, "f"), "x");
-    const r = await p(["--", "cat f; cat \"$HOME/.p/jobs/$P_JOB_ID/cwd\""], { env, cwd });
+    const r = await p(["--", `cat f; cat "$HOME/${layout.JOBS_DIR}/$P_JOB_ID/cwd"`], { env, cwd });
     expect(r.stdout).toBe(`x${cwd}`);
     expect(existsSync(PWNED)).toBe(false);
   });
@@ -152,7 +217,10 @@ describe("hostile input reaches no shell", () => {
     const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
     writeFileSync(join(dir, "not-json.json"), "{{{");
     writeFileSync(join(dir, "../../../evil.json"), "{}");
-    writeFileSync(join(dir, "00000000-0000-4000-8000-000000000000.json"), JSON.stringify({ id: "../../../etc", worker: "w1" }));
+    writeFileSync(
+      join(dir, "00000000-0000-4000-8000-000000000000.json"),
+      JSON.stringify({ id: "../../../etc", worker: "w1" }),
+    );
     const ls = await p(["ls", "-a"], { env });
     expect(ls.code).toBe(0);
     expect(ls.stderr).toMatch(/skipped .*not-json\.json/);
@@ -185,7 +253,12 @@ describe("missing tools and hostile workers", () => {
     writeFileSync(fake, "#!/bin/sh\necho 'sh: 1: rsync: not found' >&2\nexit 127\n", { mode: 0o755 });
     const uid = Bun.spawnSync(["id", "-u", "p-w2"]).stdout.toString().trim();
     const norsync = await oddWorker(w, "norsync", "p-w1", `mount --bind ${fake} "$(command -v rsync)"`);
-    const full = await oddWorker(w, "full", "p-w2", `install -d -o p-w2 -g p-w2 -m 700 /home/p-w2/.p && mount -t tmpfs -o size=1m,uid=${uid},gid=${uid},mode=700 tmpfs /home/p-w2/.p`);
+    const full = await oddWorker(
+      w,
+      "full",
+      "p-w2",
+      `install -d -o p-w2 -g p-w2 -m 700 /home/p-w2/${layout.P_DIR} && mount -t tmpfs -o size=1m,uid=${uid},gid=${uid},mode=700 tmpfs /home/p-w2/${layout.P_DIR}`,
+    );
     try {
       const cwd = scratch("tools");
       writeFileSync(join(cwd, "big"), Buffer.alloc(3 * 1024 * 1024, 7));
@@ -206,7 +279,7 @@ describe("missing tools and hostile workers", () => {
       full.down();
     }
     tally.faults++;
-    rmSync("/home/p-w2/.p", { recursive: true, force: true }); // a worker p has never used
+    rmSync(onWorkerPath("p-w2", layout.P_DIR), { recursive: true, force: true }); // a worker p has never used
     chmodSync("/home/p-w2", 0o555);
     try {
       const ro = await p(["w2", "-n", "--", "true"], { env: { ...env } });
@@ -247,7 +320,13 @@ describe("faults", () => {
     process.kill(-run.child.pid!, sig);
     const code = await run.exited;
     await Bun.sleep(1500); // long enough for anything the worker might still start
-    return { code, stderr: run.err(), started: nothingStarted(before), ran: existsSync(`${PWNED}-${name}`), newRecords: records().length - records0 };
+    return {
+      code,
+      stderr: run.err(),
+      started: nothingStarted(before),
+      ran: existsSync(`${PWNED}-${name}`),
+      newRecords: records().length - records0,
+    };
   }
 
   test("the client killed with SIGKILL mid-sync: no job is started, ever", async () => {
@@ -273,7 +352,10 @@ describe("faults", () => {
     try {
       const before = onW1();
       const run = spawnP(["--", "echo ran >> ~/launched; echo hi"], { env: odd.env, cwd: scratch("midlaunch") });
-      await waitFor(() => added(before.jobs, ls1("jobs")).some((id) => existsSync(join(jobDirOf("p-w1", id), "cmd"))), 20000);
+      await waitFor(
+        () => added(before.jobs, ls1("jobs")).some((id) => existsSync(join(jobDirOf("p-w1", id), "cmd"))),
+        20000,
+      );
       Bun.spawnSync(["pkill", "-KILL", "-f", "^sshd: p-w1"]);
       const code = await run.exited;
       const stderr = await new Response(run.stderr).text();
@@ -289,7 +371,9 @@ describe("faults", () => {
       const listed = JSON.parse((await p(["ls", "-a", "--json"], { env: odd.env })).stdout);
       const status = existsSync(join(jobDirOf("p-w1", id!), "exitcode")) ? "done" : "unknown";
       expect(listed.map((j: { id: string; status: string }) => [j.id, j.status])).toEqual([[id, status]]);
-      expect(["", "ran\n"]).toContain(existsSync("/home/p-w1/launched") ? readFileSync("/home/p-w1/launched", "utf8") : "");
+      expect(["", "ran\n"]).toContain(
+        existsSync("/home/p-w1/launched") ? readFileSync("/home/p-w1/launched", "utf8") : "",
+      );
     } finally {
       odd.down();
       rmSync("/home/p-w1/launched", { force: true });
@@ -311,7 +395,9 @@ describe("faults", () => {
 
   test("the worker user's processes killed with kill -9: jobs read unknown, and p still works", async () => {
     tally.faults++;
-    const ids = await Promise.all([0, 1].map(async () => (await p(["w2", "-d", "--", "sleep 60"], { env })).stdout.trim()));
+    const ids = await Promise.all(
+      [0, 1].map(async () => (await p(["w2", "-d", "--", "sleep 60"], { env })).stdout.trim()),
+    );
     await waitFor(() => ids.every((id) => existsSync(join(jobDirOf("p-w2", id), "pid"))));
     Bun.spawnSync(["pkill", "-KILL", "-u", "p-w2"]);
     await Bun.sleep(300);
@@ -369,8 +455,13 @@ describe("concurrency", () => {
       writeFileSync(join(cwd, "marker"), `job-${i}`);
       const worker = i % 2 ? "w2" : "w1";
       const detached = i % 4 < 2;
-      const sleep = i < 2 ? 30 : detached ? 10 : 1 + (i % 2);
-      const r = await p([worker, ...(detached ? ["-d"] : []), "--", `cat marker; echo " $P_JOB_ID"; sleep ${sleep}`], { env, cwd });
+      // detached jobs must outlast the launches and the chatter on a loaded 2-core machine
+      // (they are stopped at the end)
+      const sleep = i < 2 ? 30 : detached ? 60 : 1 + (i % 2);
+      const r = await p([worker, ...(detached ? ["-d"] : []), "--", `cat marker; echo " $P_JOB_ID"; sleep ${sleep}`], {
+        env,
+        cwd,
+      });
       return { i, worker, detached, r };
     };
     const long = await Promise.all([launch(0), launch(1)]);

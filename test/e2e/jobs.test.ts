@@ -1,7 +1,19 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asWorker, jobDirOf, p, scratch, spawnP, startWorkers, waitFor, workDirOf, type Workers } from "./_harness.ts";
+import {
+  asWorker,
+  jobDirOf,
+  layout,
+  onWorkerPath,
+  p,
+  scratch,
+  spawnP,
+  startWorkers,
+  type Workers,
+  waitFor,
+  workDirOf,
+} from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
 setDefaultTimeout(30_000);
@@ -25,7 +37,11 @@ const detach = async (cmd: string, worker: string[] = []) => {
   expect(r.code).toBe(0);
   return r.stdout.trim();
 };
-const lsJson = async (...flags: string[]) => JSON.parse((await p(["ls", "--json", ...flags], { env })).stdout) as Record<string, unknown>[];
+const lsJson = async (...flags: string[]) =>
+  JSON.parse((await p(["ls", "--json", ...flags], { env })).stdout) as Record<string, unknown>[];
+/** A job's record as it is on disk, without asking any worker (as p ls would). */
+const recordPath = (id: string) => join(env.XDG_DATA_HOME!, "p", "jobs", `${id}.json`);
+const record = (id: string) => JSON.parse(readFileSync(recordPath(id), "utf8")) as Record<string, unknown>;
 const ended = (user: string, id: string) => existsSync(join(jobDirOf(user, id), "exitcode"));
 /** Live (non-zombie) processes of a job's process group, as seen on the worker. */
 const liveInGroup = (user: string, id: string) => {
@@ -71,7 +87,15 @@ describe("p ls", () => {
       duration_s: expect.any(Number),
     });
     expect(job.duration_s as number).toBeGreaterThanOrEqual(0);
-    const jq = Bun.spawnSync(["sh", "-c", `"$0" ls -a --json | node -e 'JSON.parse(require("fs").readFileSync(0,"utf8")).length' `, join(import.meta.dir, "../../dist/p")], { env });
+    const jq = Bun.spawnSync(
+      [
+        "sh",
+        "-c",
+        `"$0" ls -a --json | node -e 'JSON.parse(require("fs").readFileSync(0,"utf8")).length' `,
+        join(import.meta.dir, "../../dist/p"),
+      ],
+      { env },
+    );
     expect(jq.exitCode).toBe(0);
   });
 
@@ -100,7 +124,7 @@ describe("p ls", () => {
   test("a job killed with kill -9 on the worker shows as unknown", async () => {
     const id = await detach("sleep 60");
     await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "pid")));
-    asWorker("p-w1", `kill -9 $(cat ~/.p/jobs/${id}/runner) -$(cat ~/.p/jobs/${id}/pid)`);
+    asWorker("p-w1", `kill -9 $(cat ~/${layout.JOBS_DIR}/${id}/runner) -$(cat ~/${layout.JOBS_DIR}/${id}/pid)`);
     await waitFor(() => liveInGroup("p-w1", id) === "");
     const job = (await lsJson("-a")).find((j) => j.id === id);
     expect(job).toMatchObject({ status: "unknown", exit_code: null });
@@ -109,15 +133,15 @@ describe("p ls", () => {
   test("a job whose remote directory vanished shows as unknown", async () => {
     const id = await detach("sleep 60");
     await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "pid")));
-    asWorker("p-w1", `kill -9 -$(cat ~/.p/jobs/${id}/pid); rm -rf ~/.p/jobs/${id}`);
+    asWorker("p-w1", `kill -9 -$(cat ~/${layout.JOBS_DIR}/${id}/pid); rm -rf ~/${layout.JOBS_DIR}/${id}`);
     expect((await lsJson("-a")).find((j) => j.id === id)).toMatchObject({ status: "unknown" });
   });
 });
 
 describe("failed jobs", () => {
   test("a sync that fails records failed, with the reason, and runs nothing", async () => {
-    await p(["p-w2", "-n", "--", "true"], { env }); // makes ~/.p/workdirs exist
-    Bun.spawnSync(["chmod", "500", "/home/p-w2/.p/workdirs"]);
+    await p(["p-w2", "-n", "--", "true"], { env }); // makes ~/${layout.WORKDIRS_DIR} exist
+    Bun.spawnSync(["chmod", "500", onWorkerPath("p-w2", layout.WORKDIRS_DIR)]);
     try {
       const cwd = scratch("fail");
       writeFileSync(join(cwd, "f"), "x");
@@ -129,7 +153,7 @@ describe("failed jobs", () => {
       expect(job).toMatchObject({ status: "failed", command: "touch ran-anyway", exit_code: null });
       expect(existsSync(jobDirOf("p-w2", job.id as string))).toBe(false);
     } finally {
-      Bun.spawnSync(["chmod", "700", "/home/p-w2/.p/workdirs"]);
+      Bun.spawnSync(["chmod", "700", onWorkerPath("p-w2", layout.WORKDIRS_DIR)]);
     }
   });
 });
@@ -176,7 +200,22 @@ describe("p stop", () => {
     expect(asWorker("p-w1", "pgrep -u p-w1 -f 'sleep 30[012]' || true").trim()).toBe("");
     expect((await lsJson("-a")).find((j) => j.id === id)).toMatchObject({ status: "stopped", exit_code: 143 });
     const again = await p(["stop", id], { env });
-    expect(again).toMatchObject({ code: 0, stdout: `Job ${id.slice(0, 8)} is not running (stopped); nothing to stop\n` });
+    expect(again).toMatchObject({
+      code: 0,
+      stdout: `Job ${id.slice(0, 8)} is not running (stopped); nothing to stop\n`,
+    });
+  });
+
+  test("a job that ended before the stop reached it keeps its own exit code, and its record says so", async () => {
+    const id = await detach("exit 5");
+    await waitFor(() => ended("p-w1", id));
+    // nothing has told the record yet: it still says running
+    expect(record(id).status).toBe("running");
+    const r = await p(["stop", "--json", id], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ id, stopped: false, status: "done", exit_code: 5 });
+    expect(record(id)).toMatchObject({ status: "done", exit_code: 5 });
+    expect(existsSync(join(jobDirOf("p-w1", id), "stopped"))).toBe(false);
   });
 });
 
@@ -204,7 +243,10 @@ describe("job ids", () => {
 
 describe("p pull", () => {
   test("copies a file or a directory out of the job's work dir, and refuses paths outside it", async () => {
-    const r = await p(["--", "mkdir -p 'out/dir with space' && echo data > 'out/dir with space/f.txt' && echo bin > app.bin"], { env, cwd: scratch("pull") });
+    const r = await p(
+      ["--", "mkdir -p 'out/dir with space' && echo data > 'out/dir with space/f.txt' && echo bin > app.bin"],
+      { env, cwd: scratch("pull") },
+    );
     expect(r.code).toBe(0);
     const id = (await lsJson("-a")).at(-1)!.id as string;
     const dest = scratch("dest");
@@ -238,6 +280,23 @@ describe("p rm and p prune", () => {
     expect((await lsJson("-a")).some((j) => j.id === id)).toBe(false);
   });
 
+  test("rm --force of jobs that end just as it runs removes every one, record and dirs", async () => {
+    // the job ends somewhere between rm's look at its state and the removal
+    const ids = await Promise.all([0, 1, 2, 3].map(() => detach("sleep 1")));
+    const results = await Promise.all(
+      ids.map(async (id, i) => {
+        await Bun.sleep(700 + i * 150);
+        return p(["rm", "--force", id], { env });
+      }),
+    );
+    for (const [i, id] of ids.entries()) {
+      expect(results[i]).toMatchObject({ code: 0, stdout: expect.stringContaining(`Removed job ${id.slice(0, 8)}`) });
+      expect(existsSync(jobDirOf("p-w1", id))).toBe(false);
+      expect(existsSync(workDirOf("p-w1", id))).toBe(false);
+      expect(existsSync(recordPath(id))).toBe(false);
+    }
+  });
+
   test("prune removes finished jobs only (--force adds unknown), --dry-run just lists, both with sizes", async () => {
     const cwd = scratch("prune");
     writeFileSync(join(cwd, "blob"), Buffer.alloc(300 * 1024, 1));
@@ -245,7 +304,7 @@ describe("p rm and p prune", () => {
     const running = await detach("sleep 60");
     const lost = await detach("sleep 60");
     await waitFor(() => existsSync(join(jobDirOf("p-w1", lost), "pid")));
-    asWorker("p-w1", `kill -9 $(cat ~/.p/jobs/${lost}/runner) -$(cat ~/.p/jobs/${lost}/pid)`);
+    asWorker("p-w1", `kill -9 $(cat ~/${layout.JOBS_DIR}/${lost}/runner) -$(cat ~/${layout.JOBS_DIR}/${lost}/pid)`);
     await waitFor(() => liveInGroup("p-w1", lost) === "");
     const before = await lsJson("-a");
     const finished = before.filter((j) => ["done", "failed", "stopped"].includes(j.status as string)).map((j) => j.id);
@@ -274,35 +333,62 @@ describe("p rm and p prune", () => {
   });
 
   test("prune also sweeps what no job owns: half-made work dirs and long-unused mirrors", async () => {
-    const mirrors = () => new Set((existsSync("/home/p-w1/.p/mirrors") ? readdirSync("/home/p-w1/.p/mirrors") : []).filter((m) => /^[0-9a-f]{24}$/.test(m)));
+    const mirrors = () =>
+      new Set(
+        (existsSync(onWorkerPath("p-w1", layout.MIRRORS_DIR))
+          ? readdirSync(onWorkerPath("p-w1", layout.MIRRORS_DIR))
+          : []
+        ).filter((m) => /^[0-9a-f]{24}$/.test(m)),
+      );
     const mirrorOf = async (name: string) => {
       const before = mirrors();
       const cwd = scratch(name);
       writeFileSync(join(cwd, "blob"), Buffer.alloc(200 * 1024, 2));
       await p(["--", "true"], { env, cwd });
-      await waitFor(() => existsSync(`/home/p-w1/.p/mirrors/${[...mirrors()].find((m) => !before.has(m))}.spare`));
+      await waitFor(() =>
+        existsSync(
+          onWorkerPath(
+            "p-w1",
+            `${layout.MIRRORS_DIR}/${[...mirrors()].find((m) => !before.has(m))}${layout.SUFFIX.spare}`,
+          ),
+        ),
+      );
       return [...mirrors()].find((m) => !before.has(m))!;
     };
     const old = await mirrorOf("oldmirror");
     const recent = await mirrorOf("newmirror");
     // a copy under way when its worker went down is swept with its mirror
-    asWorker("p-w1", `mkdir ~/.p/mirrors/${old}.part && touch -d '30 days ago' ~/.p/mirrors/${old}.lock`);
+    asWorker(
+      "p-w1",
+      `mkdir ~/${layout.MIRRORS_DIR}/${old}.part && touch -d '30 days ago' ~/${layout.MIRRORS_DIR}/${old}.lock`,
+    );
     const stale = "00000000-0000-4000-8000-0000000000aa.part";
     const fresh = "00000000-0000-4000-8000-0000000000bb.part";
-    asWorker("p-w1", `mkdir ~/.p/workdirs/${stale} ~/.p/workdirs/${fresh} && touch -d '2 hours ago' ~/.p/workdirs/${stale}`);
-    const paths = [`.p/workdirs/${stale}`, `.p/mirrors/${old}`];
+    asWorker(
+      "p-w1",
+      `mkdir ~/${layout.WORKDIRS_DIR}/${stale} ~/${layout.WORKDIRS_DIR}/${fresh} && touch -d '2 hours ago' ~/${layout.WORKDIRS_DIR}/${stale}`,
+    );
+    const paths = [`${layout.WORKDIRS_DIR}/${stale}`, `${layout.MIRRORS_DIR}/${old}`];
 
     const dry = JSON.parse((await p(["prune", "--dry-run", "--json"], { env })).stdout);
     const listed = dry.workers.flatMap((x: { leftovers: { path: string }[] }) => x.leftovers.map((l) => l.path));
     expect(listed.sort()).toEqual([...paths].sort());
-    expect(existsSync(`/home/p-w1/.p/mirrors/${old}`)).toBe(true);
+    expect(existsSync(onWorkerPath("p-w1", `${layout.MIRRORS_DIR}/${old}`))).toBe(true);
 
     const done = JSON.parse((await p(["prune", "--json"], { env })).stdout);
     const swept = done.workers.flatMap((x: { leftovers: { path: string; bytes: number }[] }) => x.leftovers);
     expect(swept.map((l: { path: string }) => l.path).sort()).toEqual([...paths].sort());
     expect(swept.find((l: { path: string }) => l.path.includes(old)).bytes).toBeGreaterThanOrEqual(2 * 200 * 1024); // mirror and spare
-    for (const gone of [`mirrors/${old}`, `mirrors/${old}.spare`, `mirrors/${old}.part`, `mirrors/${old}.lock`, `workdirs/${stale}`]) expect(existsSync(`/home/p-w1/.p/${gone}`)).toBe(false);
-    for (const kept of [`mirrors/${recent}`, `mirrors/${recent}.spare`, `workdirs/${fresh}`]) expect(existsSync(`/home/p-w1/.p/${kept}`)).toBe(true);
+    for (const gone of [
+      `mirrors/${old}`,
+      `mirrors/${old}.spare`,
+      `mirrors/${old}.part`,
+      `mirrors/${old}.lock`,
+      `workdirs/${stale}`,
+    ])
+      expect(existsSync(onWorkerPath("p-w1", `${layout.P_DIR}/${gone}`))).toBe(false);
+    for (const kept of [`mirrors/${recent}`, `mirrors/${recent}.spare`, `workdirs/${fresh}`])
+      expect(existsSync(onWorkerPath("p-w1", `${layout.P_DIR}/${kept}`))).toBe(true);
   });
 });
 
@@ -312,7 +398,10 @@ describe("p worker ls --check", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/p-w1\s+p-w1\s+\*\s+ok\s+yes\s+\d+ms/);
     const json = JSON.parse((await p(["worker", "ls", "-c", "--json"], { env })).stdout);
-    expect(json[1]).toMatchObject({ name: "p-w2", check: { reachable: true, rsync: true, rtt_ms: expect.any(Number) } });
+    expect(json[1]).toMatchObject({
+      name: "p-w2",
+      check: { reachable: true, rsync: true, rtt_ms: expect.any(Number) },
+    });
     expect((await p(["worker", "register", "p-w1@127.0.0.1:1", "-n", "dead", "--no-check"], { env })).code).toBe(0);
     const dead = await p(["worker", "ls", "-c"], { env });
     expect(dead.code).toBe(255);

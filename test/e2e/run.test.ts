@@ -1,8 +1,24 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { mirrorDir } from "../../packages/cli/src/_sync.ts";
-import { asWorker, jobDirOf, mirrorsSettled, oddWorker, P, p, scratch, spawnP, startWorkers, UUID, waitFor, workDirOf, type Workers } from "./_harness.ts";
+import { mirrorDir } from "../../packages/exec/src/protocol/layout.ts";
+import {
+  asWorker,
+  jobDirOf,
+  layout,
+  mirrorsSettled,
+  oddWorker,
+  P,
+  p,
+  scratch,
+  spawnP,
+  startWorkers,
+  UUID,
+  type Workers,
+  waitFor,
+  workDirOf,
+} from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
 setDefaultTimeout(30_000);
@@ -23,7 +39,12 @@ const lastJob = () => {
   const jobs = readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")));
   return jobs.sort((a, b) => a.created_ms - b.created_ms).at(-1);
 };
-const jobIds = () => new Set((existsSync(join(env.XDG_DATA_HOME!, "p", "jobs")) ? readdirSync(join(env.XDG_DATA_HOME!, "p", "jobs")) : []).map((f) => f.replace(/\.json$/, "")));
+const jobIds = () =>
+  new Set(
+    (existsSync(join(env.XDG_DATA_HOME!, "p", "jobs")) ? readdirSync(join(env.XDG_DATA_HOME!, "p", "jobs")) : []).map(
+      (f) => f.replace(/\.json$/, ""),
+    ),
+  );
 const newJobId = (before: Set<string>) => [...jobIds()].find((id) => !before.has(id))!;
 
 describe("p -- <command>", () => {
@@ -89,14 +110,31 @@ describe("p -- <command>", () => {
     await p(["--", "echo logged; exit 5"], { env, cwd });
     const id = newJobId(before);
     const j = jobDirOf("p-w1", id);
-    expect(readdirSync(j).sort()).toEqual(["cmd", "cwd", "ended_at", "exitcode", "output.log", "pid", "runner", "started_at", "worker"]);
+    expect(readdirSync(j).sort()).toEqual([
+      "cmd",
+      "cwd",
+      "ended_at",
+      "exitcode",
+      "output.log",
+      "pid",
+      "runner",
+      "started_at",
+      "worker",
+    ]);
     expect(readFileSync(join(j, "cmd"), "utf8")).toBe("echo logged; exit 5");
     expect(readFileSync(join(j, "cwd"), "utf8")).toBe(cwd);
     expect(readFileSync(join(j, "worker"), "utf8")).toBe("p-w1");
     expect(readFileSync(join(j, "output.log"), "utf8")).toBe("logged\n");
     expect(readFileSync(join(j, "exitcode"), "utf8")).toBe("5\n");
     const record = lastJob();
-    expect(record).toMatchObject({ id, worker: "p-w1", cwd, command: "echo logged; exit 5", status: "done", exit_code: 5 });
+    expect(record).toMatchObject({
+      id,
+      worker: "p-w1",
+      cwd,
+      command: "echo logged; exit 5",
+      status: "done",
+      exit_code: 5,
+    });
     expect(record.ended_at).toBeGreaterThanOrEqual(record.started_at);
   });
 
@@ -144,14 +182,31 @@ describe("sync", () => {
       mkdirSync(join(cwd, f, ".."), { recursive: true });
       writeFileSync(join(cwd, f), body);
     }
-    const git = (...a: string[]) => Bun.spawnSync(["git", "-C", cwd, "-c", "user.email=t@t", "-c", "user.name=t", ...a]);
+    const git = (...a: string[]) =>
+      Bun.spawnSync(["git", "-C", cwd, "-c", "user.email=t@t", "-c", "user.name=t", ...a]);
     git("init", "-q");
     git("add", "-A");
     git("commit", "-qm", "first");
-    const r = await p(["--", "git rev-parse --is-inside-work-tree && git log --format=%s && find . -path ./.git -prune -o -type f -print | sort"], { env, cwd });
+    const r = await p(
+      [
+        "--",
+        "git rev-parse --is-inside-work-tree && git log --format=%s && find . -path ./.git -prune -o -type f -print | sort",
+      ],
+      { env, cwd },
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
-      ["true", "first", "./.gitignore", "./dir with space/ünï ✓.txt", "./keep.log", "./lib/.gitignore", "./lib/ok.js", "./src/main.c", ""].join("\n"),
+      [
+        "true",
+        "first",
+        "./.gitignore",
+        "./dir with space/ünï ✓.txt",
+        "./keep.log",
+        "./lib/.gitignore",
+        "./lib/ok.js",
+        "./src/main.c",
+        "",
+      ].join("\n"),
     );
   });
 
@@ -172,7 +227,7 @@ describe("sync", () => {
     const cwd = join(scratch("path"), "my prøject ✓");
     mkdirSync(cwd);
     writeFileSync(join(cwd, "it's here.txt"), "yes");
-    const r = await p(["--", "cat \"it's here.txt\""], { env, cwd });
+    const r = await p(["--", 'cat "it\'s here.txt"'], { env, cwd });
     expect(r.stdout).toBe("yes");
     expect(lastJob().cwd).toBe(cwd);
   });
@@ -191,7 +246,13 @@ describe("sync", () => {
     for (let i = 0; i < 50; i++) writeFileSync(join(cwd, "src", `f${i}.c`), `int f${i};\n`.repeat(200));
     writeFileSync(join(cwd, ".gitignore"), "out/\n");
     // the first job changes, adds and deletes files in its work dir, and writes ignored output
-    const first = await p(["--", "echo edited >> src/f1.c; rm src/f2.c; echo new > src/new.c; mkdir out; echo built > out/bin; ls src | wc -l"], { env, cwd });
+    const first = await p(
+      [
+        "--",
+        "echo edited >> src/f1.c; rm src/f2.c; echo new > src/new.c; mkdir out; echo built > out/bin; ls src | wc -l",
+      ],
+      { env, cwd },
+    );
     expect(first.stdout).toBe("50\n");
     // meanwhile here: one file edited, one deleted, one added, one newly ignored
     writeFileSync(join(cwd, "src", "f3.c"), "edited here\n");
@@ -200,20 +261,26 @@ describe("sync", () => {
     writeFileSync(join(cwd, ".gitignore"), "out/\nsrc/f5.c\n");
     // the worker's mirror of this directory (the only one holding src/f10.c): rsync rewrites a
     // file it sends, so an unchanged file keeping its inode shows it was not sent again
-    const mirror = `~/.p/mirrors/${"?".repeat(24)}`; // not its spare, <hash>.spare
+    const mirror = `~/${layout.MIRRORS_DIR}/${"?".repeat(24)}`; // not its spare, <hash>.spare
     const inodes = () => asWorker("p-w1", `stat -c %i ${mirror}/src/f10.c ${mirror}/src/f3.c`).trim().split("\n");
     mirrorsSettled("p-w1"); // the first run's mirror is made again in the background
     const [f10, f3, more] = inodes();
     expect(f10).toMatch(/^\d+$/);
     expect(more).toBeUndefined();
     const before = jobIds();
-    const second = await p(["--", "cat src/f3.c; grep -c edited src/f1.c; ls src | wc -l; for f in src/f2.c src/new.c src/f4.c src/f5.c out; do [ -e $f ] && echo has $f; done; true"], { env, cwd });
+    const second = await p(
+      [
+        "--",
+        "cat src/f3.c; grep -c edited src/f1.c; ls src | wc -l; for f in src/f2.c src/new.c src/f4.c src/f5.c out; do [ -e $f ] && echo has $f; done; true",
+      ],
+      { env, cwd },
+    );
     expect(second.stdout).toBe("edited here\n0\n49\nhas src/f2.c\n");
     const [f10After, f3After] = inodes();
     expect(f10After).toBe(f10!);
     expect(f3After).not.toBe(f3!);
     const id = newJobId(before);
-    expect(asWorker("p-w1", `cat ~/.p/workdirs/${id}/src/f3.c`)).toBe("edited here\n");
+    expect(asWorker("p-w1", `cat ~/${layout.WORKDIRS_DIR}/${id}/src/f3.c`)).toBe("edited here\n");
   });
 
   test("a sync for a new job never changes the tree of one already running", async () => {
@@ -246,8 +313,14 @@ describe("sync", () => {
       const cwd = scratch(name);
       writeFileSync(join(cwd, "a.txt"), "good");
       writeFileSync(join(cwd, "b.txt"), "kept");
-      const mirror = `~/${mirrorDir(cwd)}`;
-      const first = await p(["--", `[ -d ${mirror} ] && echo mirror || echo none; touch -r a.txt ../t.$$; printf BAD! > a.txt; touch -r ../t.$$ a.txt; rm ../t.$$; cat a.txt`], { env: odd.env, cwd });
+      const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
+      const first = await p(
+        [
+          "--",
+          `[ -d ${mirror} ] && echo mirror || echo none; touch -r a.txt ../t.$$; printf BAD! > a.txt; touch -r ../t.$$ a.txt; rm ../t.$$; cat a.txt`,
+        ],
+        { env: odd.env, cwd },
+      );
       expect(first.code).toBe(0);
       mirrorsSettled("p-w2");
       const second = await p(["--", "cat a.txt b.txt"], { env: odd.env, cwd });
@@ -267,7 +340,11 @@ describe("sync", () => {
     const real = join(w.dir, "find.real");
     const fake = join(w.dir, "find.fake");
     Bun.spawnSync(["cp", Bun.which("find")!, real]);
-    writeFileSync(fake, `#!/bin/sh\nfor a; do [ "$a" = -cnewer ] && { echo "find: unknown predicate -cnewer" >&2; exit 1; }; done\nexec ${real} "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      fake,
+      `#!/bin/sh\nfor a; do [ "$a" = -cnewer ] && { echo "find: unknown predicate -cnewer" >&2; exit 1; }; done\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
     expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toBe("mirror\nBAD!");
   });
 
@@ -324,7 +401,10 @@ describe("detach and survival", () => {
   test("no stray processes are left on the worker after a job ends", async () => {
     await p(["--", "echo done"], { env });
     // sshd's per-connection processes take a moment to go; nothing else may stay
-    const others = () => asWorker("p-w1", "ps -u p-w1 -o comm=").split("\n").filter((c) => c && !["ps", "sh", "su"].includes(c));
+    const others = () =>
+      asWorker("p-w1", "ps -u p-w1 -o comm=")
+        .split("\n")
+        .filter((c) => c && !["ps", "sh", "su"].includes(c));
     await waitFor(() => others().length === 0, 5000).catch(() => {});
     expect(others()).toEqual([]);
   });

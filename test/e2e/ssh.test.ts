@@ -22,7 +22,9 @@ beforeAll(() => {
   const sock = join(w.dir, "agent.sock");
   const agent = Bun.spawnSync(["ssh-agent", "-a", sock]);
   agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout.toString())![1]);
-  expect(Bun.spawnSync(["ssh-add", "-q", join(w.dir, "client_key")], { env: { SSH_AUTH_SOCK: sock } }).exitCode).toBe(0);
+  expect(Bun.spawnSync(["ssh-add", "-q", join(w.dir, "client_key")], { env: { SSH_AUTH_SOCK: sock } }).exitCode).toBe(
+    0,
+  );
   // keys only in the agent: no identity file is named for this host
   env = configWith(`Host agent-w1
   HostName 127.0.0.1
@@ -64,7 +66,9 @@ describe("SSH as the user has it set up", () => {
   });
 
   test("without the agent's key, authentication fails with a clear error", async () => {
-    const r = await p(["agent-w1", "--", "true"], { env: { ...env, P_SSH_COMMAND: `${env.P_SSH_COMMAND} -o IdentityAgent=none` } });
+    const r = await p(["agent-w1", "--", "true"], {
+      env: { ...env, P_SSH_COMMAND: `${env.P_SSH_COMMAND} -o IdentityAgent=none` },
+    });
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/ssh authentication as p-w1 to 127\.0\.0\.1 port \d+ failed/);
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, root, scratch, startWorkers, UUID, waitFor, type Run, type Workers } from "./_harness.ts";
+import { jobDirOf, p, type Run, root, scratch, startWorkers, UUID, type Workers, waitFor } from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
 setDefaultTimeout(30_000);
@@ -11,8 +11,18 @@ let env: Record<string, string>;
 
 /** Run another of the three binaries. */
 async function bin(name: "p-sync" | "p-exec", args: string[], cwd?: string): Promise<Run> {
-  const proc = Bun.spawn([join(root, "dist", name), ...args], { env, cwd: cwd ?? w.dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([join(root, "dist", name), ...args], {
+    env,
+    cwd: cwd ?? w.dir,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { stdout, stderr, code };
 }
 const json = (r: Run) => JSON.parse(r.stdout);
@@ -64,7 +74,12 @@ describe("p-sync on its own", () => {
     const r = await bin("p-sync", ["--explain", "src/main.o", project]);
     expect(r.stdout).toBe("src/main.o: not synced, ignored (.gitignore:1: *.o)\n");
     const k = json(await bin("p-sync", ["--explain", "keep.o", "--json"], project));
-    expect(k).toEqual({ path: "keep.o", synced: true, reason: "re-included (.gitignore:2: !keep.o)", rule: { source: ".gitignore", line: 2, pattern: "!keep.o" } });
+    expect(k).toEqual({
+      path: "keep.o",
+      synced: true,
+      reason: "re-included (.gitignore:2: !keep.o)",
+      rule: { source: ".gitignore", line: 2, pattern: "!keep.o" },
+    });
   });
 
   test("bad input: one line, exit 64, JSON under --json", async () => {
@@ -89,7 +104,7 @@ describe("p-exec on its own", () => {
     const started = json(await bin("p-exec", ["run", "p-w2", "-d", "--json", "--", "echo begun; sleep 30"]));
     expect(started).toEqual({ id: expect.stringMatching(UUID), target: "p-w2" });
     const id = started.id as string;
-    await waitFor(() => existsSync(`/home/p-w2/.p/jobs/${id}/pid`));
+    await waitFor(() => existsSync(join(jobDirOf("p-w2", id), "pid")));
     expect(json(await bin("p-exec", ["status", "--json", "p-w2", id]))).toEqual([{ id, state: "running" }]);
     const stop = await bin("p-exec", ["stop", "--json", "p-w2", id]);
     expect(json(stop)).toMatchObject({ id, stopped: true, state: "exited", exitCode: 143 });
@@ -104,10 +119,16 @@ describe("p-exec on its own", () => {
     expect(r.code).toBe(0);
     const { id, script } = json(r);
     expect(script).toContain("setsid");
-    expect(script).toContain(`.p/jobs/${id}`);
-    expect(existsSync(`/home/p-w1/.p/jobs/${id}`)).toBe(false);
-    const text = await bin("p-exec", ["run", "--dry-run", "one", "--", "true"]);
-    expect(text.stdout).toMatch(/^set -e\n/);
+    // the command as it goes to the worker: the script, then its data as quoted arguments
+    expect(script).toMatch(new RegExp(`^sh -c '.*' p-launch follow ${id} 'printf %s '.*' \\S+ one$`, "s"));
+    expect(existsSync(jobDirOf("p-w1", id))).toBe(false);
+    // run by a shell, the printed command does what p-exec run would have done
+    const text = await bin("p-exec", ["run", "--dry-run", "-d", "one", "--", "echo", "ran it"]);
+    const ran = Bun.spawnSync(["su", "-s", "/bin/sh", "p-w1", "-c", text.stdout], { cwd: "/" });
+    expect(ran.exitCode).toBe(0);
+    const launched = /p-launch detach (\S+) /.exec(text.stdout)![1]!;
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", launched), "exitcode")));
+    expect(readFileSync(join(jobDirOf("p-w1", launched), "output.log"), "utf8")).toBe("ran it\n");
   });
 
   test("bad input is refused: a non-UUID id, a missing directory", async () => {
@@ -127,17 +148,38 @@ describe("--json everywhere", () => {
     const id = String(started.id);
     expect(id).toMatch(UUID);
     expect(started).toMatchObject({ worker: "one", status: "running", command: "sleep 30", cwd });
-    expect(json(await p(["stop", "--json", id], { env }))).toMatchObject({ id, status: "stopped", stopped: true, exit_code: 143 });
-    expect(json(await p(["worker", "register", "p-w2", "--json"], { env }))).toEqual({ name: "p-w2", connection: "p-w2", default: false });
+    expect(json(await p(["stop", "--json", id], { env }))).toMatchObject({
+      id,
+      status: "stopped",
+      stopped: true,
+      exit_code: 143,
+    });
+    expect(json(await p(["worker", "register", "p-w2", "--json"], { env }))).toEqual({
+      name: "p-w2",
+      connection: "p-w2",
+      default: false,
+    });
     expect(json(await p(["worker", "default", "p-w2", "--json"], { env }))).toEqual({ default_worker: "p-w2" });
     expect(json(await p(["worker", "default", "one", "--json"], { env }))).toEqual({ default_worker: "one" });
     expect(json(await p(["worker", "ls", "--json"], { env }))).toHaveLength(2);
-    expect(json(await p(["worker", "rm", "p-w2", "--json"], { env }))).toEqual({ removed: "p-w2", default_worker: "one" });
+    expect(json(await p(["worker", "rm", "p-w2", "--json"], { env }))).toEqual({
+      removed: "p-w2",
+      default_worker: "one",
+    });
     await p(["--", "echo x > out.txt"], { env, cwd });
     const last = json(await p(["ls", "-a", "--json"], { env })).at(-1);
-    expect(json(await p(["pull", "--json", last.id, "out.txt", cwd], { env }))).toEqual({ id: last.id, path: "out.txt", dest: cwd });
-    expect(json(await p(["rm", "--json", last.id], { env }))).toEqual([{ id: last.id, worker: "one", bytes: expect.any(Number) }]);
-    expect(json(await p(["prune", "--dry-run", "--json"], { env }))).toMatchObject({ dry_run: true, workers: expect.any(Array) });
+    expect(json(await p(["pull", "--json", last.id, "out.txt", cwd], { env }))).toEqual({
+      id: last.id,
+      path: "out.txt",
+      dest: cwd,
+    });
+    expect(json(await p(["rm", "--json", last.id], { env }))).toEqual([
+      { id: last.id, worker: "one", bytes: expect.any(Number) },
+    ]);
+    expect(json(await p(["prune", "--dry-run", "--json"], { env }))).toMatchObject({
+      dry_run: true,
+      workers: expect.any(Array),
+    });
   });
 
   test.each([
@@ -156,9 +198,12 @@ describe("--json everywhere", () => {
 
   test("an ambiguous id under --json", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 20 && !ids.some((a) => ids.some((b) => a !== b && a[0] === b[0])); i++) ids.push((await p(["-n", "-d", "--", "true"], { env })).stdout.trim());
+    for (let i = 0; i < 20 && !ids.some((a) => ids.some((b) => a !== b && a[0] === b[0])); i++)
+      ids.push((await p(["-n", "-d", "--", "true"], { env })).stdout.trim());
     const a = ids.find((x) => ids.some((y) => y !== x && y[0] === x[0]))!;
-    expect(json(await p(["stop", "--json", a[0]!], { env }))).toEqual({ error: { code: "ambiguous_job_id", message: expect.stringContaining("ambiguous") } });
+    expect(json(await p(["stop", "--json", a[0]!], { env }))).toEqual({
+      error: { code: "ambiguous_job_id", message: expect.stringContaining("ambiguous") },
+    });
   });
 });
 
@@ -184,7 +229,13 @@ describe("help and completion", () => {
     expect(r.stdout).toMatch(/Example: /);
     expect(r.stdout).toMatchSnapshot();
   });
-  const tools: string[][] = [["p-sync"], ["p-exec", "run"], ["p-exec", "logs"], ["p-exec", "stop"], ["p-exec", "status"]];
+  const tools: string[][] = [
+    ["p-sync"],
+    ["p-exec", "run"],
+    ["p-exec", "logs"],
+    ["p-exec", "stop"],
+    ["p-exec", "status"],
+  ];
   test.each(tools)("%s --help", async (...parts: string[]) => {
     const [name, ...cmd] = parts as ["p-sync" | "p-exec", ...string[]];
     const r = await bin(name, [...cmd, "--help"]);

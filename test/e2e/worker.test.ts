@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, startWorkers, type Workers } from "./_harness.ts";
+import { layout, onWorkerPath, p, startWorkers, type Workers } from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
 setDefaultTimeout(30_000);
@@ -9,7 +9,8 @@ setDefaultTimeout(30_000);
 let w: Workers;
 let env: Record<string, string>;
 const config = () => readFileSync(join(env.XDG_CONFIG_HOME!, "p", "config.yaml"), "utf8");
-const workdirs = (user: string) => (existsSync(`/home/${user}/.p/workdirs`) ? readdirSync(`/home/${user}/.p/workdirs`).length : 0);
+const workdirs = (user: string) =>
+  existsSync(onWorkerPath(user, layout.WORKDIRS_DIR)) ? readdirSync(onWorkerPath(user, layout.WORKDIRS_DIR)).length : 0;
 
 beforeAll(() => {
   w = startWorkers();
@@ -20,7 +21,10 @@ afterAll(() => w.stop());
 describe("p worker register", () => {
   test("user@host:port: named after the host, first one is the default", async () => {
     const r = await p(["worker", "register", `p-w1@127.0.0.1:${w.port}`], { env });
-    expect(r).toMatchObject({ code: 0, stdout: `Registered worker 127.0.0.1 (p-w1@127.0.0.1:${w.port}) as the default\n` });
+    expect(r).toMatchObject({
+      code: 0,
+      stdout: `Registered worker 127.0.0.1 (p-w1@127.0.0.1:${w.port}) as the default\n`,
+    });
     expect((await p(["--", "whoami"], { env })).stdout).toBe("p-w1\n");
   });
 
@@ -106,7 +110,9 @@ describe("host keys", () => {
     const cfg = join(dir, `cfg-${Math.random().toString(36).slice(2)}`);
     writeFileSync(
       cfg,
-      readFileSync(join(dir, "ssh_config"), "utf8").replace(/UserKnownHostsFile .*/, `UserKnownHostsFile ${kh}`).replace(/StrictHostKeyChecking .*/, `StrictHostKeyChecking ${strict}`),
+      readFileSync(join(dir, "ssh_config"), "utf8")
+        .replace(/UserKnownHostsFile .*/, `UserKnownHostsFile ${kh}`)
+        .replace(/StrictHostKeyChecking .*/, `StrictHostKeyChecking ${strict}`),
     );
     return { ...env, P_SSH_COMMAND: `ssh -F ${cfg}` };
   };

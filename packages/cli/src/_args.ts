@@ -1,6 +1,6 @@
-import type { ArgsDef } from "citty";
 import { parseArgs } from "node:util";
-import { UsageError } from "./_errors.ts";
+import type { ArgsDef } from "citty";
+import { usage } from "./_errors.ts";
 
 type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
@@ -23,10 +23,23 @@ export function strictArgs(def: ArgsDef, argv: readonly string[], command: strin
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
     return { values: values as Parsed["values"], positionals };
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, "").replace(/^Unknown option/, "unknown option")}; see p ${command} --help`);
+    throw usage(
+      `${(err as Error).message.replace(/\. To specify.*$/s, "").replace(/^Unknown option/, "unknown option")}; see p ${command} --help`,
+    );
   }
 }
 
 export const jsonArg = {
   json: { type: "boolean", description: "Print JSON on stdout" },
 } as const satisfies ArgsDef;
+
+/**
+ * Split argv at the first `--`: the options before it, and the command after it (its
+ * words kept as they are). A command that is missing or blank is refused.
+ */
+export function splitCommand(rawArgs: readonly string[], usageLine: string): { options: string[]; argv: string[] } {
+  const dash = rawArgs.indexOf("--");
+  const argv = dash >= 0 ? rawArgs.slice(dash + 1) : [];
+  if (argv.every((a) => a.trim() === "")) throw usage(`no command given; usage: ${usageLine}`);
+  return { options: dash >= 0 ? rawArgs.slice(0, dash) : [...rawArgs], argv };
+}

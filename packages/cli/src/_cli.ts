@@ -1,5 +1,5 @@
-import { runCommand, showUsage, type CommandDef } from "citty";
-import { EXIT, report, UsageError } from "./_errors.ts";
+import { type CommandDef, runCommand, showUsage } from "citty";
+import { EXIT, report, usage } from "./_errors.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: commands differ in their args
 type AnyCommand = CommandDef<any>;
@@ -48,7 +48,7 @@ export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions)
     if (cmd) {
       let parent = root;
       let rest = argv.slice(1);
-      for (let sub; rest[0] && (sub = await resolveSub(cmd, rest[0])); rest = rest.slice(1)) {
+      for (let sub: AnyCommand | undefined; rest[0] && (sub = await resolveSub(cmd, rest[0])); rest = rest.slice(1)) {
         parent = cmd;
         cmd = sub;
       }
@@ -67,8 +67,8 @@ export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions)
       await showUsage(root);
       return wantsHelp ? 0 : EXIT.usage;
     }
-    if (argv[0]!.startsWith("-")) throw new UsageError(`unknown option ${argv[0]}; usage: ${opts.usage}`);
-    throw new UsageError(opts.unknownCommand?.(argv) ?? `unknown command ${argv[0]}; usage: ${opts.usage}`);
+    if (argv[0]!.startsWith("-")) throw usage(`unknown option ${argv[0]}; usage: ${opts.usage}`);
+    throw usage(opts.unknownCommand?.(argv) ?? `unknown command ${argv[0]}; usage: ${opts.usage}`);
   } catch (err) {
     return report(err, { json, verbose: argv.includes("--verbose") });
   }

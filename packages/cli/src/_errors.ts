@@ -1,7 +1,9 @@
+import { type ErrorCode, PError } from "@p/exec/protocol";
 import { log } from "./_log.ts";
 
 /** Exit codes of p itself. A job that ran exits with its own code instead. */
 export const EXIT = {
+  ok: 0,
   /** Bad input: unknown flag, worker or job, malformed connection string or config. */
   usage: 64,
   /** p could not do its work: sync or launch failed, a remote command broke. */
@@ -12,27 +14,38 @@ export const EXIT = {
   unreachable: 255,
 } as const;
 
-const USAGE_CODES = new Set(["invalid_argument", "worker_not_found", "worker_exists", "job_not_found", "ambiguous_job_id", "config_invalid"]);
-const UNREACHABLE_CODES = new Set(["worker_unreachable", "connection_lost", "auth_failed", "host_key_mismatch", "host_key_unknown"]);
+/** Each error code's exit code: the one place they are chosen (a new code must be given one). */
+const EXIT_FOR: Record<ErrorCode | "internal", number> = {
+  invalid_argument: EXIT.usage,
+  config_invalid: EXIT.usage,
+  worker_not_found: EXIT.usage,
+  worker_exists: EXIT.usage,
+  job_not_found: EXIT.usage,
+  ambiguous_job_id: EXIT.usage,
+  worker_unreachable: EXIT.unreachable,
+  auth_failed: EXIT.unreachable,
+  host_key_mismatch: EXIT.unreachable,
+  host_key_unknown: EXIT.unreachable,
+  connection_lost: EXIT.unreachable,
+  remote_failed: EXIT.failure,
+  sync_failed: EXIT.failure,
+  rsync_missing: EXIT.failure,
+  store_busy: EXIT.failure,
+  sync_cancelled: EXIT.interrupted,
+  internal: EXIT.failure,
+};
 
-export class UsageError extends Error {
-  readonly code = "invalid_argument";
+/** Bad command-line input. */
+export const usage = (message: string) => new PError("invalid_argument", message);
+
+/** An error's stable code; citty's own argument errors are bad input too. */
+export function codeOf(err: unknown): ErrorCode | "internal" {
+  if (err instanceof PError) return err.code;
+  if ((err as Error)?.name === "CLIError") return "invalid_argument";
+  return "internal";
 }
 
-/** An error that is already a sentence for the user, with a stable code. */
-export function codeOf(err: unknown): string {
-  const code = (err as { code?: unknown })?.code;
-  if ((err as Error)?.name === "CLIError") return "invalid_argument"; // citty's own argument errors
-  return typeof code === "string" && /^[a-z_]+$/.test(code) ? code : "internal";
-}
-
-export function exitCodeFor(err: unknown): number {
-  const code = codeOf(err);
-  if (USAGE_CODES.has(code)) return EXIT.usage;
-  if (UNREACHABLE_CODES.has(code)) return EXIT.unreachable;
-  if (code === "sync_cancelled") return EXIT.interrupted;
-  return EXIT.failure;
-}
+export const exitCodeFor = (err: unknown): number => EXIT_FOR[codeOf(err)];
 
 /**
  * Print an error as one line, or as `{"error": {"code", "message"}}` on stdout under --json;

@@ -1,5 +1,5 @@
-import type { JobRecord } from "@p/store";
 import { homedir } from "node:os";
+import type { JobRecord } from "@p/store";
 import { pc } from "./_color.ts";
 
 /** `[Job done: exit N]`, as the spec prints it when a job ends. */
@@ -17,7 +17,9 @@ const clip = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, Math.m
  */
 export function table(header: string[], rows: string[][], fit?: { width: number; shrink: number }): string {
   if (fit) {
-    const others = header.map((h, i) => (i === fit.shrink ? 0 : Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2));
+    const others = header.map((h, i) =>
+      i === fit.shrink ? 0 : Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2,
+    );
     const room = Math.max(header[fit.shrink]!.length, 12, fit.width - others.reduce((a, b) => a + b, 0));
     rows = rows.map((r) => r.map((c, i) => (i === fit.shrink ? clip(c, room) : c)));
   }
@@ -48,7 +50,8 @@ export function durationS(j: JobRecord): number {
   return Math.max(0, (j.ended_at ?? (j.status === "running" ? now() : j.started_at)) - j.started_at);
 }
 
-export const clock = (s: number) => `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+export const clock = (s: number) =>
+  `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 export const tilde = (p: string) => {
   const home = homedir();
   return p === home || p.startsWith(`${home}/`) ? `~${p.slice(home.length)}` : p;

@@ -1,13 +1,14 @@
 import { defineCommand } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { commands, runCommandDef } from "./commands/index.ts";
 import { runCli } from "./_cli.ts";
+import { commands, runCommandDef } from "./commands/index.ts";
 
 const root = defineCommand({
   meta: {
     name: "p",
     version: pkg.version,
-    description: "Run a command on a worker as if it ran here: p [worker] [-n] [-d] -- <command>. Example: p -- make test",
+    description:
+      "Run a command on a worker as if it ran here: p [worker] [-n] [-d] -- <command>. Example: p -- make test",
   },
   args: {
     worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },

@@ -1,28 +1,39 @@
-import { parseConnection, shJoin } from "@p/exec";
-import { explainPath, listSynced, runSync, SyncError } from "@p/sync";
-import { defineCommand } from "citty";
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { PError, parseConnection, shJoin } from "@p/exec";
+import { explainPath, listSynced, runSync } from "@p/sync";
+import { defineCommand } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { jsonArg, strictArgs } from "./_args.ts";
 import { runCli } from "./_cli.ts";
-import { UsageError } from "./_errors.ts";
+import { usage } from "./_errors.ts";
 import { bytes } from "./_format.ts";
-import { workerOrTarget } from "./_ssh.ts";
-import { planSyncTo, remotePath } from "./_sync.ts";
+import { planSyncTo, remotePath } from "./lib/sync.ts";
+import { workerOrTarget } from "./lib/workers.ts";
 
 const args = {
   dir: { type: "positional", required: false, description: "Local directory to send" },
-  target: { type: "positional", required: false, description: "A worker name, or any ssh target: user@host, user@host:port, an alias" },
-  dest: { type: "positional", required: false, description: "Directory on the target (relative to its home unless absolute)" },
-  "dry-run": { type: "boolean", description: "Print the rsync command and the files and size it would send; send nothing" },
+  target: {
+    type: "positional",
+    required: false,
+    description: "A worker name, or any ssh target: user@host, user@host:port, an alias",
+  },
+  dest: {
+    type: "positional",
+    required: false,
+    description: "Directory on the target (relative to its home unless absolute)",
+  },
+  "dry-run": {
+    type: "boolean",
+    description: "Print the rsync command and the files and size it would send; send nothing",
+  },
   explain: { type: "string", description: "Say whether a path (relative to dir) is synced, and which rule decides" },
   ...jsonArg,
 } as const;
 
 function sourceDir(dir: string): string {
   const abs = resolve(dir);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new UsageError(`${dir} is not a directory`);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) throw usage(`${dir} is not a directory`);
   return abs;
 }
 
@@ -30,26 +41,32 @@ const command = defineCommand({
   meta: {
     name: "p-sync",
     version: pkg.version,
-    description: "Sync a directory to a worker or ssh target the way p does: what git does not ignore, plus .git. Example: p-sync . beefy src/app",
+    description:
+      "Sync a directory to a worker or ssh target the way p does: what git does not ignore, plus .git. Example: p-sync . beefy src/app",
   },
   args,
   async run({ rawArgs }) {
     const { values, positionals } = strictArgs(args, rawArgs, "p-sync");
     const json = Boolean(values.json);
     if (values.explain !== undefined) {
-      if (positionals.length > 1) throw new UsageError("usage: p-sync --explain <path> [<dir>]");
+      if (positionals.length > 1) throw usage("usage: p-sync --explain <path> [<dir>]");
       const e = await explainPath(sourceDir(positionals[0] ?? "."), values.explain as string);
-      process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${e.path}: ${e.synced ? "synced" : "not synced"}, ${e.reason}\n`);
+      process.stdout.write(
+        json ? `${JSON.stringify(e)}\n` : `${e.path}: ${e.synced ? "synced" : "not synced"}, ${e.reason}\n`,
+      );
       return 0;
     }
-    if (positionals.length !== 3) throw new UsageError("usage: p-sync [--dry-run] <dir> <worker|ssh-target> <dest>");
+    if (positionals.length !== 3) throw usage("usage: p-sync [--dry-run] <dir> <worker|ssh-target> <dest>");
     const [dir, targetArg, dest] = positionals as [string, string, string];
     const source = sourceDir(dir);
     const worker = workerOrTarget(targetArg);
     const plan = await planSyncTo(source, parseConnection(worker.connection), dest);
     if (values["dry-run"]) {
       const listing = await listSynced(source);
-      if (json) process.stdout.write(`${JSON.stringify({ argv: plan.argv, files: listing.files, total_bytes: listing.totalBytes })}\n`);
+      if (json)
+        process.stdout.write(
+          `${JSON.stringify({ argv: plan.argv, files: listing.files, total_bytes: listing.totalBytes })}\n`,
+        );
       else {
         process.stdout.write(`${shJoin(plan.argv)} < file-list\n`);
         for (const f of listing.files) process.stdout.write(`${f.path}\n`);
@@ -60,7 +77,10 @@ const command = defineCommand({
     try {
       await runSync(plan);
     } catch (err) {
-      throw new SyncError((err as SyncError).code ?? "sync_failed", `sync to ${worker.name} failed: ${(err as Error).message}`);
+      throw new PError(
+        (err as PError).code ?? "sync_failed",
+        `sync to ${worker.name} failed: ${(err as Error).message}`,
+      );
     }
     if (json) process.stdout.write(`${JSON.stringify({ source, target: worker.name, dest: remotePath(dest) })}\n`);
     else process.stderr.write(`Synced ${source} to ${worker.name}:${remotePath(dest)}\n`);

@@ -3,9 +3,15 @@ import { bytes, table } from "../src/_format.ts";
 
 describe("table", () => {
   test("pads every column to its widest cell, whatever the content", () => {
-    expect(table(["ID", "COMMAND", "STATUS"], [["a", "make", "running"], ["bbbbbbbbbb", "x", "done [0]"]])).toBe(
-      ["ID          COMMAND  STATUS", "a           make     running", "bbbbbbbbbb  x        done [0]"].join("\n"),
-    );
+    expect(
+      table(
+        ["ID", "COMMAND", "STATUS"],
+        [
+          ["a", "make", "running"],
+          ["bbbbbbbbbb", "x", "done [0]"],
+        ],
+      ),
+    ).toBe(["ID          COMMAND  STATUS", "a           make     running", "bbbbbbbbbb  x        done [0]"].join("\n"));
   });
   test("clips the chosen column to fit a terminal's width, and only it", () => {
     const out = table(["ID", "COMMAND", "STATUS"], [["a", "x".repeat(100), "ok"]], { width: 30, shrink: 1 });

@@ -1,5 +1,7 @@
-export * from "./scripts.ts";
-export { defaultWorkerName, parseConnection, sshTargetArgs, type Target } from "./target.ts";
-export { parseSshConfigDump, resolveSsh, sshCommandArgv, type SshSettings } from "./resolve.ts";
-export { fingerprint, checkHostKey, hostMatches, knownHostName, parseKnownHosts } from "./known_hosts.ts";
-export { connect, Connection, type ConnectOptions, type RunResult } from "./connect.ts";
+export * from "./backend.ts";
+export * from "./protocol/index.ts";
+export { Connection, type ConnectOptions, connect, type RunResult } from "./ssh/connect.ts";
+export { checkHostKey, fingerprint, hostMatches, knownHostName, parseKnownHosts } from "./ssh/known_hosts.ts";
+export { parseSshConfigDump, resolveSsh, type SshSettings, sshCommandArgv } from "./ssh/resolve.ts";
+export { defaultWorkerName, parseConnection, sshTargetArgs, type Target } from "./ssh/target.ts";
+export { SshWorker } from "./ssh/worker.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
-import { checkHostKey, fingerprint, hostMatches, knownHostName, parseKnownHosts } from "../src/known_hosts.ts";
+import { checkHostKey, fingerprint, hostMatches, knownHostName, parseKnownHosts } from "../src/ssh/known_hosts.ts";
 
 const hashed = (name: string) => {
   const salt = Buffer.from("0123456789abcdefghij");
@@ -54,7 +54,10 @@ describe("checkHostKey", () => {
     expect(checkHostKey(entries, name, type, key).kind).toBe(kind as never);
   });
   test("a mismatch names the line on file", () => {
-    expect(checkHostKey(entries, "box", "ssh-ed25519", "AAAAx")).toMatchObject({ kind: "mismatch", entry: { file: "/kh", line: 3 } });
+    expect(checkHostKey(entries, "box", "ssh-ed25519", "AAAAx")).toMatchObject({
+      kind: "mismatch",
+      entry: { file: "/kh", line: 3 },
+    });
   });
 });
 
@@ -67,7 +70,9 @@ test("fingerprint matches ssh-keygen -l", () => {
   const dir = require("node:fs").mkdtempSync("/tmp/p-fp-");
   Bun.spawnSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${dir}/k`]);
   const pub = require("node:fs").readFileSync(`${dir}/k.pub`, "utf8").split(" ")[1];
-  const expected = Bun.spawnSync(["ssh-keygen", "-l", "-f", `${dir}/k.pub`]).stdout.toString().split(" ")[1];
+  const expected = Bun.spawnSync(["ssh-keygen", "-l", "-f", `${dir}/k.pub`])
+    .stdout.toString()
+    .split(" ")[1];
   expect(fingerprint(Buffer.from(pub, "base64"))).toBe(expected);
   require("node:fs").rmSync(dir, { recursive: true });
 });

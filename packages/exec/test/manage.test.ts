@@ -2,8 +2,15 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseSizes, parseStatusReport, removeScript, statusScript, stopScript } from "../src/manage.ts";
-import { launchScript } from "../src/script.ts";
+import {
+  launchCommand,
+  parseSizes,
+  parseStatusReport,
+  parseStopReport,
+  removeCommand,
+  statusCommand,
+  stopCommand,
+} from "../src/protocol/index.ts";
 
 // Run for real by the local sh against a scratch HOME, as a worker would.
 const home = mkdtempSync(join(tmpdir(), "p-manage-"));
@@ -17,7 +24,7 @@ let n = 0;
 const newId = () => `00000000-0000-4000-9000-${String(++n).padStart(12, "0")}`;
 const launch = (command: string) => {
   const id = newId();
-  expect(sh(launchScript({ id, command, cwd: "/", worker: "w" })).code).toBe(0);
+  expect(sh(launchCommand({ id, command, cwd: "/", worker: "w" }, false)).code).toBe(0);
   return { id, j: join(home, ".p/jobs", id) };
 };
 /** Processes of a group that are not zombies (this machine's init may reap slowly). */
@@ -26,7 +33,7 @@ const waitFile = (f: string) => {
   for (let i = 0; i < 100 && !existsSync(f); i++) Bun.sleepSync(20);
 };
 
-describe("statusScript", () => {
+describe("status.sh", () => {
   test("reports running, exited, lost and gone in one pass", () => {
     const running = launch("sleep 30");
     const exited = launch("exit 4");
@@ -47,25 +54,35 @@ describe("statusScript", () => {
       }
     }
     Bun.sleepSync(100);
-    const states = parseStatusReport(sh(statusScript([running.id, exited.id, lost.id, gone])).out);
+    const states = parseStatusReport(sh(statusCommand([running.id, exited.id, lost.id, gone])).out);
     expect(states.get(running.id)).toEqual({ state: "running" });
-    expect(states.get(exited.id)).toEqual({ state: "exited", exitCode: 4, endedAt: expect.any(Number), stopped: false });
+    expect(states.get(exited.id)).toEqual({
+      state: "exited",
+      exitCode: 4,
+      endedAt: expect.any(Number),
+      stopped: false,
+    });
     expect(states.get(gone)).toEqual({ state: "gone" });
     expect(states.get(lost.id)).toEqual({ state: "lost" });
-    sh(stopScript(running.id, 1));
+    sh(stopCommand(running.id, 1));
   });
 });
 
-describe("stopScript", () => {
+describe("stop.sh", () => {
   test("ends the whole process group, TERM first, and marks the job stopped", () => {
     const job = launch("sleep 60 & sleep 61 & echo started; wait");
     waitFile(join(job.j, "pid"));
     Bun.sleepSync(100);
     const pgid = readFileSync(join(job.j, "pid"), "utf8").trim();
     expect(live(pgid)).not.toBe("0");
-    expect(sh(stopScript(job.id, 2)).out).toBe("stopped\n");
+    const report = parseStopReport(sh(stopCommand(job.id, 2)).out);
     expect(live(pgid)).toBe("0");
-    expect(parseStatusReport(sh(statusScript([job.id])).out).get(job.id)).toMatchObject({ state: "exited", exitCode: 143, stopped: true });
+    // the report carries the state the stop left, so no second round trip is needed
+    expect(report).toEqual({
+      stopped: true,
+      state: { state: "exited", exitCode: 143, endedAt: expect.any(Number), stopped: true },
+    });
+    expect(parseStatusReport(sh(statusCommand([job.id])).out).get(job.id)).toEqual(report!.state!);
   });
 
   test("a job that ignores TERM is killed after the grace period", () => {
@@ -73,7 +90,7 @@ describe("stopScript", () => {
     waitFile(join(job.j, "pid"));
     Bun.sleepSync(200);
     const t0 = Date.now();
-    expect(sh(stopScript(job.id, 1)).out).toBe("stopped\n");
+    expect(parseStopReport(sh(stopCommand(job.id, 1)).out)).toMatchObject({ stopped: true, state: { exitCode: 137 } });
     expect(Date.now() - t0).toBeGreaterThan(900);
     const pgid = readFileSync(join(job.j, "pid"), "utf8").trim();
     expect(live(pgid)).toBe("0");
@@ -82,23 +99,73 @@ describe("stopScript", () => {
   test("a finished job is left alone; an unknown one fails", () => {
     const job = launch("true");
     waitFile(join(job.j, "exitcode"));
-    expect(sh(stopScript(job.id)).out).toBe("finished\n");
-    expect(sh(stopScript(newId())).code).toBe(3);
+    expect(parseStopReport(sh(stopCommand(job.id)).out)).toEqual({
+      stopped: false,
+      state: { state: "exited", exitCode: 0, endedAt: expect.any(Number), stopped: false },
+    });
+    expect(sh(stopCommand(newId())).code).toBe(3);
+  });
+
+  test("a job that ends by itself while being stopped keeps its own exit code, and is not marked stopped", () => {
+    const job = ending(7);
+    const report = parseStopReport(sh(stopCommand(job.id, 1)).out);
+    expect(report).toEqual({
+      stopped: false,
+      state: { state: "exited", exitCode: 7, endedAt: 1700000000, stopped: false },
+    });
+    expect(existsSync(join(job.j, "stopped"))).toBe(false);
   });
 });
 
-describe("removeScript", () => {
+/**
+ * A job caught between its end and its record of it: its process is gone, and its runner
+ * (alive) writes the exit code a moment later, as a runner does once `wait` returns.
+ */
+function ending(code: number) {
+  const id = newId();
+  const j = join(home, ".p/jobs", id);
+  mkdirSync(j, { recursive: true });
+  const gone = Bun.spawnSync(["sh", "-c", "echo $$"]).stdout.toString().trim();
+  writeFileSync(join(j, "pid"), `${gone}\n`);
+  writeFileSync(join(j, "output.log"), "");
+  const runner = Bun.spawn(["sh", "-c", `sleep 0.4; echo 1700000000 >"$0/ended_at"; echo ${code} >"$0/exitcode"`, j]);
+  writeFileSync(join(j, "runner"), String(runner.pid));
+  return { id, j };
+}
+
+describe("remove.sh", () => {
   test("measures, and with remove deletes, both dirs of each job", () => {
     const job = launch("true");
     waitFile(join(job.j, "exitcode"));
     mkdirSync(join(home, ".p/workdirs", job.id), { recursive: true });
     writeFileSync(join(home, ".p/workdirs", job.id, "big"), Buffer.alloc(200 * 1024));
-    const dry = parseSizes(sh(removeScript([job.id], false)).out);
+    const dry = parseSizes(sh(removeCommand([job.id], { dryRun: true })).out);
     expect(dry.get(job.id)).toBeGreaterThanOrEqual(200 * 1024);
     expect(existsSync(job.j)).toBe(true);
-    const done = parseSizes(sh(removeScript([job.id], true)).out);
+    const done = parseSizes(sh(removeCommand([job.id])).out);
     expect(done.get(job.id)).toBe(dry.get(job.id)!);
     expect(existsSync(job.j)).toBe(false);
     expect(existsSync(join(home, ".p/workdirs", job.id))).toBe(false);
+  });
+
+  test("with stop, a running job is stopped first, and one that ends meanwhile is removed all the same", () => {
+    const running = launch("sleep 60");
+    waitFile(join(running.j, "pid"));
+    const pgid = readFileSync(join(running.j, "pid"), "utf8").trim();
+    const dying = ending(0);
+    const sizes = parseSizes(sh(removeCommand([running.id, dying.id], { stop: true })).out);
+    expect([...sizes.keys()].sort()).toEqual([running.id, dying.id].sort());
+    expect(live(pgid)).toBe("0");
+    for (const j of [running.j, dying.j]) expect(existsSync(j)).toBe(false);
+  });
+
+  test("without stop, nothing is signalled: the dirs go and the job runs on", () => {
+    const running = launch("sleep 60");
+    waitFile(join(running.j, "pid"));
+    const pgid = readFileSync(join(running.j, "pid"), "utf8").trim();
+    sh(removeCommand([running.id]));
+    expect(existsSync(running.j)).toBe(false);
+    expect(live(pgid)).not.toBe("0");
+    process.kill(-Number(pgid), "SIGKILL");
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { commandLine, shJoin, shq } from "../src/quote.ts";
+import { commandLine, shJoin, shq } from "../src/protocol/quote.ts";
 
 const words = [
   "",

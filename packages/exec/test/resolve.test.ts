@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parseSshConfigDump, sshCommandArgv } from "../src/resolve.ts";
+import { parseSshConfigDump, sshCommandArgv } from "../src/ssh/resolve.ts";
 
 const dump = (extra: string) =>
   `user bob\nhostname 10.0.0.5\nport 2222\nidentityfile ~/.ssh/id_rsa\nidentityfile /keys/k\nuserknownhostsfile ~/.ssh/known_hosts ~/.ssh/known_hosts2\nglobalknownhostsfile /etc/ssh/ssh_known_hosts\n${extra}`;
@@ -36,7 +36,10 @@ describe("parseSshConfigDump", () => {
     expect(parseSshConfigDump(dump(extra), {}).strictHostKeyChecking).toBe(strict as never);
   });
   test("proxies, alias and timeout", () => {
-    const s = parseSshConfigDump(dump("proxyjump jump.lan\nhostkeyalias box\nconnecttimeout 5\nproxycommand none\n"), {});
+    const s = parseSshConfigDump(
+      dump("proxyjump jump.lan\nhostkeyalias box\nconnecttimeout 5\nproxycommand none\n"),
+      {},
+    );
     expect(s).toMatchObject({ proxyJump: "jump.lan", hostKeyAlias: "box", connectTimeoutS: 5 });
     expect(s.proxyCommand).toBeUndefined();
   });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { defaultWorkerName, parseConnection, sshTargetArgs } from "../src/target.ts";
+import { defaultWorkerName, parseConnection, sshTargetArgs } from "../src/ssh/target.ts";
 
 describe("parseConnection", () => {
   test.each([

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { PError } from "@p/exec/protocol";
 import { parseDocument, stringify } from "yaml";
 import { writeFileAtomic } from "./atomic.ts";
-import { StoreError } from "./errors.ts";
 import { configDir } from "./paths.ts";
 
 export interface Worker {
@@ -19,7 +19,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function assertWorkerName(name: string): string {
   if (!NAME.test(name))
-    throw new StoreError(
+    throw new PError(
       "invalid_argument",
       `worker name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')`,
     );
@@ -35,11 +35,11 @@ export function loadConfig(path = configPath()): Config {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new StoreError("config_invalid", `cannot read ${path} (${(err as Error).message})`);
+    throw new PError("config_invalid", `cannot read ${path} (${(err as Error).message})`);
   }
   const doc = parseDocument(text);
   const bad = (line: number | undefined, why: string) =>
-    new StoreError("config_invalid", `${path}${line ? `:${line}` : ""}: ${why}; fix or remove the file`);
+    new PError("config_invalid", `${path}${line ? `:${line}` : ""}: ${why}; fix or remove the file`);
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     throw bad(e.linePos?.[0].line, e.message.split("\n")[0]!);
@@ -51,14 +51,19 @@ export function loadConfig(path = configPath()): Config {
   const seen = new Set<string>();
   for (const [i, w] of workers.entries()) {
     const where = `workers[${i}]`;
-    if (!w || typeof w.name !== "string" || typeof w.connection !== "string") throw bad(undefined, `${where} needs a name and a connection`);
+    if (!w || typeof w.name !== "string" || typeof w.connection !== "string")
+      throw bad(undefined, `${where} needs a name and a connection`);
     if (!NAME.test(w.name)) throw bad(undefined, `${where}: worker name ${JSON.stringify(w.name)} is not valid`);
     if (seen.has(w.name)) throw bad(undefined, `worker ${w.name} is listed twice`);
     seen.add(w.name);
   }
   const def = raw.default_worker;
-  if (def !== undefined && def !== null && typeof def !== "string") throw bad(undefined, "default_worker must be a worker name");
-  return { ...(typeof def === "string" && { default_worker: def }), workers: workers.map((w: Worker) => ({ name: w.name, connection: w.connection })) };
+  if (def !== undefined && def !== null && typeof def !== "string")
+    throw bad(undefined, "default_worker must be a worker name");
+  return {
+    ...(typeof def === "string" && { default_worker: def }),
+    workers: workers.map((w: Worker) => ({ name: w.name, connection: w.connection })),
+  };
 }
 
 export function saveConfig(config: Config, path = configPath()): void {
@@ -69,12 +74,15 @@ export function saveConfig(config: Config, path = configPath()): void {
 export function pickWorker(config: Config, name?: string): Worker {
   const wanted = name ?? config.default_worker;
   if (!wanted) {
-    throw new StoreError("worker_not_found", "no worker is registered; add one with: p worker register user@host");
+    throw new PError("worker_not_found", "no worker is registered; add one with: p worker register user@host");
   }
   const w = config.workers.find((x) => x.name === wanted);
   if (!w) {
     const known = config.workers.map((x) => x.name).join(", ");
-    throw new StoreError("worker_not_found", `no worker named ${JSON.stringify(wanted)}${known ? ` (known: ${known})` : ""}; see p worker ls`);
+    throw new PError(
+      "worker_not_found",
+      `no worker named ${JSON.stringify(wanted)}${known ? ` (known: ${known})` : ""}; see p worker ls`,
+    );
   }
   return w;
 }

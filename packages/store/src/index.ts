@@ -1,5 +1,12 @@
-export { configDir, dataDir } from "./paths.ts";
 export { writeFileAtomic } from "./atomic.ts";
-export { StoreError, type StoreErrorCode } from "./errors.ts";
-export { assertWorkerName, configPath, loadConfig, pickWorker, saveConfig, type Config, type Worker } from "./config.ts";
-export { JobStore, type JobRecord, type JobStatus } from "./jobs.ts";
+export {
+  assertWorkerName,
+  type Config,
+  configPath,
+  loadConfig,
+  pickWorker,
+  saveConfig,
+  type Worker,
+} from "./config.ts";
+export { type JobRecord, type JobStatus, JobStore } from "./jobs.ts";
+export { configDir, dataDir } from "./paths.ts";

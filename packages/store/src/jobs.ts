@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { isJobId, PError } from "@p/exec/protocol";
 import { writeFileAtomic } from "./atomic.ts";
-import { StoreError } from "./errors.ts";
 import { dataDir } from "./paths.ts";
 
 export type JobStatus = "running" | "done" | "failed" | "stopped" | "unknown";
@@ -56,10 +56,9 @@ const INDEX_SETTLE_MS = 2000;
 /** A lock older than this was left by a process that died holding it. */
 const STALE_LOCK_MS = 10_000;
 
-const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** Oldest first: by start, then creation, then id. */
-const byAge = (a: JobRecord, b: JobRecord) => a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id);
+const byAge = (a: JobRecord, b: JobRecord) =>
+  a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id);
 
 const inOrder = (jobs: JobRecord[]) => jobs.every((j, i) => i === 0 || byAge(jobs[i - 1]!, j) <= 0);
 
@@ -73,7 +72,7 @@ interface RecordFile {
 function readRecord(path: string, file: string): RecordFile {
   try {
     const job = JSON.parse(readFileSync(path, "utf8")) as JobRecord;
-    if (!ID.test(job.id) || `${job.id}.json` !== file) throw new Error("not a job record");
+    if (!isJobId(job.id) || `${job.id}.json` !== file) throw new Error("not a job record");
     return { job };
   } catch (err) {
     return { skip: (err as Error).message };
@@ -84,7 +83,7 @@ export class JobStore {
   constructor(readonly dir = join(dataDir(), "jobs")) {}
 
   private path(id: string): string {
-    if (!ID.test(id)) throw new StoreError("invalid_argument", `job id ${JSON.stringify(id)} is not a UUID`);
+    if (!isJobId(id)) throw new PError("invalid_argument", `job id ${JSON.stringify(id)} is not a UUID`);
     return join(this.dir, `${id}.json`);
   }
 
@@ -130,7 +129,11 @@ export class JobStore {
         try {
           if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { force: true });
         } catch {}
-        if (waited > 2 * STALE_LOCK_MS) throw new StoreError("store_busy", `job record ${id} stays locked by ${lock}; remove that file if no p is running`);
+        if (waited > 2 * STALE_LOCK_MS)
+          throw new PError(
+            "store_busy",
+            `job record ${id} stays locked by ${lock}; remove that file if no p is running`,
+          );
         Bun.sleepSync(5);
       }
     }
@@ -171,8 +174,10 @@ export class JobStore {
     const skipped: [string, string][] = [];
     const next: JobIndex = { dir_mtime_ns: null, records: [], stamps: [], skipped: [] };
     const keep = (f: string, stamp: string, r: RecordFile) => {
-      if (r.job) next.records.push(r.job), next.stamps.push(stamp);
-      else next.skipped.push([f, stamp, r.skip ?? "not a job record"]);
+      if (r.job) {
+        next.records.push(r.job);
+        next.stamps.push(stamp);
+      } else next.skipped.push([f, stamp, r.skip ?? "not a job record"]);
     };
     let learnt = false;
     let gone = false;
@@ -184,14 +189,16 @@ export class JobStore {
       const r = known?.stamp === cur.stamp ? known : readRecord(`${this.dir}/${f}`, f);
       if (r.job) jobs.push(r.job);
       else skipped.push([f, r.skip ?? "not a job record"]);
-      if (r === known || cur.still) keep(f, cur.stamp, r), (learnt ||= r !== known);
-      else {
+      if (r === known || cur.still) {
+        keep(f, cur.stamp, r);
+        learnt ||= r !== known;
+      } else {
         // still changing: read again next time (what the index held of it stays)
         still = false;
         if (known) keep(f, known.stamp, known);
       }
     };
-    index?.records.forEach((job, i) => visit(`${job.id}.json`, { stamp: index.stamps[i]!, job }));
+    for (const [i, job] of (index?.records ?? []).entries()) visit(`${job.id}.json`, { stamp: index!.stamps[i]!, job });
     for (const [f, stamp, skip] of index?.skipped ?? []) visit(f, { stamp, skip });
     for (const f of [...present.keys()]) visit(f);
     for (const [f, why] of skipped) onSkip?.(join(this.dir, f), why);
@@ -217,7 +224,10 @@ export class JobStore {
   private readIndex(): JobIndex | undefined {
     try {
       const index = JSON.parse(readFileSync(this.indexPath, "utf8")) as JobIndex;
-      const ok = (index.dir_mtime_ns === null || typeof index.dir_mtime_ns === "string") && Array.isArray(index.records) && Array.isArray(index.skipped);
+      const ok =
+        (index.dir_mtime_ns === null || typeof index.dir_mtime_ns === "string") &&
+        Array.isArray(index.records) &&
+        Array.isArray(index.skipped);
       return ok && index.stamps?.length === index.records.length ? index : undefined;
     } catch {
       return undefined;
@@ -227,11 +237,16 @@ export class JobStore {
   /** The one job whose id starts with `prefix`, as docker resolves ids. */
   find(prefix: string): JobRecord {
     const p = prefix.toLowerCase();
-    if (!/^[0-9a-f-]+$/.test(p)) throw new StoreError("invalid_argument", `job id ${JSON.stringify(prefix)} is not valid: use the id (or a prefix) from p ls`);
+    if (!/^[0-9a-f-]+$/.test(p))
+      throw new PError(
+        "invalid_argument",
+        `job id ${JSON.stringify(prefix)} is not valid: use the id (or a prefix) from p ls`,
+      );
     const matches = this.list().filter((j) => j.id.startsWith(p));
     if (matches.length === 1) return matches[0]!;
-    if (matches.length === 0) throw new StoreError("job_not_found", `no job matches ${JSON.stringify(prefix)}; see p ls -a`);
-    throw new StoreError(
+    if (matches.length === 0)
+      throw new PError("job_not_found", `no job matches ${JSON.stringify(prefix)}; see p ls -a`);
+    throw new PError(
       "ambiguous_job_id",
       `job id ${JSON.stringify(prefix)} is ambiguous: it matches ${matches.map((j) => j.id.slice(0, 12)).join(", ")}; give more characters`,
     );

@@ -1,8 +1,26 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertWorkerName, configDir, dataDir, JobStore, loadConfig, pickWorker, saveConfig, type JobRecord } from "../src/index.ts";
+import {
+  assertWorkerName,
+  configDir,
+  dataDir,
+  type JobRecord,
+  JobStore,
+  loadConfig,
+  pickWorker,
+  saveConfig,
+} from "../src/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "p-store-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -115,7 +133,11 @@ describe("JobStore", () => {
   test("an update never brings back a record removed meanwhile", () => {
     const c = "aaaa3333-0000-4000-8000-000000000003";
     store.save(job(c, 30));
-    expect(store.update(c, { status: "done", exit_code: 0 })).toMatchObject({ status: "done", exit_code: 0, command: "true" });
+    expect(store.update(c, { status: "done", exit_code: 0 })).toMatchObject({
+      status: "done",
+      exit_code: 0,
+      command: "true",
+    });
     expect(store.update(c, (j) => ({ ...j, exit_code: 7 }))?.exit_code).toBe(7);
     store.remove(c);
     expect(store.update(c, { status: "done" })).toBeUndefined();
@@ -148,10 +170,12 @@ for (let i = 0; i < 40; i++) s.update(${JSON.stringify(e)}, (j) => ({ ...j, exit
   test("a listing is kept in one file: a still directory is answered from it alone, and after a change only what changed is read again", () => {
     const s = new JobStore(join(root, "indexed", "jobs"));
     const ids = ["bbbb0001", "bbbb0002", "bbbb0003"].map((p) => `${p}-0000-4000-8000-000000000000`);
-    ids.forEach((id, i) => s.save(job(id, 100 + i)));
+    for (const [i, id] of ids.entries()) s.save(job(id, 100 + i));
     writeFileSync(join(s.dir, "broken.json"), "{");
     const past = new Date(Date.now() - 60_000);
-    const settle = () => [...readdirSync(s.dir).map((f) => join(s.dir, f)), s.dir].forEach((f) => utimesSync(f, past, past));
+    const settle = () => {
+      for (const f of [...readdirSync(s.dir).map((f) => join(s.dir, f)), s.dir]) utimesSync(f, past, past);
+    };
     // still changing: listed, not indexed
     expect(s.list().map((j) => j.id)).toEqual(ids);
     expect(existsSync(`${s.dir}.index.json`)).toBe(false);

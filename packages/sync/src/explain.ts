@@ -49,7 +49,8 @@ export async function explainPath(source: string, path: string): Promise<Explana
   const exists = existsSync(join(source, rel));
   if ((await gitFiles(source)) !== null) {
     if (rel === ".git" || rel.startsWith(".git/")) return { path: rel, synced: exists, reason: ".git is always sent" };
-    if (git(source, "ls-files", "--error-unmatch", "--", rel).ok) return { path: rel, synced: true, reason: "tracked by git" };
+    if (git(source, "ls-files", "--error-unmatch", "--", rel).ok)
+      return { path: rel, synced: true, reason: "tracked by git" };
     const ignored = git(source, "check-ignore", "-v", "--", rel);
     if (ignored.ok) {
       const m = /^(.*?):(\d+):(.*)\t/.exec(ignored.out);
@@ -60,7 +61,13 @@ export async function explainPath(source: string, path: string): Promise<Explana
     return { path: rel, synced: true, reason: "untracked, and no ignore rule matches" };
   }
   const v = explainIgnored(source, rel);
-  if (v.ignored) return { path: rel, synced: false, reason: `ignored${ruleText(v.rule)}${v.at !== rel ? ` on ${v.at}` : ""}`, ...(v.rule && { rule: v.rule }) };
+  if (v.ignored)
+    return {
+      path: rel,
+      synced: false,
+      reason: `ignored${ruleText(v.rule)}${v.at !== rel ? ` on ${v.at}` : ""}`,
+      ...(v.rule && { rule: v.rule }),
+    };
   if (!exists) return { path: rel, synced: false, reason: "no such file" };
   if (v.rule) return { path: rel, synced: true, reason: `re-included${ruleText(v.rule)}`, rule: v.rule };
   return { path: rel, synced: true, reason: "no .gitignore rule matches" };

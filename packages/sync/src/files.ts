@@ -18,9 +18,13 @@ export async function gitFiles(dir: string): Promise<string[] | null> {
 
 /** `git ls-files -z <args>` in `dir`, as paths; null outside a work tree or without git. */
 async function lsFiles(dir: string, args: string[]): Promise<string[] | null> {
-  let proc;
+  let proc: Bun.Subprocess<"ignore", "pipe", "ignore">;
   try {
-    proc = Bun.spawn(["git", "-C", dir, "ls-files", "-z", ...args], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+    proc = Bun.spawn(["git", "-C", dir, "ls-files", "-z", ...args], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "ignore",
+    });
   } catch {
     return null;
   }
@@ -59,7 +63,8 @@ function judge(levels: Level[], path: string, isDir: boolean): IgnoreVerdict {
       const pattern = lines[n]!.trim();
       if (!pattern || pattern.startsWith("#")) continue;
       const one = ignore().add(pattern).test(rel);
-      if (one.ignored || one.unignored) return { ignored: t.ignored, rule: { source: posix.join(base, ".gitignore"), line: n + 1, pattern } };
+      if (one.ignored || one.unignored)
+        return { ignored: t.ignored, rule: { source: posix.join(base, ".gitignore"), line: n + 1, pattern } };
     }
     return { ignored: t.ignored };
   }

@@ -1,5 +1,15 @@
-export { excludeRules, parentDir, planList, planMirrorSync, planSync, remoteSpec, type MirrorSyncInput, type SyncInput, type SyncPlan } from "./plan.ts";
+export { type Explanation, explainPath, type Listing, listSynced } from "./explain.ts";
 export { gitFiles, ignoredPaths, syncedFiles, walkFiles } from "./files.ts";
-export { runSync, SyncError, type RunSyncOptions } from "./run.ts";
-export { insideWorkDir, planPull, type PullInput } from "./pull.ts";
-export { explainPath, listSynced, type Explanation, type Listing } from "./explain.ts";
+export {
+  excludeRules,
+  type MirrorSyncInput,
+  parentDir,
+  planList,
+  planMirrorSync,
+  planSync,
+  remoteSpec,
+  type SyncInput,
+  type SyncPlan,
+} from "./plan.ts";
+export { insideWorkDir, type PullInput, planPull } from "./pull.ts";
+export { type RunSyncOptions, runSync } from "./run.ts";

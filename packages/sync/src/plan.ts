@@ -1,5 +1,3 @@
-import { shq } from "@p/exec";
-
 /** What to sync where. Pure data: the CLI fills it from the worker's connection. */
 export interface SyncInput {
   /** Local directory whose contents are sent. */
@@ -40,7 +38,14 @@ const nulList = (files: string[]) => files.map((f) => `${f}\0`).join("");
 export function planSync(input: SyncInput): SyncPlan {
   const dest = withSlash(input.dest);
   // --protect-args: paths reach the remote rsync as data, never through its shell
-  const argv = ["rsync", "-a", "--protect-args", ...(input.rsyncPath ? [`--rsync-path=${input.rsyncPath}`] : []), "-e", input.rsh];
+  const argv = [
+    "rsync",
+    "-a",
+    "--protect-args",
+    ...(input.rsyncPath ? [`--rsync-path=${input.rsyncPath}`] : []),
+    "-e",
+    input.rsh,
+  ];
   if (input.dryRun) argv.push("--dry-run", "--itemize-changes");
   // -r so a listed .git directory is sent whole; a tracked file deleted locally is skipped
   argv.push("--from0", "--files-from=-", "-r", "--ignore-missing-args");
@@ -50,7 +55,16 @@ export function planSync(input: SyncInput): SyncPlan {
 
 /** A local dry run of the same file list: rsync prints each file it would send (`size path`). */
 export function planList(source: string, files: string[], scratch: string): SyncPlan {
-  const argv = ["rsync", "-a", "--dry-run", "--out-format=%l %n", "--from0", "--files-from=-", "-r", "--ignore-missing-args"];
+  const argv = [
+    "rsync",
+    "-a",
+    "--dry-run",
+    "--out-format=%l %n",
+    "--from0",
+    "--files-from=-",
+    "-r",
+    "--ignore-missing-args",
+  ];
   argv.push("--", withSlash(source), withSlash(scratch));
   return { argv, stdin: nulList(files) };
 }
@@ -70,8 +84,12 @@ export interface MirrorSyncInput {
   rsh: string;
   /** The worker's mirror of `source`, kept between jobs (relative to the remote home). */
   mirror: string;
-  /** The job's own work dir, made from the mirror once it is up to date. */
-  workDir: string;
+  /**
+   * rsync's remote command (`--rsync-path`): the worker's side of the sync, which brings
+   * the mirror up to date and makes the job's work dir out of it (the worker protocol's
+   * mirrorCommand).
+   */
+  remoteCommand: string;
   /** The paths not to send, relative to `source` (see ignoredPaths); the mirror loses them too. */
   exclude: string[];
   /** Let rsync compress (it picks zstd or the best both ends have; skips compressed formats). */
@@ -79,48 +97,12 @@ export interface MirrorSyncInput {
 }
 
 /**
- * The worker side of a mirrored sync, run as rsync's remote command (rsync's own arguments
- * follow), under the mirror's lock so two jobs from one directory never mix their trees:
- * 1. rsync brings the mirror (`$c`) up to date;
- * 2. the work dir is made from the spare (`$c.spare`, a pristine copy of the mirror made
- *    while the previous job ran): a local rsync brings it level with the mirror, touching
- *    only what changed, and it is renamed into place;
- * 3. the next spare is copied in the background; it holds the lock until it is ready.
- * With no spare (the first run), the job needs no copy made first: the mirror itself is
- * renamed into the work dir, and the background makes the mirror again out of a copy of
- * the work dir, keeping only the files the job has not touched (their ctime, which no
- * process can set, is not newer than a mark made before the job could start), then the
- * spare. Where `find` lacks -cnewer, the mirror is copied to the work dir first instead.
- * A work dir only ever appears complete, and no job can change the mirror, the spare or
- * another job's files.
- */
-const MIRROR_SCRIPT = [
-  'c=$1 w=$2; shift 2; s="$c.spare" l="$PWD/$c.lock"; mkdir -p "${c%/*}" "${w%/*}" || exit 12; exec 9>>"$l"',
-  'if command -v flock >/dev/null; then flock 9; fi; touch "$l"',
-  'rsync "$@" || exit',
-  'copy() { cp -a --reflink=auto "$1/." "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1/." "$2"; }; }',
-  'spare() { rm -rf "$s.part"; { copy "$c" "$s.part" && mv "$s.part" "$s"; } || rm -rf "$s.part"; }',
-  // every untouched file is read once, then kept by a hard link out of the full copy
-  'refill() { rm -rf "$c.part" "$c.keep"; copy "$w" "$c.part" && ( cd "$w" && find . ! -type d ! -cnewer "$l" -print0 ) >"$c.keep" && rsync -a --from0 --files-from="$c.keep" --link-dest="$PWD/$c.part" "$c.part/" "$c/"; r=$?; rm -rf "$c.part" "$c.keep"; return $r; }',
-  'later() { ( "$@" ) </dev/null >/dev/null 2>&1 & }',
-  'rm -rf "$w.part"',
-  'if [ -d "$s" ] && rsync -a --delete --modify-window=-1 "$c/" "$s/" && mv "$s" "$w"; then later spare; exit 0; fi',
-  'rm -rf "$s"',
-  // after the mark, wait for the file system's clock to tick (ms, or a whole second on
-  // some), so that whatever the job does is newer than the mark
-  'tick() { n=0; while [ $n -lt 300 ]; do touch "$l.tick" && [ -n "$(find "$l.tick" -newer "$l")" ] && { rm -f "$l.tick"; return; }; sleep 0.01 2>/dev/null || sleep 1; n=$((n + 1)); done; rm -f "$l.tick"; return 1; }',
-  'if find "$l" -cnewer "$l" >/dev/null 2>&1 && touch "$l" && tick; then mv "$c" "$w" || exit 11; later eval "refill && spare"; exit 0; fi',
-  '{ copy "$c" "$w.part" && mv "$w.part" "$w"; } || { rm -rf "$w.part"; exit 11; }; later spare',
-].join("; ");
-
-/**
  * A sync into a fresh work dir that sends only what changed since the last sync of the
- * same directory: rsync mirrors `source` into `mirror` on the worker, which then makes the
- * work dir out of it (see MIRROR_SCRIPT).
+ * same directory: rsync mirrors `source` into `mirror` on the worker, whose remote
+ * command then makes the work dir out of it.
  */
 export function planMirrorSync(input: MirrorSyncInput): SyncPlan {
-  const rsyncPath = `sh -c ${shq(MIRROR_SCRIPT)} p-sync ${shq(input.mirror)} ${shq(input.workDir.replace(/\/+$/, ""))}`;
-  const argv = ["rsync", "-a", "--protect-args", `--rsync-path=${rsyncPath}`, "-e", input.rsh];
+  const argv = ["rsync", "-a", "--protect-args", `--rsync-path=${input.remoteCommand}`, "-e", input.rsh];
   if (input.compress) argv.push("-z");
   // the mirror holds what is here and nothing else: deleted and newly ignored files go too
   // --modify-window=-1: compare mtimes to the nanosecond, so a file saved twice within one

@@ -1,7 +1,7 @@
 import { posix } from "node:path";
-import { remoteSpec } from "./plan.ts";
+import { PError } from "@p/exec/protocol";
 import type { SyncPlan } from "./plan.ts";
-import { SyncError } from "./run.ts";
+import { remoteSpec } from "./plan.ts";
 
 /**
  * A path inside a job's work dir, normalized; anything that would leave it (absolute,
@@ -10,7 +10,10 @@ import { SyncError } from "./run.ts";
 export function insideWorkDir(path: string): string {
   const norm = posix.normalize(path.trim()).replace(/\/+$/, "");
   if (path.trim() === "" || posix.isAbsolute(norm) || norm === ".." || norm.startsWith("../"))
-    throw new SyncError("invalid_argument", `${JSON.stringify(path)} is outside the job's work dir; give a path relative to it`);
+    throw new PError(
+      "invalid_argument",
+      `${JSON.stringify(path)} is outside the job's work dir; give a path relative to it`,
+    );
   return norm === "" ? "." : norm;
 }
 

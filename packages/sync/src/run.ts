@@ -1,14 +1,5 @@
+import { PError } from "@p/exec/protocol";
 import type { SyncPlan } from "./plan.ts";
-
-export class SyncError extends Error {
-  constructor(
-    readonly code: "sync_failed" | "sync_cancelled" | "rsync_missing" | "invalid_argument" | "worker_unreachable",
-    message: string,
-  ) {
-    super(message);
-    this.name = "SyncError";
-  }
-}
 
 /** rsync's own words for its exit codes (rsync(1), EXIT VALUES), for when it printed none. */
 const RSYNC_EXIT: Record<number, string> = {
@@ -25,8 +16,14 @@ const RSYNC_EXIT: Record<number, string> = {
 
 /** rsync's exit codes, as sentences. */
 function explain(code: number, stderr: string): string {
-  const last = stderr.trim().split("\n").filter((l) => !/^rsync error:/.test(l)).slice(-2).join("; ");
-  if (code === 127 || /rsync: (command )?not found/.test(stderr)) return "rsync is not installed on the worker; install it there (e.g. apt-get install rsync)";
+  const last = stderr
+    .trim()
+    .split("\n")
+    .filter((l) => !/^rsync error:/.test(l))
+    .slice(-2)
+    .join("; ");
+  if (code === 127 || /rsync: (command )?not found/.test(stderr))
+    return "rsync is not installed on the worker; install it there (e.g. apt-get install rsync)";
   if (code === 255) return `ssh failed: ${last || "connection closed"}`;
   if (code === 23 || code === 24) return `some files could not be sent: ${last}`;
   return last || RSYNC_EXIT[code] || `rsync exited with ${code}`;
@@ -38,13 +35,20 @@ export interface RunSyncOptions {
   onOutput?: (chunk: Uint8Array) => void;
 }
 
-/** Run a planned sync; throws SyncError with rsync's reason in words. */
+/** Run a planned sync; throws PError with rsync's reason in words. */
 export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promise<void> {
-  let proc;
+  let proc: Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe">;
   try {
-    proc = Bun.spawn(plan.argv, { stdin: plan.stdin !== undefined ? "pipe" : "ignore", stdout: "pipe", stderr: "pipe" });
+    proc = Bun.spawn(plan.argv, {
+      stdin: plan.stdin !== undefined ? "pipe" : "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
   } catch {
-    throw new SyncError("rsync_missing", "rsync is not installed on this machine; install it (e.g. apt-get install rsync)");
+    throw new PError(
+      "rsync_missing",
+      "rsync is not installed on this machine; install it (e.g. apt-get install rsync)",
+    );
   }
   const onAbort = () => proc.kill("SIGTERM");
   opts.signal?.addEventListener("abort", onAbort);
@@ -58,6 +62,6 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, drain]);
   opts.signal?.removeEventListener("abort", onAbort);
   // 20: rsync got SIGINT (Ctrl+C reaches the whole foreground process group)
-  if (opts.signal?.aborted || code === 20) throw new SyncError("sync_cancelled", "sync cancelled");
-  if (code !== 0) throw new SyncError(code === 255 ? "worker_unreachable" : "sync_failed", explain(code, stderr));
+  if (opts.signal?.aborted || code === 20) throw new PError("sync_cancelled", "sync cancelled");
+  if (code !== 0) throw new PError(code === 255 ? "worker_unreachable" : "sync_failed", explain(code, stderr));
 }

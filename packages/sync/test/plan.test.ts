@@ -25,7 +25,9 @@ describe("planSync", () => {
   });
 
   test("a remote rsync command, when given", () => {
-    expect(planSync({ ...base, files: [], rsyncPath: "mkdir -p 'a b/' && rsync" }).argv).toContain("--rsync-path=mkdir -p 'a b/' && rsync");
+    expect(planSync({ ...base, files: [], rsyncPath: "mkdir -p 'a b/' && rsync" }).argv).toContain(
+      "--rsync-path=mkdir -p 'a b/' && rsync",
+    );
   });
 
   test("--dry-run itemizes without sending", () => {
@@ -73,27 +75,26 @@ describe("excludeRules", () => {
 });
 
 describe("planMirrorSync", () => {
-  const input = { source: "/src/p", host: "beefy", rsh: "ssh", mirror: ".p/mirrors/k", workDir: ".p/workdirs/j/", exclude: ["node_modules/"] };
+  const input = {
+    source: "/src/p",
+    host: "beefy",
+    rsh: "ssh",
+    mirror: ".p/mirrors/k",
+    remoteCommand: "sh -c 'the worker side' p-mirror .p/mirrors/k .p/workdirs/j",
+    exclude: ["node_modules/"],
+  };
 
   test("mirrors the whole tree but the ignored paths, deleting what is gone or ignored", () => {
     const plan = planMirrorSync(input);
-    for (const flag of ["-r", "--delete", "--delete-excluded", "--modify-window=-1", "--from0", "--exclude-from=-"]) expect(plan.argv).toContain(flag);
+    for (const flag of ["-r", "--delete", "--delete-excluded", "--modify-window=-1", "--from0", "--exclude-from=-"])
+      expect(plan.argv).toContain(flag);
     expect(plan.argv).not.toContain("-z");
     expect(plan.argv.slice(-3)).toEqual(["--", "/src/p/", "beefy:.p/mirrors/k/"]);
     expect(plan.stdin).toBe("/node_modules/\0");
   });
 
-  test("the worker makes the work dir after rsync, paths quoted, in a script every sh parses", () => {
-    const path = planMirrorSync({ ...input, mirror: ".p/mirrors/it's" }).argv.find((a) => a.startsWith("--rsync-path="))!;
-    expect(path).toStartWith("--rsync-path=sh -c '");
-    expect(path).toEndWith(` p-sync '.p/mirrors/it'\\''s' .p/workdirs/j`);
-    expect(path).toContain('rsync "$@" || exit');
-    // from the spare, by renaming the mirror itself, or from a copy of it
-    for (const made of ['mv "$s" "$w"', 'mv "$c" "$w"', 'mv "$w.part" "$w"']) expect(path).toContain(made);
-    // one line: a remote login shell of any kind passes it on whole
-    expect(path).not.toContain("\n");
-    const script = path.match(/^--rsync-path=sh -c '(.*)' p-sync /)![1]!.replaceAll(`'\\''`, "'");
-    for (const sh of ["sh", "bash", "dash"].filter((s) => Bun.which(s))) expect(Bun.spawnSync([sh, "-n", "-c", script]).exitCode).toBe(0);
+  test("the worker's side of the sync is rsync's remote command, as given", () => {
+    expect(planMirrorSync(input).argv).toContain(`--rsync-path=${input.remoteCommand}`);
   });
 
   test("compression when asked", () => {

@@ -1,7 +1,7 @@
 import { JobStore, loadConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
-import { UsageError } from "../_errors.ts";
+import { usage } from "../_errors.ts";
 
 const COMMANDS = "ls logs stop pull rm prune worker completion";
 const WORKER_COMMANDS = "register ls default rm";
@@ -57,12 +57,13 @@ export default defineCommand({
       return 0;
     }
     if (values.candidates === "jobs") {
-      for (const j of new JobStore().list()) process.stdout.write(`${j.id.slice(0, 8)}\t${j.status}: ${j.command.replace(/\s+/g, " ").slice(0, 60)}\n`);
+      for (const j of new JobStore().list())
+        process.stdout.write(`${j.id.slice(0, 8)}\t${j.status}: ${j.command.replace(/\s+/g, " ").slice(0, 60)}\n`);
       return 0;
     }
-    if (values.candidates !== undefined) throw new UsageError("--candidates takes workers or jobs");
+    if (values.candidates !== undefined) throw usage("--candidates takes workers or jobs");
     const script = { bash: BASH, zsh: ZSH, fish: FISH }[positionals[0] ?? ""];
-    if (!script) throw new UsageError("usage: p completion <bash|zsh|fish>");
+    if (!script) throw usage("usage: p completion <bash|zsh|fish>");
     process.stdout.write(script);
     return 0;
   },

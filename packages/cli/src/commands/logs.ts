@@ -1,11 +1,13 @@
-import { followScript, remoteSh } from "@p/exec";
 import { JobStore } from "@p/store";
 import { defineCommand } from "citty";
-import { pc } from "../_color.ts";
 import { strictArgs } from "../_args.ts";
-import { UsageError } from "../_errors.ts";
-import { streamStatus, watchJob } from "../_follow.ts";
-import { connectWorker } from "../_ssh.ts";
+import { pc } from "../_color.ts";
+import { EXIT, usage } from "../_errors.ts";
+import { endOfOutput, interruptSignal, stdoutSink } from "../_io.ts";
+import { printLog, withWorker } from "../lib/control.ts";
+import { followJob } from "../lib/follow.ts";
+import { workerOf } from "../lib/records.ts";
+import { endFollow } from "./_run.ts";
 
 const args = {
   id: { type: "positional", required: false, description: "Job id or a unique prefix of it" },
@@ -14,26 +16,34 @@ const args = {
 } as const;
 
 export default defineCommand({
-  meta: { name: "logs", description: "Print a job's output; -f follows it to the end and exits with its code. Example: p logs -f a3f2" },
+  meta: {
+    name: "logs",
+    description: "Print a job's output; -f follows it to the end and exits with its code. Example: p logs -f a3f2",
+  },
   args,
   async run({ rawArgs }) {
     const { values, positionals } = strictArgs(args, rawArgs, "logs");
-    if (positionals.length !== 1) throw new UsageError("usage: p logs [-f] <job-id>");
+    if (positionals.length !== 1) throw usage("usage: p logs [-f] <job-id>");
     const store = new JobStore();
     const job = store.find(positionals[0]!);
-    const conn = await connectWorker({ name: job.worker, connection: job.connection });
+    const out = stdoutSink();
+    if (!values.follow) {
+      endOfOutput(out, await printLog(workerOf(job), job.id, out));
+      return EXIT.ok;
+    }
+    // after Ctrl+C or a lost connection, carry on from the last byte shown
+    const offset = values["from-start"] ? 0 : (job.follow_offset ?? 0);
+    if (offset > 0)
+      process.stderr.write(`${pc.dim(`(resuming after the ${offset} bytes already shown; --from-start for all)`)}\n`);
+    const watch = { id: job.id, worker: job.worker, store, resume: `p logs -f ${job.id.slice(0, 8)}` };
+    const interrupt = interruptSignal();
     try {
-      if (!values.follow) {
-        await streamStatus(conn, remoteSh(followScript(job.id, 0, false)), job.id, `p logs ${job.id.slice(0, 8)}`);
-        return 0;
-      }
-      // after Ctrl+C or a lost connection, carry on from the last byte shown
-      const offset = values["from-start"] ? 0 : (job.follow_offset ?? 0);
-      if (offset > 0) process.stderr.write(`${pc.dim(`(resuming after the ${offset} bytes already shown; --from-start for all)`)}\n`);
-      const watch = { id: job.id, worker: job.worker, store, resume: `p logs -f ${job.id.slice(0, 8)}` };
-      return await watchJob(conn, remoteSh(followScript(job.id, offset)), watch, offset);
+      const followed = await withWorker(workerOf(job), (backend) =>
+        followJob(backend, watch, { out, offset, signal: interrupt.signal }),
+      );
+      return endFollow(followed, out, watch);
     } finally {
-      conn.close();
+      interrupt.dispose();
     }
   },
 });

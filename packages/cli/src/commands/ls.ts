@@ -1,9 +1,9 @@
-import { JobStore, type JobRecord } from "@p/store";
+import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
-import { log } from "../_log.ts";
 import { jsonArg, strictArgs } from "../_args.ts";
 import { clock, durationS, jobJson, statusText, table, tilde } from "../_format.ts";
-import { reconcile } from "../_reconcile.ts";
+import { log } from "../_log.ts";
+import { reconcile } from "../lib/records.ts";
 
 const args = {
   all: { type: "boolean", alias: "a", description: "Also show finished jobs (done, failed, stopped, unknown)" },
@@ -22,10 +22,23 @@ export default defineCommand({
     const shown = values.all ? jobs : jobs.filter((j) => j.status === "running");
     const unverified = (j: JobRecord) => j.status === "running" && unreachable.has(j.worker);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(shown.map((j) => jobJson(j, unverified(j))), null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify(
+          shown.map((j) => jobJson(j, unverified(j))),
+          null,
+          2,
+        )}\n`,
+      );
       return 0;
     }
-    const rows = shown.map((j) => [j.id.slice(0, 8), j.worker, tilde(j.cwd), j.command.replace(/\s+/g, " "), statusText(j, unverified(j)), clock(durationS(j))]);
+    const rows = shown.map((j) => [
+      j.id.slice(0, 8),
+      j.worker,
+      tilde(j.cwd),
+      j.command.replace(/\s+/g, " "),
+      statusText(j, unverified(j)),
+      clock(durationS(j)),
+    ]);
     const fit = process.stdout.isTTY ? { width: process.stdout.columns || 80, shrink: 3 } : undefined;
     process.stdout.write(`${table(["ID", "WORKER", "CWD", "COMMAND", "STATUS", "DURATION"], rows, fit)}\n`);
     return 0;

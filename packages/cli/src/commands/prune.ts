@@ -1,11 +1,11 @@
-import { parseLeftovers, parseSizes, remoteSh, removeScript, sweepScript } from "@p/exec";
-import { JobStore, type JobRecord } from "@p/store";
+import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
+import { EXIT } from "../_errors.ts";
 import { bytes } from "../_format.ts";
 import { log } from "../_log.ts";
-import { byWorker, reconcile } from "../_reconcile.ts";
-import { connectWorker } from "../_ssh.ts";
+import { withWorker } from "../lib/control.ts";
+import { byWorker, reconcile, workerOf } from "../lib/records.ts";
 
 function isAlive(pid: number): boolean {
   try {
@@ -26,19 +26,37 @@ const args = {
 } as const;
 
 export default defineCommand({
-  meta: { name: "prune", description: "Remove finished jobs (done, failed, stopped) and their dirs on the workers. Example: p prune --dry-run" },
+  meta: {
+    name: "prune",
+    description:
+      "Remove finished jobs (done, failed, stopped) and their dirs on the workers. Example: p prune --dry-run",
+  },
   args,
   async run({ rawArgs }) {
     const { values } = strictArgs(args, rawArgs, "prune");
     const dryRun = Boolean(values["dry-run"]);
     const store = new JobStore();
-    const { jobs, unreachable } = await reconcile(store, store.list((f, why) => log.warn(`skipped ${f} (${why})`)));
+    const { jobs, unreachable } = await reconcile(
+      store,
+      store.list((f, why) => log.warn(`skipped ${f} (${why})`)),
+    );
     const finished = new Set(["done", "failed", "stopped", ...(values.force ? ["unknown"] : [])]);
     // a job that ended while the p that started it is still printing its output is left to it
-    const streaming = jobs.filter((j) => finished.has(j.status) && j.client_pid && j.client_pid !== process.pid && isAlive(j.client_pid));
-    if (streaming.length) log.info(`left ${streaming.length} job(s) whose output p is still streaming: ${streaming.map((j) => j.id.slice(0, 8)).join(", ")}`);
+    const streaming = jobs.filter(
+      (j) => finished.has(j.status) && j.client_pid && j.client_pid !== process.pid && isAlive(j.client_pid),
+    );
+    if (streaming.length)
+      log.info(
+        `left ${streaming.length} job(s) whose output p is still streaming: ${streaming.map((j) => j.id.slice(0, 8)).join(", ")}`,
+      );
     const doomed = jobs.filter((j) => finished.has(j.status) && !streaming.includes(j));
-    const workers: { worker: string; jobs: string[]; bytes: number; leftovers: { path: string; bytes: number }[]; error?: string }[] = [];
+    const workers: {
+      worker: string;
+      jobs: string[];
+      bytes: number;
+      leftovers: { path: string; bytes: number }[];
+      error?: string;
+    }[] = [];
     await Promise.all(
       byWorker(doomed).map(async (group: JobRecord[]) => {
         const worker = group[0]!.worker;
@@ -46,19 +64,21 @@ export default defineCommand({
         workers.push(entry);
         if (unreachable.has(worker)) return void Object.assign(entry, { error: unreachable.get(worker) });
         try {
-          const conn = await connectWorker({ name: worker, connection: group[0]!.connection }, { timeoutMs: 5000 });
-          try {
-            // in the same round trip: what no job owns (half-made work dirs, mirrors unused for SWEEP_DAYS)
-            const out = (await conn.run(remoteSh(`${removeScript(group.map((j) => j.id), !dryRun)}${sweepScript(SWEEP_DAYS, !dryRun)}`))).stdout;
-            const sizes = parseSizes(out);
-            entry.leftovers = parseLeftovers(out);
-            for (const j of group.filter((j) => sizes.has(j.id))) {
-              if (!dryRun) store.remove(j.id);
-              entry.jobs.push(j.id);
-              entry.bytes += sizes.get(j.id)!;
-            }
-          } finally {
-            conn.close();
+          // in the same round trip: what no job owns (half-made work dirs, mirrors unused for SWEEP_DAYS)
+          const { sizes, leftovers } = await withWorker(
+            workerOf(group[0]!),
+            (backend) =>
+              backend.remove(
+                group.map((j) => j.id),
+                { dryRun, sweepDays: SWEEP_DAYS },
+              ),
+            5000,
+          );
+          entry.leftovers = leftovers;
+          for (const j of group.filter((j) => sizes.has(j.id))) {
+            if (!dryRun) store.remove(j.id);
+            entry.jobs.push(j.id);
+            entry.bytes += sizes.get(j.id)!;
           }
         } catch (err) {
           Object.assign(entry, { error: (err as Error).message });
@@ -74,13 +94,19 @@ export default defineCommand({
       for (const w of workers) {
         if (w.error) log.warn(`${w.error}; its jobs were left alone`);
         else {
-          const left = w.leftovers.length ? ` and ${w.leftovers.length} leftover(s) no job owns (${bytes(w.leftovers.reduce((n, l) => n + l.bytes, 0))})` : "";
-          process.stdout.write(`${verb} ${w.jobs.length} job(s) from ${w.worker}, ${dryRun ? "holding" : "freeing"} ${bytes(w.bytes)}${left}\n`);
+          const left = w.leftovers.length
+            ? ` and ${w.leftovers.length} leftover(s) no job owns (${bytes(w.leftovers.reduce((n, l) => n + l.bytes, 0))})`
+            : "";
+          process.stdout.write(
+            `${verb} ${w.jobs.length} job(s) from ${w.worker}, ${dryRun ? "holding" : "freeing"} ${bytes(w.bytes)}${left}\n`,
+          );
         }
-        if (dryRun) for (const id of w.jobs) process.stdout.write(`  ${id.slice(0, 8)}  ${jobs.find((j) => j.id === id)!.command}\n`);
+        if (dryRun)
+          for (const id of w.jobs)
+            process.stdout.write(`  ${id.slice(0, 8)}  ${jobs.find((j) => j.id === id)!.command}\n`);
         if (dryRun) for (const l of w.leftovers) process.stdout.write(`  ${l.path}\n`);
       }
     }
-    return workers.some((w) => w.error) ? 70 : 0;
+    return workers.some((w) => w.error) ? EXIT.failure : EXIT.ok;
   },
 });

@@ -1,8 +1,8 @@
 import { assertJobId } from "@p/exec";
 import type { ArgsDef } from "citty";
 import { strictArgs } from "../../_args.ts";
-import { UsageError } from "../../_errors.ts";
-import { workerOrTarget } from "../../_ssh.ts";
+import { usage } from "../../_errors.ts";
+import { workerOrTarget } from "../../lib/workers.ts";
 
 export const targetAndId = {
   target: { type: "positional", required: false, description: "A worker name, or any ssh target" },
@@ -12,7 +12,7 @@ export const targetAndId = {
 /** p-exec keeps no records: a job is named by its target and full id. */
 export function parseJobArgs(def: ArgsDef, rawArgs: string[], command: string) {
   const { values, positionals } = strictArgs(def, rawArgs, command);
-  if (positionals.length < 2) throw new UsageError(`usage: ${command} <worker|ssh-target> <job-id>...`);
+  if (positionals.length < 2) throw usage(`usage: ${command} <worker|ssh-target> <job-id>...`);
   const [target, ...ids] = positionals as [string, ...string[]];
   return { values, worker: workerOrTarget(target), target, ids: ids.map(assertJobId) };
 }

@@ -1,8 +1,9 @@
-import { followScript, remoteSh } from "@p/exec";
 import { defineCommand } from "citty";
-import { UsageError } from "../../_errors.ts";
-import { streamStatus, watchJob } from "../../_follow.ts";
-import { connectWorker } from "../../_ssh.ts";
+import { EXIT, usage } from "../../_errors.ts";
+import { endOfOutput, interruptSignal, stdoutSink } from "../../_io.ts";
+import { printLog, withWorker } from "../../lib/control.ts";
+import { followJob } from "../../lib/follow.ts";
+import { endFollow } from "../_run.ts";
 import { parseJobArgs, targetAndId } from "./_job.ts";
 
 const args = {
@@ -16,19 +17,25 @@ export default defineCommand({
   args,
   async run({ rawArgs }) {
     const { values, worker, target, ids } = parseJobArgs(args, rawArgs, "p-exec logs");
-    if (ids.length !== 1) throw new UsageError("usage: p-exec logs [-f] <worker|ssh-target> <job-id>");
+    if (ids.length !== 1) throw usage("usage: p-exec logs [-f] <worker|ssh-target> <job-id>");
     const id = ids[0]!;
     const offset = Number(values.offset ?? 0);
-    if (!Number.isInteger(offset) || offset < 0) throw new UsageError("--offset takes a byte count");
-    const conn = await connectWorker(worker);
+    if (!Number.isInteger(offset) || offset < 0) throw usage("--offset takes a byte count");
+    const out = stdoutSink();
+    if (!values.follow) {
+      endOfOutput(out, await printLog(worker, id, out, offset));
+      return EXIT.ok;
+    }
+    const resume = `p-exec logs -f ${target} ${id}`;
+    const interrupt = interruptSignal();
     try {
-      if (!values.follow) {
-        await streamStatus(conn, remoteSh(followScript(id, offset, false)), id, `p-exec logs ${target} ${id}`);
-        return 0;
-      }
-      return await watchJob(conn, remoteSh(followScript(id, offset)), { id, worker: worker.name, resume: `p-exec logs -f ${target} ${id}` }, offset);
+      const watch = { id, worker: worker.name, resume };
+      const followed = await withWorker(worker, (backend) =>
+        followJob(backend, watch, { out, offset, signal: interrupt.signal }),
+      );
+      return endFollow(followed, out, watch);
     } finally {
-      conn.close();
+      interrupt.dispose();
     }
   },
 });

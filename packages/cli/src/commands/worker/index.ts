@@ -1,7 +1,10 @@
 import { defineCommand } from "citty";
 
 export default defineCommand({
-  meta: { name: "worker", description: "Manage workers: register, ls, default, rm. Example: p worker register me@build-box" },
+  meta: {
+    name: "worker",
+    description: "Manage workers: register, ls, default, rm. Example: p worker register me@build-box",
+  },
   subCommands: {
     register: () => import("./register.ts").then((m) => m.default),
     ls: () => import("./ls.ts").then((m) => m.default),

@@ -1,12 +1,17 @@
 import { loadConfig, type Worker } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
+import { EXIT } from "../../_errors.ts";
 import { table } from "../../_format.ts";
 import { log } from "../../_log.ts";
-import { connectWorker } from "../../_ssh.ts";
+import { withWorker } from "../../lib/control.ts";
 
 const args = {
-  check: { type: "boolean", alias: "c", description: "Probe each worker over SSH: reachable, rsync present, round-trip time" },
+  check: {
+    type: "boolean",
+    alias: "c",
+    description: "Probe each worker over SSH: reachable, rsync present, round-trip time",
+  },
   ...jsonArg,
 } as const;
 
@@ -17,17 +22,18 @@ interface Check {
   error?: string;
 }
 
-/** Connect and time one round trip; all workers are probed at once. */
+/** Connect and time one round trip (the probe); all workers are probed at once. */
 async function check(w: Worker): Promise<Check> {
   try {
-    const conn = await connectWorker(w, { timeoutMs: 5000 });
-    try {
-      const t0 = performance.now();
-      const r = await conn.run("command -v rsync >/dev/null && echo yes || echo no");
-      return { reachable: true, rsync: r.stdout.trim() === "yes", rtt_ms: Math.round(performance.now() - t0) };
-    } finally {
-      conn.close();
-    }
+    return await withWorker(
+      w,
+      async (backend) => {
+        const t0 = performance.now();
+        const probe = await backend.probe();
+        return { reachable: true, rsync: probe.rsync, rtt_ms: Math.round(performance.now() - t0) };
+      },
+      5000,
+    );
   } catch (err) {
     return { reachable: false, error: (err as Error).message };
   }
@@ -40,20 +46,31 @@ export default defineCommand({
     const { values } = strictArgs(args, rawArgs, "worker ls");
     const config = loadConfig();
     const checks = values.check ? await Promise.all(config.workers.map(check)) : [];
-    const rows = config.workers.map((w, i) => ({ ...w, default: w.name === config.default_worker, ...(checks[i] && { check: checks[i] }) }));
+    const rows = config.workers.map((w, i) => ({
+      ...w,
+      default: w.name === config.default_worker,
+      ...(checks[i] && { check: checks[i] }),
+    }));
     if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    else if (rows.length === 0) process.stderr.write("No workers registered; add one with: p worker register user@host\n");
+    else if (rows.length === 0)
+      process.stderr.write("No workers registered; add one with: p worker register user@host\n");
     else {
       const header = ["NAME", "CONNECTION", "DEFAULT", ...(values.check ? ["STATUS", "RSYNC", "RTT"] : [])];
       const cells = rows.map((w) => [
         w.name,
         w.connection,
         w.default ? "*" : "",
-        ...(w.check ? [w.check.reachable ? "ok" : "unreachable", w.check.reachable ? (w.check.rsync ? "yes" : "MISSING") : "-", w.check.rtt_ms !== undefined ? `${w.check.rtt_ms}ms` : "-"] : []),
+        ...(w.check
+          ? [
+              w.check.reachable ? "ok" : "unreachable",
+              w.check.reachable ? (w.check.rsync ? "yes" : "MISSING") : "-",
+              w.check.rtt_ms !== undefined ? `${w.check.rtt_ms}ms` : "-",
+            ]
+          : []),
       ]);
       process.stdout.write(`${table(header, cells)}\n`);
       for (const w of rows) if (w.check?.error) log.warn(w.check.error);
     }
-    return rows.some((w) => w.check && !w.check.reachable) ? 255 : 0;
+    return rows.some((w) => w.check && !w.check.reachable) ? EXIT.unreachable : EXIT.ok;
   },
 });

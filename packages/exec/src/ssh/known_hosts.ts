@@ -15,7 +15,8 @@ export function parseKnownHosts(text: string, file: string): KnownHost[] {
   text.split("\n").forEach((raw, i) => {
     const fields = raw.trim().split(/\s+/);
     if (fields[0] === "" || fields[0]!.startsWith("#")) return;
-    const marker = fields[0] === "@revoked" || fields[0] === "@cert-authority" ? (fields.shift() as KnownHost["marker"]) : undefined;
+    const marker =
+      fields[0] === "@revoked" || fields[0] === "@cert-authority" ? (fields.shift() as KnownHost["marker"]) : undefined;
     const [patterns, keyType, key] = fields;
     if (!patterns || !keyType || !key) return;
     entries.push({ ...(marker && { marker }), patterns, keyType, key, file, line: i + 1 });
@@ -24,7 +25,13 @@ export function parseKnownHosts(text: string, file: string): KnownHost[] {
 }
 
 const glob = (pattern: string, name: string) =>
-  new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".")}$`, "i").test(name);
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replaceAll("*", ".*")
+      .replaceAll("?", ".")}$`,
+    "i",
+  ).test(name);
 
 function hashedMatches(pattern: string, name: string): boolean {
   const [, magic, salt, hash] = pattern.split("|");

@@ -1,20 +1,20 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Duplex } from "node:stream";
-import { Client, utils, type AnyAuthMethod, type ClientChannel, type ConnectConfig } from "ssh2";
-import { SshError } from "./errors.ts";
+import { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, utils } from "ssh2";
+import { PError } from "../errors.ts";
 import {
   checkHostKey,
   fingerprint,
+  type HostKeyVerdict,
+  type KnownHost,
   keyTypeOf,
   knownHostName,
   knownHostsLine,
   knownKeyTypes,
   parseKnownHosts,
-  type HostKeyVerdict,
-  type KnownHost,
 } from "./known_hosts.ts";
-import { resolveSsh, sshCommandArgv, type SshSettings } from "./resolve.ts";
+import { resolveSsh, type SshSettings, sshCommandArgv } from "./resolve.ts";
 import type { Target } from "./target.ts";
 
 export interface ConnectOptions {
@@ -52,7 +52,8 @@ export class Connection {
   exec(command: string): Promise<RemoteCommand> {
     return new Promise((resolve, reject) =>
       this.client.exec(command, (err, channel) => {
-        if (err) return reject(new SshError("remote_failed", `cannot start a command on ${this.where()} (${err.message})`));
+        if (err)
+          return reject(new PError("remote_failed", `cannot start a command on ${this.where()} (${err.message})`));
         // listen at once: a quick command's exit status and close can arrive in the same
         // packet as the channel's confirmation, before a later listener would be attached
         const ended = new Promise<{ code: number | null; signal?: string }>((done) => {
@@ -95,7 +96,13 @@ function readKnownHosts(files: string[]): KnownHost[] {
 }
 
 const RSA = ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
-const HOST_KEY_ALGORITHMS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", ...RSA];
+const HOST_KEY_ALGORITHMS = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  ...RSA,
+];
 
 /** Offer the key types already on file first, as OpenSSH does, so a known key gets shown. */
 function hostKeyOrder(known: string[]): string[] {
@@ -105,7 +112,8 @@ function hostKeyOrder(known: string[]): string[] {
 
 function authMethods(s: SshSettings): AnyAuthMethod[] {
   const methods: AnyAuthMethod[] = [];
-  if (s.identityAgent && existsSync(s.identityAgent)) methods.push({ type: "agent", username: s.user, agent: s.identityAgent });
+  if (s.identityAgent && existsSync(s.identityAgent))
+    methods.push({ type: "agent", username: s.user, agent: s.identityAgent });
   for (const file of s.identityFiles) {
     if (!existsSync(file)) continue;
     const key = utils.parseKey(readFileSync(file));
@@ -119,7 +127,11 @@ function authMethods(s: SshSettings): AnyAuthMethod[] {
 function proxySocket(s: SshSettings, sshCommand?: string): Duplex | undefined {
   let argv: string[] | undefined;
   if (s.proxyCommand) {
-    const cmd = s.proxyCommand.replaceAll("%h", s.hostname).replaceAll("%p", String(s.port)).replaceAll("%r", s.user).replaceAll("%%", "%");
+    const cmd = s.proxyCommand
+      .replaceAll("%h", s.hostname)
+      .replaceAll("%p", String(s.port))
+      .replaceAll("%r", s.user)
+      .replaceAll("%%", "%");
     argv = ["sh", "-c", `exec ${cmd}`];
   } else if (s.proxyJump) {
     argv = sshCommandArgv(sshCommand, ["-o", "BatchMode=yes", "-W", `[${s.hostname}]:${s.port}`, s.proxyJump]);
@@ -151,23 +163,24 @@ function proxySocket(s: SshSettings, sshCommand?: string): Duplex | undefined {
   return sock;
 }
 
-function hostKeyError(v: HostKeyVerdict, name: string, presented: string): SshError {
+function hostKeyError(v: HostKeyVerdict, name: string, presented: string): PError {
   if (v.kind === "mismatch")
-    return new SshError(
+    return new PError(
       "host_key_mismatch",
       `host key of ${name} has CHANGED (now ${presented}; ${v.entry.keyType} on file at ${v.entry.file}:${v.entry.line}); someone may be intercepting the connection. If the worker was reinstalled, remove the old key with: ssh-keygen -R '${name}'`,
     );
-  if (v.kind === "revoked") return new SshError("host_key_mismatch", `host key of ${name} is revoked (${v.entry.file}:${v.entry.line})`);
-  return new SshError(
+  if (v.kind === "revoked")
+    return new PError("host_key_mismatch", `host key of ${name} is revoked (${v.entry.file}:${v.entry.line})`);
+  return new PError(
     "host_key_unknown",
     `host key of ${name} is not known (${presented}); accept it with \`p worker register\` or by connecting once with ssh`,
   );
 }
 
-function translate(err: Error & { code?: string; level?: string }, s: SshSettings, timeoutMs: number): SshError {
+function translate(err: Error & { code?: string; level?: string }, s: SshSettings, timeoutMs: number): PError {
   const where = `${s.hostname} port ${s.port}`;
   if (err.level === "client-authentication")
-    return new SshError(
+    return new PError(
       "auth_failed",
       `ssh authentication as ${s.user} to ${where} failed (tried ${[s.identityAgent ? "ssh-agent" : "", ...s.identityFiles.filter(existsSync)].filter(Boolean).join(", ") || "no key"}); add your key to ssh-agent or the worker's authorized_keys`,
     );
@@ -181,7 +194,7 @@ function translate(err: Error & { code?: string; level?: string }, s: SshSetting
           : err.level === "client-timeout" || /timed out/i.test(err.message)
             ? `Connection timed out after ${timeoutMs / 1000}s`
             : err.message;
-  return new SshError("worker_unreachable", `connect to host ${where}: ${reason}`);
+  return new PError("worker_unreachable", `connect to host ${where}: ${reason}`);
 }
 
 /** Connect the way the user's ssh would: its config, agent, keys and known_hosts. */
@@ -191,7 +204,7 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
   const known = readKnownHosts(s.knownHostsFiles);
   const timeoutMs = opts.timeoutMs ?? (s.connectTimeoutS ? s.connectTimeoutS * 1000 : 15000);
   const methods = authMethods(s);
-  let refusal: SshError | undefined;
+  let refusal: PError | undefined;
 
   const hostVerifier = (blob: Buffer): boolean => {
     const keyType = keyTypeOf(blob);
@@ -199,7 +212,8 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
     const fp = fingerprint(blob);
     const verdict = checkHostKey(known, name, keyType, key);
     if (verdict.kind === "match") return true;
-    const acceptNew = opts.acceptNewHostKey || s.strictHostKeyChecking === "accept-new" || s.strictHostKeyChecking === "no";
+    const acceptNew =
+      opts.acceptNewHostKey || s.strictHostKeyChecking === "accept-new" || s.strictHostKeyChecking === "no";
     if (verdict.kind === "unknown" && acceptNew) {
       const file = s.knownHostsFiles[0];
       if (file) {

@@ -2,13 +2,13 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { assertJobId, FOLLOW_MARK, followScript, launchScript, parseStatusLine } from "../src/script.ts";
+import { assertJobId, FOLLOW_MARK, followCommand, launchCommand, parseFollowStatus } from "../src/protocol/index.ts";
 
 /** The follow script's stderr: the mark that it found the job, then the status line. */
 const statusOf = (err: string) => {
   const lines = err.trim().split("\n");
   expect(lines[0]).toBe(FOLLOW_MARK);
-  return parseStatusLine(lines.at(-1)!);
+  return parseFollowStatus(lines.at(-1)!);
 };
 
 // The scripts are run for real by the local sh, with HOME pointing at a scratch dir.
@@ -29,9 +29,9 @@ async function sh(script: string, closeStdin = false) {
 
 async function runJob(command: string) {
   const id = newId();
-  const launch = await sh(launchScript({ id, command, cwd: "/client/dir", worker: "w1" }));
+  const launch = await sh(launchCommand({ id, command, cwd: "/client/dir", worker: "w1" }, false));
   expect(launch).toEqual({ out: "", err: "", code: 0 });
-  const follow = await sh(followScript(id));
+  const follow = await sh(followCommand(id));
   return { id, j: join(home, ".p/jobs", id), ...follow };
 }
 
@@ -46,7 +46,12 @@ describe("launch + follow", () => {
   ])("%p prints %p and records exit %p", async (command, output, code) => {
     const r = await runJob(command);
     expect(r.out).toBe(output);
-    expect(statusOf(r.err)).toEqual({ exitCode: Number(code), endedAt: expect.any(Number), stopped: false, size: Buffer.byteLength(output) });
+    expect(statusOf(r.err)).toEqual({
+      exitCode: Number(code),
+      endedAt: expect.any(Number),
+      stopped: false,
+      size: Buffer.byteLength(output),
+    });
     expect(readFileSync(join(r.j, "exitcode"), "utf8")).toBe(`${code}\n`);
     expect(readFileSync(join(r.j, "cmd"), "utf8")).toBe(command);
   });
@@ -55,7 +60,17 @@ describe("launch + follow", () => {
     const r = await runJob("pwd");
     expect(r.out).toBe(`${join(home, ".p/workdirs", r.id)}\n`);
     const files = require("node:fs").readdirSync(r.j).sort();
-    expect(files).toEqual(["cmd", "cwd", "ended_at", "exitcode", "output.log", "pid", "runner", "started_at", "worker"]);
+    expect(files).toEqual([
+      "cmd",
+      "cwd",
+      "ended_at",
+      "exitcode",
+      "output.log",
+      "pid",
+      "runner",
+      "started_at",
+      "worker",
+    ]);
     expect(readFileSync(join(r.j, "cwd"), "utf8")).toBe("/client/dir");
     expect(readFileSync(join(r.j, "worker"), "utf8")).toBe("w1");
     expect(Number(readFileSync(join(r.j, "started_at"), "utf8"))).toBeGreaterThan(1.7e9);
@@ -74,11 +89,15 @@ describe("launch + follow", () => {
   test("a named directory is used as it is, and must exist", async () => {
     const id = newId();
     require("node:fs").mkdirSync(join(home, "my dir"), { recursive: true });
-    expect((await sh(launchScript({ id, command: "pwd", cwd: "/", worker: "w", dir: "my dir" }))).code).toBe(0);
-    expect((await sh(followScript(id))).out).toBe(`${join(home, "my dir")}\n`);
-    const abs = await sh(launchScript({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: join(home, "my dir") }));
+    expect((await sh(launchCommand({ id, command: "pwd", cwd: "/", worker: "w", dir: "my dir" }, false))).code).toBe(0);
+    expect((await sh(followCommand(id))).out).toBe(`${join(home, "my dir")}\n`);
+    const abs = await sh(
+      launchCommand({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: join(home, "my dir") }, false),
+    );
     expect(abs.code).toBe(0);
-    const missing = await sh(launchScript({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: "nope's $(echo INJECTED)" }));
+    const missing = await sh(
+      launchCommand({ id: newId(), command: "pwd", cwd: "/", worker: "w", dir: "nope's $(echo INJECTED)" }, false),
+    );
     expect(missing).toMatchObject({ code: 2, err: "no directory nope's $(echo INJECTED) on the worker\n" });
   });
 
@@ -89,14 +108,14 @@ describe("launch + follow", () => {
 
   test("follow from an offset resumes without doubling", async () => {
     const r = await runJob("printf 'abcdef'");
-    expect((await sh(followScript(r.id, 3))).out).toBe("def");
+    expect((await sh(followCommand(r.id, 3))).out).toBe("def");
   });
 
   test("follow of a job still running streams until it ends", async () => {
     const id = newId();
-    await sh(launchScript({ id, command: "echo one; sleep 0.5; echo two", cwd: "/", worker: "w" }));
+    await sh(launchCommand({ id, command: "echo one; sleep 0.5; echo two", cwd: "/", worker: "w" }, false));
     const t0 = Date.now();
-    const r = await sh(followScript(id));
+    const r = await sh(followCommand(id));
     expect(r.out).toBe("one\ntwo\n");
     expect(statusOf(r.err)?.exitCode).toBe(0);
     expect(Date.now() - t0).toBeGreaterThan(300);
@@ -104,37 +123,45 @@ describe("launch + follow", () => {
 
   test("a job whose runner died without an exit code reads as unknown", async () => {
     const id = newId();
-    await sh(launchScript({ id, command: "sleep 30", cwd: "/", worker: "w" }));
+    await sh(launchCommand({ id, command: "sleep 30", cwd: "/", worker: "w" }, false));
     const j = join(home, ".p/jobs", id);
     for (let i = 0; i < 50 && !existsSync(join(j, "pid")); i++) Bun.sleepSync(20);
     process.kill(Number(readFileSync(join(j, "runner"), "utf8")), "SIGKILL");
     process.kill(-Number(readFileSync(join(j, "pid"), "utf8")), "SIGKILL");
-    expect(statusOf((await sh(followScript(id))).err)).toEqual({ exitCode: null, endedAt: null, stopped: false, size: 0 });
+    expect(statusOf((await sh(followCommand(id))).err)).toEqual({
+      exitCode: null,
+      endedAt: null,
+      stopped: false,
+      size: 0,
+    });
   });
 
   test("follow of a job that is not there fails", async () => {
-    expect((await sh(followScript(newId()))).code).toBe(3);
+    expect((await sh(followCommand(newId()))).code).toBe(3);
   });
 
   test("follow returns at once when the client goes away, and the job keeps running", async () => {
     const id = newId();
-    await sh(launchScript({ id, command: "sleep 1; echo late", cwd: "/", worker: "w" }));
+    await sh(launchCommand({ id, command: "sleep 1; echo late", cwd: "/", worker: "w" }, false));
     const t0 = Date.now();
-    const r = await sh(followScript(id), true);
+    const r = await sh(followCommand(id), true);
     expect(Date.now() - t0).toBeLessThan(800);
     expect(r.out).toBe("");
-    expect((await sh(followScript(id))).out).toBe("late\n");
+    expect((await sh(followCommand(id))).out).toBe("late\n");
   });
 });
 
 describe("assertJobId", () => {
-  test.each(["../../etc", "", "ABC", "00000000-0000-4000-8000-00000000000/", "x; rm -rf ~", "-rf"])("%p is refused", (id) => {
-    expect(() => assertJobId(id)).toThrow(/not a UUID/);
-    expect(() => launchScript({ id, command: "true", cwd: "/", worker: "w" })).toThrow(/not a UUID/);
-  });
+  test.each(["../../etc", "", "ABC", "00000000-0000-4000-8000-00000000000/", "x; rm -rf ~", "-rf"])(
+    "%p is refused",
+    (id) => {
+      expect(() => assertJobId(id)).toThrow(/not a UUID/);
+      expect(() => launchCommand({ id, command: "true", cwd: "/", worker: "w" }, false)).toThrow(/not a UUID/);
+    },
+  );
 });
 
-describe("parseStatusLine", () => {
+describe("parseFollowStatus", () => {
   test.each([
     ["p-status 0 1700000000 - 12\n", { exitCode: 0, endedAt: 1700000000, stopped: false, size: 12 }],
     ["p-status 143 1700000000 stopped 0", { exitCode: 143, endedAt: 1700000000, stopped: true, size: 0 }],
@@ -143,6 +170,6 @@ describe("parseStatusLine", () => {
     ["p-status", undefined],
     ["hello", undefined],
   ])("%p", (line, status) => {
-    expect(parseStatusLine(line)).toEqual(status as never);
+    expect(parseFollowStatus(line)).toEqual(status as never);
   });
 });

@@ -1,6 +1,15 @@
-import { connect, sshTargetArgs, SshError, type Connection, type ConnectOptions, type Target } from "@p/exec";
+import {
+  type ConnectOptions,
+  connect,
+  PError,
+  parseConnection,
+  problem,
+  SshWorker,
+  sshTargetArgs,
+  type Target,
+  type WorkerBackend,
+} from "@p/exec";
 import { loadConfig, type Worker } from "@p/store";
-import { parseConnection } from "@p/exec";
 
 /** The user's ssh command, as GIT_SSH_COMMAND is git's: used for rsync and for resolution. */
 export const sshCommand = (): string | undefined => process.env.P_SSH_COMMAND || undefined;
@@ -11,16 +20,22 @@ export function rshFor(target: Target): string {
   return [sshCommand() ?? "ssh", "-o", "BatchMode=yes", ...flags].join(" ");
 }
 
-/** Connect to a worker; errors name the worker. */
-export async function connectWorker(worker: Worker, opts: Omit<ConnectOptions, "sshCommand"> = {}): Promise<Connection> {
+/** Connect to a worker, as the kind of worker it is; errors name the worker. */
+export async function openWorker(
+  worker: Worker,
+  opts: Omit<ConnectOptions, "sshCommand"> = {},
+): Promise<WorkerBackend> {
   try {
-    return await connect(parseConnection(worker.connection), { ...opts, sshCommand: sshCommand() });
+    const conn = await connect(parseConnection(worker.connection), { ...opts, sshCommand: sshCommand() });
+    return new SshWorker(conn, worker.name);
   } catch (err) {
-    if (err instanceof SshError) {
-      const msg = err.code === "worker_unreachable" ? `worker ${worker.name} is unreachable (${err.message})` : `worker ${worker.name}: ${err.message}`;
-      throw new SshError(err.code, msg);
-    }
-    throw err;
+    if (!(err instanceof PError)) throw err;
+    // an unreachable worker is said with ssh's reason; anything else is its own sentence
+    const msg =
+      err.code === "worker_unreachable"
+        ? problem(`worker ${worker.name} is unreachable`, err.message)
+        : `worker ${worker.name}: ${err.message}`;
+    throw new PError(err.code, msg, { cause: err });
   }
 }
 

@@ -1,5 +1,5 @@
 import { homedir } from "node:os";
-import { SshError } from "./errors.ts";
+import { PError } from "../errors.ts";
 import { sshTargetArgs, type Target } from "./target.ts";
 
 /** What OpenSSH resolves for a target (`ssh -G`), the part a connection needs. */
@@ -29,10 +29,15 @@ export function sshCommandArgv(sshCommand: string | undefined, args: readonly st
   return ["sh", "-c", `${sshCommand} "$@"`, "ssh", ...args];
 }
 
-const expandHome = (path: string, home: string) => (path === "~" || path.startsWith("~/") ? home + path.slice(1) : path);
+const expandHome = (path: string, home: string) =>
+  path === "~" || path.startsWith("~/") ? home + path.slice(1) : path;
 
 /** Parse `ssh -G` output. Pure: `env` and `home` stand in for the process's. */
-export function parseSshConfigDump(text: string, env: Record<string, string | undefined>, home = homedir()): SshSettings {
+export function parseSshConfigDump(
+  text: string,
+  env: Record<string, string | undefined>,
+  home = homedir(),
+): SshSettings {
   const one = new Map<string, string>();
   const identityFiles: string[] = [];
   for (const line of text.split("\n")) {
@@ -67,7 +72,13 @@ export function parseSshConfigDump(text: string, env: Record<string, string | un
       .filter((f) => f !== "" && f !== "/dev/null")
       .map((f) => expandHome(f, home)),
     strictHostKeyChecking:
-      strict === "true" || strict === "yes" ? "yes" : strict === "false" || strict === "no" ? "no" : strict === "accept-new" ? "accept-new" : "ask",
+      strict === "true" || strict === "yes"
+        ? "yes"
+        : strict === "false" || strict === "no"
+          ? "no"
+          : strict === "accept-new"
+            ? "accept-new"
+            : "ask",
     hashKnownHosts: one.get("hashknownhosts") === "yes",
     ...(get("hostkeyalias") && { hostKeyAlias: get("hostkeyalias") }),
     ...(timeout && { connectTimeoutS: Number(timeout) }),
@@ -79,16 +90,20 @@ export function parseSshConfigDump(text: string, env: Record<string, string | un
 /** Ask the user's ssh what it would do for `target`, so p connects where ssh and rsync would. */
 export async function resolveSsh(target: Target, sshCommand?: string): Promise<SshSettings> {
   const argv = sshCommandArgv(sshCommand, ["-G", ...sshTargetArgs(target)]);
-  let proc;
+  let proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   try {
     proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   } catch {
-    throw new SshError("invalid_argument", `cannot run ${argv[0]}: install OpenSSH's client (ssh), or set P_SSH_COMMAND`);
+    throw new PError("invalid_argument", `cannot run ${argv[0]}: install OpenSSH's client (ssh), or set P_SSH_COMMAND`);
   }
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   if (code !== 0) {
     const why = err.trim().split("\n").pop() || `exit ${code}`;
-    throw new SshError("invalid_argument", `ssh cannot resolve ${target.host} (${why})`);
+    throw new PError("invalid_argument", `ssh cannot resolve ${target.host} (${why})`);
   }
   return parseSshConfigDump(out, process.env);
 }

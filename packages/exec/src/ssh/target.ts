@@ -1,4 +1,4 @@
-import { SshError } from "./errors.ts";
+import { PError } from "../errors.ts";
 
 /** Where a worker lives: what `ssh [-p port] [-l user] host` needs. `host` may be an ssh config alias. */
 export interface Target {
@@ -8,7 +8,7 @@ export interface Target {
 }
 
 const bad = (conn: string, why: string) =>
-  new SshError(
+  new PError(
     "invalid_argument",
     `connection string ${JSON.stringify(conn)} is not valid (${why}); use user@host, user@host:port, [v6addr]:port or an ssh config alias`,
   );
@@ -48,7 +48,8 @@ export function parseConnection(conn: string): Target {
   let port: number | undefined;
   if (portText !== undefined) {
     port = Number(portText);
-    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw bad(conn, `port ${JSON.stringify(portText)} is not 1-65535`);
+    if (!/^\d+$/.test(portText) || port < 1 || port > 65535)
+      throw bad(conn, `port ${JSON.stringify(portText)} is not 1-65535`);
   }
   return { host, ...(user !== undefined && { user }), ...(port !== undefined && { port }) };
 }

@@ -1,0 +1,112 @@
+import type { FollowStatus, RemoteState } from "@p/exec/protocol";
+import type { JobRecord, JobStore, Worker } from "@p/store";
+
+export interface Reconciled {
+  jobs: JobRecord[];
+  /** Workers that could not be asked, with the reason; their jobs keep their last known state. */
+  unreachable: Map<string, string>;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A new job's record, before anything has run. */
+export function newRecord(id: string, worker: Worker, argv: string[], command: string, cwd: string, synced: boolean) {
+  const record: JobRecord = {
+    id,
+    worker: worker.name,
+    connection: worker.connection,
+    command,
+    argv,
+    cwd,
+    status: "running",
+    exit_code: null,
+    started_at: now(),
+    created_ms: Date.now(),
+    ended_at: null,
+    synced,
+  };
+  return record;
+}
+
+/** A followed job's last status line, as the state it says. */
+export function stateOfFollow(s: FollowStatus): RemoteState {
+  if (s.exitCode === null) return { state: "lost" };
+  return { state: "exited", exitCode: s.exitCode, endedAt: s.endedAt, stopped: s.stopped };
+}
+
+/** The record a worker's answer implies: the one place a worker's word becomes a status. */
+export function applyState(job: JobRecord, s: RemoteState): JobRecord {
+  const { follow_offset, client_pid, ...settled } = job;
+  switch (s.state) {
+    case "running":
+      return job;
+    case "exited":
+      return {
+        ...settled,
+        status: s.stopped ? "stopped" : "done",
+        exit_code: s.exitCode,
+        ended_at: s.endedAt ?? job.ended_at ?? now(),
+      };
+    case "lost":
+    case "gone":
+      return { ...settled, status: "unknown", ended_at: job.ended_at ?? now() };
+  }
+}
+
+/** A job that never started: the sync or the launch failed. */
+export const failedRecord = (job: JobRecord, error: string): JobRecord => ({
+  ...job,
+  status: "failed",
+  ended_at: now(),
+  error,
+});
+
+/** Jobs grouped by the worker (name and connection) they ran on. */
+export function byWorker(jobs: JobRecord[]): JobRecord[][] {
+  const groups = new Map<string, JobRecord[]>();
+  for (const j of jobs) {
+    const key = `${j.worker}\0${j.connection}`;
+    groups.set(key, [...(groups.get(key) ?? []), j]);
+  }
+  return [...groups.values()];
+}
+
+/** The worker a job ran on, as its record remembers it. */
+export const workerOf = (job: JobRecord): Worker => ({ name: job.worker, connection: job.connection });
+
+/**
+ * Ask each worker that has running jobs for their state: in parallel, one round trip per
+ * worker, with a short timeout so a dead worker never holds `ls` up. Records are updated.
+ */
+export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 5000): Promise<Reconciled> {
+  const unreachable = new Map<string, string>();
+  const updated = new Map<string, JobRecord | undefined>();
+  await Promise.all(
+    byWorker(jobs.filter((j) => j.status === "running")).map(async (group) => {
+      const worker = workerOf(group[0]!);
+      try {
+        // the SSH client loads only when there is a worker to ask: `p ls` with nothing
+        // running starts as fast as `p --version`
+        const { openWorker } = await import("./workers.ts");
+        const backend = await openWorker(worker, { timeoutMs });
+        try {
+          const states = await backend.status(group.map((j) => j.id));
+          for (const job of group) {
+            const s = states.get(job.id);
+            if (!s || s.state === "running") continue;
+            // another p may have changed or removed the record since it was read
+            updated.set(
+              job.id,
+              store.update(job.id, (current) => applyState(current, s)),
+            );
+          }
+        } finally {
+          backend.close();
+        }
+      } catch (err) {
+        unreachable.set(worker.name, (err as Error).message);
+      }
+    }),
+  );
+  return { jobs: jobs.flatMap((j) => (updated.has(j.id) ? (updated.get(j.id) ?? []) : [j])), unreachable };
+}

@@ -1,0 +1,103 @@
+import { commandLine, type OutputSink, PError, type WorkerBackend } from "@p/exec";
+import type { JobRecord, JobStore, Worker } from "@p/store";
+import { runSync } from "@p/sync";
+import { v4 as uuid } from "uuid";
+import { type Followed, followJob } from "./follow.ts";
+import { failedRecord, newRecord } from "./records.ts";
+import { planJobSync } from "./sync.ts";
+import { openWorker } from "./workers.ts";
+
+export interface RunRequest {
+  worker: Worker;
+  /** The command's words (one word is a shell command line). */
+  argv: string[];
+  /** The client directory: synced with `sync`, recorded either way. */
+  cwd: string;
+  /** Send `cwd` into the job's fresh work dir first. */
+  sync: boolean;
+  /** Run in this existing directory on the worker instead of a fresh work dir. */
+  dir?: string;
+  /** Start and return; else follow the job to its end. */
+  detach: boolean;
+  /** Where records are kept (p), or none (p-exec). */
+  store?: JobStore;
+  /** Where a followed job's output goes. */
+  out: OutputSink;
+  /** Before the launch, cancels (nothing runs); after it, detaches (the job keeps running). */
+  signal?: AbortSignal;
+  /** The command that resumes following a job, for messages. */
+  resume: (id: string) => string;
+  /** Called just before a job that is followed starts. */
+  onFollow?: (job: JobRecord) => void;
+}
+
+export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRecord } | (Followed & { job: JobRecord });
+
+/**
+ * Run a job: its record, the sync and the connection (overlapped), the launch, following
+ * it to its end, and the record of how it ended. What p, p-exec and everything that starts
+ * jobs call. A sync or launch that fails records the job `failed` and throws.
+ */
+export async function runJob(req: RunRequest): Promise<RunOutcome> {
+  const id = uuid();
+  const job = newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync);
+  const record: JobRecord = req.detach ? job : { ...job, client_pid: process.pid };
+  const cancelled = () => req.signal?.aborted === true;
+
+  // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap
+  const sync = new AbortController();
+  req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
+  const connecting = openWorker(req.worker);
+  const syncing = req.sync
+    ? planJobSync(req.cwd, req.worker.connection, id).then((plan) => runSync(plan, { signal: sync.signal }))
+    : Promise.resolve();
+  syncing.catch(() => {});
+  let backend: WorkerBackend;
+  try {
+    backend = await connecting;
+  } catch (err) {
+    sync.abort();
+    throw err;
+  }
+  try {
+    try {
+      await syncing;
+    } catch (err) {
+      // a half-synced work dir must never run a command: remove it
+      await backend.remove([id]).catch(() => {});
+      if ((err as PError).code === "sync_cancelled") return { kind: "cancelled" };
+      req.store?.save(failedRecord(job, (err as Error).message));
+      throw new PError("sync_failed", `sync to worker ${req.worker.name} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (cancelled()) return { kind: "cancelled" };
+
+    req.store?.save(record);
+    const spec = {
+      id,
+      command: job.command,
+      cwd: req.cwd,
+      worker: req.worker.name,
+      ...(req.dir !== undefined && { dir: req.dir }),
+    };
+    try {
+      if (req.detach) {
+        await backend.launch(spec);
+        return { kind: "launched", job };
+      }
+      const watch = { id, worker: req.worker.name, store: req.store, resume: req.resume(id) };
+      req.onFollow?.(job);
+      const followed = await followJob(backend, watch, { out: req.out, launch: spec, signal: req.signal });
+      return { ...followed, job: followed.kind === "ended" ? (followed.job ?? job) : job };
+    } catch (err) {
+      if ((err as PError).code !== "remote_failed") throw err;
+      req.store?.update(id, (current) => failedRecord(current, (err as Error).message));
+      throw new PError("remote_failed", `job could not start on worker ${req.worker.name}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  } finally {
+    backend.close();
+  }
+}

@@ -1,0 +1,40 @@
+import { hostname } from "node:os";
+import { mirrorCommand, mirrorDir, parseConnection, shq, type Target, workDir } from "@p/exec";
+import { ignoredPaths, parentDir, planMirrorSync, planSync, type SyncPlan, syncedFiles } from "@p/sync";
+import { rshFor } from "./workers.ts";
+
+/** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
+export const remotePath = (dest: string) => dest.replace(/^~\/?/, "") || ".";
+
+/** The plan that sends `source` (what git would not ignore, plus .git) to `dest` on `target`. */
+export async function planSyncTo(source: string, target: Target, dest: string): Promise<SyncPlan> {
+  const path = remotePath(dest);
+  return planSync({
+    source,
+    host: target.host,
+    dest: path,
+    rsh: rshFor(target),
+    // the destination's parents may not exist yet on a new worker
+    rsyncPath: `mkdir -p ${shq(parentDir(path))} && rsync`,
+    files: await syncedFiles(source),
+  });
+}
+
+/**
+ * The plan that gives job `id` a fresh work dir holding `source`, sending only what
+ * changed since the last sync from the same client directory (the worker keeps a mirror).
+ * Every kind of worker is synced alike: a batch scheduler's login node too.
+ */
+export async function planJobSync(source: string, connection: string, id: string): Promise<SyncPlan> {
+  const target = parseConnection(connection);
+  const mirror = mirrorDir({ uid: process.getuid?.() ?? "", host: hostname(), path: source });
+  return planMirrorSync({
+    source,
+    host: target.host,
+    rsh: rshFor(target),
+    mirror,
+    remoteCommand: mirrorCommand(mirror, workDir(id)),
+    exclude: await ignoredPaths(source),
+    compress: true,
+  });
+}

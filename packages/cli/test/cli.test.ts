@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { main as p } from "../src/main.ts";
+import { main as pExec } from "../src/p-exec.ts";
+import { main as pSync } from "../src/p-sync.ts";
+import { inProcess, privateHome } from "./_inprocess.ts";
+
+// Routing, argument errors, exit codes and JSON error shapes, in this process: a config
+// and store of their own, no sshd. A refused command must leave the config as it was.
+let home: ReturnType<typeof privateHome>;
+beforeAll(async () => {
+  home = privateHome();
+  // a worker nothing listens for: port 1 on loopback refuses at once
+  expect((await inProcess(p, ["worker", "register", "p@127.0.0.1:1", "-n", "dead", "--no-check"])).code).toBe(0);
+});
+afterAll(() => home.restore());
+
+const run = (argv: string[]) => inProcess(p, argv);
+const jsonError = (stdout: string) => JSON.parse(stdout).error as { code: string; message: string };
+
+describe("routing", () => {
+  test.each([
+    [["--version"], 0, /^\d+\.\d+\.\d+\n$/],
+    [["ls"], 0, /^ID +WORKER +CWD +COMMAND +STATUS +DURATION\n$/],
+    [["worker", "ls"], 0, /^NAME +CONNECTION +DEFAULT\ndead +p@127\.0\.0\.1:1 +\*\n$/],
+    [["completion", "bash"], 0, /complete -F _p_complete p/],
+  ])("p %p exits %p and prints what it should", async (argv, code, stdout) => {
+    const r = await run(argv);
+    expect(r.stdout).toMatch(stdout);
+    expect(r.code).toBe(code);
+  });
+
+  test("--help anywhere prints help and exits 0; no arguments prints usage and exits 64", async () => {
+    expect(await run(["--help"])).toMatchObject({ code: 0 });
+    expect((await run(["ls", "--help"])).code).toBe(0);
+    expect((await run(["worker"])).code).toBe(64);
+    expect((await run([])).code).toBe(64);
+  });
+
+  test("a word before -- that names no command is a worker, and the rest after -- is the command", async () => {
+    const r = await run(["nosuch", "--", "ls"]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(`no worker named "nosuch" (known: dead)`);
+  });
+
+  test("a subcommand wins only before --: `p ls -- x` is ls with an operand, never a job", async () => {
+    const r = await run(["ls", "--", "true"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith("ID ");
+  });
+
+  test("a forgotten -- is named, with the fix", async () => {
+    const r = await run(["make", "test"]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain("unknown command make; to run it on a worker: p -- make test");
+  });
+});
+
+describe("argument errors: one line, exit 64, nothing changed", () => {
+  test.each([
+    [["ls", "--bogus"], "unknown option '--bogus'; see p ls --help"],
+    [["--", " "], "no command given; usage: p [worker] [-n] [-d] -- <command>"],
+    [["dead", "extra", "--", "true"], "expected at most one worker before --, got dead extra"],
+    [["logs"], "usage: p logs [-f] <job-id>"],
+    [["logs", "../etc"], "is not valid"],
+    [["logs", "abcd"], 'no job matches "abcd"'],
+    [["rm"], "usage: p rm [--force] <job-id>..."],
+    [["pull", "abcd"], "usage: p pull"],
+    [["worker", "register", "a b"], 'connection string "a b" is not valid'],
+    [["worker", "register", "h", "-n", "../x", "--no-check"], 'worker name "../x" is not valid'],
+    [["worker", "register", "h", "-n", "dead", "--no-check"], "a worker named dead already exists"],
+    [["worker", "default", "nosuch"], 'no worker named "nosuch"'],
+  ])("p %p", async (argv, message) => {
+    const r = await run(argv);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stdout).toBe("");
+    expect(r.code).toBe(64);
+    expect((await run(["worker", "ls", "--json"])).stdout).toBe(
+      `${JSON.stringify([{ name: "dead", connection: "p@127.0.0.1:1", default: true }], null, 2)}\n`,
+    );
+  });
+
+  test("no stack trace unless --verbose", async () => {
+    expect((await run(["logs", "abcd"])).stderr).not.toContain("    at ");
+    expect((await run(["logs", "abcd", "--verbose"])).stderr).toContain("    at ");
+  });
+});
+
+describe("--json errors: one JSON object on stdout, with a stable code", () => {
+  test.each([
+    [["ls", "--json", "--bogus"], "invalid_argument", 64],
+    [["--json", "--", "true"], "invalid_argument", 64],
+    [["logs", "--json", "abcd"], "invalid_argument", 64],
+    [["stop", "--json", "abcd"], "job_not_found", 64],
+    [["worker", "register", "--json", "h", "-n", "dead", "--no-check"], "worker_exists", 64],
+    [["worker", "default", "--json", "nosuch"], "worker_not_found", 64],
+    [["-d", "--json", "--", "true"], "worker_unreachable", 255],
+  ])("p %p gives %p and exits %p", async (argv, code, exit) => {
+    const r = await run(argv);
+    expect(jsonError(r.stdout).code).toBe(code);
+    expect(r.code).toBe(exit);
+  });
+
+  test("an unreachable worker is named with ssh's reason; a job that never started has no record", async () => {
+    const r = await run(["-n", "--", "true"]);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toContain("worker dead is unreachable (connect to host 127.0.0.1 port 1: Connection refused)");
+    expect(JSON.parse((await run(["ls", "-a", "--json"])).stdout)).toEqual([]);
+  });
+
+  test("a broken config is named, with its line, and nothing runs", async () => {
+    const other = privateHome();
+    try {
+      mkdirSync(join(other.dir, "config", "p"), { recursive: true });
+      writeFileSync(join(other.dir, "config", "p", "config.yaml"), "workers:\n  - name: a\n  connection: [\n");
+      const commands = [
+        ["worker", "ls", "--json"],
+        ["-d", "--json", "--", "true"],
+        ["worker", "default", "--json", "a"],
+      ];
+      for (const argv of commands) {
+        const r = await run(argv);
+        expect(r.stderr).toBe("");
+        expect(jsonError(r.stdout)).toMatchObject({
+          code: "config_invalid",
+          message: expect.stringMatching(/config\.yaml:\d+: /),
+        });
+        expect(r.code).toBe(64);
+      }
+    } finally {
+      other.restore();
+      process.env.XDG_CONFIG_HOME = join(home.dir, "config");
+      process.env.XDG_DATA_HOME = join(home.dir, "data");
+      process.env.NO_COLOR = "1";
+    }
+  });
+});
+
+describe("p-exec and p-sync share the rules", () => {
+  test.each([
+    ["p-exec", ["run"], "no command given; usage: p-exec run", pExec],
+    ["p-exec", ["run", "dead"], "no command given; usage: p-exec run", pExec],
+    ["p-exec", ["run", "--", "true"], "usage: p-exec run", pExec],
+    ["p-exec", ["status", "dead", "not-a-uuid"], 'job id "not-a-uuid" is not a UUID', pExec],
+    ["p-exec", ["logs", "dead"], "usage: p-exec logs <worker|ssh-target> <job-id>...", pExec],
+    ["p-exec", ["stop", "'; rm -rf ~'", "00000000-0000-4000-8000-000000000001"], "is not valid", pExec],
+    ["p-sync", ["."], "usage: p-sync [--dry-run] <dir> <worker|ssh-target> <dest>", pSync],
+    ["p-sync", ["/nonexistent", "dead", "x"], "/nonexistent is not a directory", pSync],
+  ])("%s %p", async (_, argv, message, main) => {
+    const r = await inProcess(main, argv as string[]);
+    expect(r.stderr).toContain(message as string);
+    expect(r.code).toBe(64);
+  });
+
+  test("p-exec run --dry-run prints the one command that would run on the worker, and runs nothing", async () => {
+    const r = await inProcess(pExec, ["run", "--dry-run", "--json", "dead", "--", "echo", "it's"]);
+    expect(r.code).toBe(0);
+    const { script, target } = JSON.parse(r.stdout);
+    expect(target).toBe("dead");
+    expect(script).toStartWith("sh -c '");
+    expect(script).toEndWith(
+      `' p-launch follow ${JSON.parse(r.stdout).id} 'echo '\\''it'\\''\\'\\'''\\''s'\\''' ${process.cwd()} dead`,
+    );
+  });
+
+  test("an unreachable target exits 255 from p-exec too", async () => {
+    const r = await inProcess(pExec, ["status", "dead", "00000000-0000-4000-8000-000000000001"]);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toContain("worker dead is unreachable");
+  });
+});

@@ -1,0 +1,82 @@
+import type { ErrorCode } from "./errors.ts";
+import { PError, problem } from "./errors.ts";
+import type { FollowStatus, Probe, RemoteState, StopReport } from "./protocol/protocol.ts";
+import type { LaunchSpec, RemoveOptions } from "./protocol/scripts.ts";
+
+/** Where a followed job's output goes, with backpressure (process.stdout, a file, a test's sink). */
+export interface OutputSink {
+  write(chunk: Uint8Array): boolean;
+  once(event: "drain", listener: () => void): unknown;
+}
+
+export interface FollowOptions {
+  /** The byte of the log to start at. */
+  offset?: number;
+  /** Keep following until the job ends (else print what there is). */
+  follow?: boolean;
+  out: OutputSink;
+  /** Bytes written to `out` so far, counted as they go: what was shown when a stream is cut. */
+  progress?: { bytes: number };
+}
+
+export interface FollowResult extends FollowStatus {
+  /** Bytes written to `out`. */
+  bytes: number;
+  /** Lines the worker wrote to stderr that are not part of the protocol. */
+  diagnostics: string[];
+}
+
+/**
+ * A stream cut before the job's end was read. `confirmed`: the worker had found the job
+ * (after a launch, it had started) before the cut.
+ */
+export class StreamCut extends PError {
+  constructor(
+    readonly confirmed: boolean,
+    readonly bytes: number,
+    why: string,
+  ) {
+    super("connection_lost", why);
+  }
+}
+
+export interface Removal {
+  /** Bytes each job held, for the jobs found (and removed unless a dry run). */
+  sizes: Map<string, number>;
+  /** What no job owns (with RemoveOptions.sweepDays). */
+  leftovers: { path: string; bytes: number }[];
+}
+
+/**
+ * The operations on the jobs of one kind of worker, over one connection. Each is one
+ * remote invocation that nothing else can cut short. A second kind (a batch scheduler
+ * behind a login node) is a second implementation of this interface.
+ */
+export interface WorkerBackend {
+  /** Record and start a job, detached. */
+  launch(spec: LaunchSpec): Promise<void>;
+  /** Record and start a job, and follow it to its end, in one round trip. */
+  start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult>;
+  /** A job's output (to its end with `follow`), and its status. */
+  follow(id: string, opts: FollowOptions): Promise<FollowResult>;
+  /** The state of many jobs at once. */
+  status(ids: readonly string[]): Promise<Map<string, RemoteState>>;
+  /** Stop a job and its whole process tree; says whether it had ended by itself. */
+  stop(id: string): Promise<StopReport>;
+  /** Measure and remove jobs (stopping running ones with `stop`), and sweep leftovers. */
+  remove(ids: readonly string[], opts?: RemoveOptions): Promise<Removal>;
+  /** What the worker has. */
+  probe(): Promise<Probe>;
+  close(): void;
+}
+
+/** An operation's failure, as a sentence with its code; `what` failed (or nothing, to say only why). */
+export function remoteFailure(what: string, stderr: string, code: number | null, signal?: string): PError {
+  const why =
+    stderr.trim().split("\n").filter(Boolean).join("; ") ||
+    (signal
+      ? `the worker's shell was killed by SIG${signal}`
+      : `the worker's shell exited with ${code ?? "no status"}`);
+  const kind: ErrorCode = code === null && !signal ? "connection_lost" : "remote_failed";
+  return new PError(kind, what ? problem(what, why) : why);
+}

@@ -1,0 +1,128 @@
+/**
+ * What the worker-side scripts say, and how it is read: the marker lines, the exit codes
+ * they choose, and a parser for each report. Pure, with table tests.
+ */
+
+/** Exit codes the scripts choose (others are a tool's own, e.g. rsync's). */
+export const SCRIPT_EXIT = {
+  /** launch.sh: the directory named to run in does not exist. */
+  noDirectory: 2,
+  /** follow.sh, stop.sh: no such job on the worker. */
+  noJob: 3,
+  /** mirror.sh: the work dir could not be made from the mirror (rsync's "file I/O error"). */
+  copyFailed: 11,
+  /** mirror.sh: the mirror's or work dir's parent could not be made. */
+  noParent: 12,
+  /** launch.sh: setsid is missing. */
+  noSetsid: 127,
+} as const;
+
+/** The follow script's first stderr line, once it has found the job (after a launch: it has started). */
+export const FOLLOW_MARK = "p-follow";
+/** Prefix of the follow script's last stderr line (see parseFollowStatus). */
+export const STATUS_MARK = "p-status ";
+
+export interface FollowStatus {
+  exitCode: number | null;
+  endedAt: number | null;
+  /** Ended by `stop`. */
+  stopped: boolean;
+  /** Size of the whole log, in bytes, when the status was read. */
+  size: number;
+}
+
+/** `p-status <exit code|unknown> <ended_at|-> <stopped|-> <log size>`; undefined if `line` is not one. */
+export function parseFollowStatus(line: string): FollowStatus | undefined {
+  const m = /^p-status (\d+|unknown) (\d+|-) (stopped|-) +(\d+)$/.exec(line.trim());
+  if (!m) return undefined;
+  return {
+    exitCode: m[1] === "unknown" ? null : Number(m[1]),
+    endedAt: m[2] === "-" ? null : Number(m[2]),
+    stopped: m[3] === "stopped",
+    size: Number(m[4]),
+  };
+}
+
+/** What a worker says of a job. */
+export type RemoteState =
+  | { state: "running" }
+  | { state: "exited"; exitCode: number; endedAt: number | null; stopped: boolean }
+  /** The process is gone and left no exit code. */
+  | { state: "lost" }
+  /** No such job dir. */
+  | { state: "gone" };
+
+/** One `<id> <state...>` line (see job_state in lib.sh); undefined if it is not one. */
+export function parseStateLine(line: string): [string, RemoteState] | undefined {
+  const [id, state, code, ended, stopped, ...rest] = line.trim().split(" ");
+  if (!id || rest.length) return undefined;
+  if ((state === "running" || state === "lost" || state === "gone") && code === undefined) return [id, { state }];
+  if (state !== "exited" || !/^\d+$/.test(code ?? "") || !/^(\d+|-)$/.test(ended ?? "")) return undefined;
+  if (stopped !== "stopped" && stopped !== "-") return undefined;
+  const endedAt = ended === "-" ? null : Number(ended);
+  return [id, { state, exitCode: Number(code), endedAt, stopped: stopped === "stopped" }];
+}
+
+/** The status script's report: each job's state. */
+export function parseStatusReport(text: string): Map<string, RemoteState> {
+  const states = new Map<string, RemoteState>();
+  for (const line of text.split("\n")) {
+    const parsed = parseStateLine(line);
+    if (parsed) states.set(...parsed);
+  }
+  return states;
+}
+
+export interface StopReport {
+  /** False when the job had ended by itself, before or while being stopped. */
+  stopped: boolean;
+  state?: RemoteState;
+}
+
+/** stop.sh's report: `stopped` or `finished`, then the state line. */
+export function parseStopReport(text: string): StopReport | undefined {
+  const [first, second = ""] = text.split("\n");
+  if (first !== "stopped" && first !== "finished") return undefined;
+  return { stopped: first === "stopped", state: parseStateLine(second)?.[1] };
+}
+
+/** remove.sh's report: each job's size in bytes (only the jobs it found a line for). */
+export function parseSizes(text: string): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^(\S+) (\d+)$/.exec(line.trim());
+    if (m) sizes.set(m[1]!, Number(m[2]) * 1024);
+  }
+  return sizes;
+}
+
+/** The sweep's report: each leftover path and its size in bytes. */
+export function parseLeftovers(text: string): { path: string; bytes: number }[] {
+  return [...text.matchAll(/^leftover (\d+) (.+)$/gm)].map((m) => ({ path: m[2]!, bytes: Number(m[1]) * 1024 }));
+}
+
+/** What a worker has, as probe.sh reports it. */
+export interface Probe {
+  rsync: boolean;
+  setsid: boolean;
+  flock: boolean;
+  cores?: number;
+  memBytes?: number;
+}
+
+export function parseProbe(text: string): Probe {
+  const facts = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const [name, value] = line.trim().split(" ");
+    if (name && value !== undefined) facts.set(name, value);
+  }
+  const num = (k: string) => (/^\d+$/.test(facts.get(k) ?? "") ? Number(facts.get(k)) : undefined);
+  const mem = num("mem_kib");
+  return {
+    rsync: facts.get("rsync") === "yes",
+    setsid: facts.get("setsid") === "yes",
+    flock: facts.get("flock") === "yes",
+    ...(num("cores") !== undefined && { cores: num("cores") }),
+    ...(mem !== undefined && { memBytes: mem * 1024 }),
+  };
+}

@@ -1,0 +1,106 @@
+import { PError } from "../errors.ts";
+import { assertJobId, SHELL_LAYOUT } from "./layout.ts";
+import { shq } from "./quote.ts";
+import follow from "./sh/follow.sh" with { type: "text" };
+import launch from "./sh/launch.sh" with { type: "text" };
+import lib from "./sh/lib.sh" with { type: "text" };
+import mirror from "./sh/mirror.sh" with { type: "text" };
+import probe from "./sh/probe.sh" with { type: "text" };
+import remove from "./sh/remove.sh" with { type: "text" };
+import status from "./sh/status.sh" with { type: "text" };
+import stop from "./sh/stop.sh" with { type: "text" };
+
+/** Every worker-side script, by name: each one operation, run as one remote command. */
+export const SCRIPTS = { launch, follow, status, stop, remove, mirror, probe } as const;
+export type ScriptName = keyof typeof SCRIPTS;
+
+/** The shared functions, for tests that check the scripts' syntax. */
+export const LIBRARY = lib;
+
+// every script starts in the home (which all layout paths are relative to) with the layout set
+const PRELUDE = `cd || exit 1\n${Object.entries(SHELL_LAYOUT)
+  .map(([k, v]) => `${k}=${shq(v)}`)
+  .join("\n")}\n`;
+
+/** The whole text `sh -c` runs for a script: the layout, the shared functions, the script. */
+export function scriptText(name: ScriptName): string {
+  return `${PRELUDE}${lib}\n${SCRIPTS[name]}`;
+}
+
+/**
+ * The remote command line that runs a script with its arguments: `sh -c '<text>' p-<name>
+ * 'arg'...`. Data travels only as quoted positional arguments, never inside the text; the
+ * login shell may not be POSIX, so sh is named.
+ */
+export function scriptCommand(name: ScriptName, args: readonly string[]): string {
+  return [`sh -c ${shq(scriptText(name))} p-${name}`, ...args.map(shq)].join(" ");
+}
+
+/** What the worker needs to start a job. */
+export interface LaunchSpec {
+  id: string;
+  /** The command line, run by the worker user's login shell. */
+  command: string;
+  /** The client's directory (display only). */
+  cwd: string;
+  /** The worker's name (display only). */
+  worker: string;
+  /** An existing directory to run in (absolute, or relative to the home), instead of its own work dir. */
+  dir?: string;
+}
+
+/** Record and start a job; with `follow`, stream its output to its end in the same round trip. */
+export function launchCommand(spec: LaunchSpec, follow: boolean): string {
+  if (spec.dir === "")
+    throw new PError("invalid_argument", "the directory to run in is empty; give a path or leave it out");
+  const args = [follow ? "follow" : "detach", assertJobId(spec.id), spec.command, spec.cwd, spec.worker];
+  return scriptCommand("launch", spec.dir === undefined ? args : [...args, spec.dir]);
+}
+
+/** A job's output from byte `offset`; with `follow`, until the job ends. Then its status line. */
+export function followCommand(id: string, offset = 0, follow = true): string {
+  return scriptCommand("follow", [assertJobId(id), String(Math.max(0, Math.floor(offset))), follow ? "yes" : "no"]);
+}
+
+/** The state of each job, in one round trip. */
+export function statusCommand(ids: readonly string[]): string {
+  return scriptCommand("status", ids.map(assertJobId));
+}
+
+/** Stop a job: TERM its process group, KILL after `graceS` seconds; then its state. */
+export function stopCommand(id: string, graceS = 10): string {
+  return scriptCommand("stop", [String(Math.round(graceS * 10)), assertJobId(id)]);
+}
+
+export interface RemoveOptions {
+  /** Stop jobs still running first (else they are removed as they are). */
+  stop?: boolean;
+  /** Only measure. */
+  dryRun?: boolean;
+  /** Also sweep what no job owns, with mirrors unused for this many days. */
+  sweepDays?: number;
+}
+
+/** Measure and remove jobs' dirs (and sweep leftovers), in one round trip. */
+export function removeCommand(ids: readonly string[], opts: RemoveOptions = {}): string {
+  const sweep = opts.sweepDays === undefined ? "-" : String(Math.floor(opts.sweepDays));
+  return scriptCommand("remove", [
+    opts.stop ? "yes" : "no",
+    opts.dryRun ? "no" : "yes",
+    sweep,
+    ...ids.map(assertJobId),
+  ]);
+}
+
+/**
+ * rsync's remote command for a sync into a job's work dir by way of the client
+ * directory's mirror (see mirror.sh); rsync appends its own arguments.
+ */
+export function mirrorCommand(mirrorDir: string, workDir: string): string {
+  return scriptCommand("mirror", [mirrorDir, workDir.replace(/\/+$/, "")]);
+}
+
+/** What the worker has: tools p needs, cores, memory. */
+export function probeCommand(): string {
+  return scriptCommand("probe", []);
+}

@@ -1,0 +1,149 @@
+# shellcheck shell=sh
+# Functions shared by p's worker-side scripts, read before each of them. Functions only:
+# nothing here runs by itself or exits, so one operation can call several of them.
+# The layout variables (P_JOBS, P_LOCK, ...) are set first; see layout.ts.
+
+# alive PID: the process exists and is not a zombie (an init that reaps slowly leaves those)
+alive() {
+  kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'
+}
+
+# group_alive PGID: a process of the group exists and is not a zombie
+group_alive() {
+  ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+
+# put DIR NAME VALUE: write a job file so that it appears whole (write, then rename)
+put() {
+  printf '%s' "$3" >"$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"
+}
+
+# job_state DIR: one line, "<id> running", "<id> lost" (gone without an exit code),
+# "<id> gone" (no such job) or "<id> exited <code> <ended_at|-> <stopped|->"
+job_state() {
+  state_dir=$1
+  state_id=${state_dir##*/}
+  if [ ! -d "$state_dir" ]; then
+    echo "$state_id gone"
+  elif [ -f "$state_dir/exitcode" ]; then
+    state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
+    state_stopped=-
+    [ -f "$state_dir/stopped" ] && state_stopped=stopped
+    echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $state_stopped"
+  elif state_runner=$(cat "$state_dir/runner" 2>/dev/null) && alive "$state_runner"; then
+    echo "$state_id running"
+  else
+    echo "$state_id lost"
+  fi
+}
+
+# stop_job DIR GRACE_TENTHS: TERM the job's whole process group, KILL it after the grace.
+# Returns 0 if it stopped the job, 1 if the job had ended by itself (before or while
+# being stopped: its own exit code stands), 2 if there is no such job.
+stop_job() {
+  stop_dir=$1
+  [ -d "$stop_dir" ] || return 2
+  [ -f "$stop_dir/exitcode" ] && return 1
+  # the pid file appears a moment after the launch
+  stop_n=0
+  while [ ! -f "$stop_dir/pid" ] && [ "$stop_n" -lt 50 ]; do
+    sleep 0.1
+    stop_n=$((stop_n + 1))
+  done
+  stop_pid=$(cat "$stop_dir/pid" 2>/dev/null)
+  # marked first, so that no reader sees the exit code the TERM causes without the mark
+  : >"$stop_dir/stopped"
+  if [ -n "$stop_pid" ]; then
+    # a job not yet in its own group (setsid still to come) is ended by its pid
+    if ! kill -TERM -"$stop_pid" 2>/dev/null && ! kill -TERM "$stop_pid" 2>/dev/null; then
+      # nothing left to signal: the job ended by itself just now
+      rm -f "$stop_dir/stopped"
+      wait_exit "$stop_dir"
+      return 1
+    fi
+    stop_n=0
+    while { group_alive "$stop_pid" || alive "$stop_pid"; } && [ "$stop_n" -lt "$2" ]; do
+      sleep 0.1
+      stop_n=$((stop_n + 1))
+    done
+    kill -KILL -"$stop_pid" 2>/dev/null || kill -KILL "$stop_pid" 2>/dev/null
+  fi
+  wait_exit "$stop_dir"
+  return 0
+}
+
+# wait_exit DIR: give the runner two seconds to record the job's end
+wait_exit() {
+  wait_n=0
+  while [ ! -f "$1/exitcode" ] && [ "$wait_n" -lt 20 ]; do
+    sleep 0.1
+    wait_n=$((wait_n + 1))
+  done
+}
+
+# follow_job DIR OFFSET FOLLOW: print the job's output from byte OFFSET; with FOLLOW=yes
+# keep printing until the job ends. Then the status line on stderr:
+# "p-status <exit code|unknown> <ended_at|-> <stopped|-> <log size>". The size lets the
+# client see whether it has every byte: GNU tail --pid may quit with unread data when it
+# lags behind a job that has ended, and the client then fetches the rest.
+# When the client goes away (stdin closes), the tail is ended too.
+follow_job() {
+  follow_dir=$1
+  follow_from=$(($2 + 1))
+  [ -d "$follow_dir" ] || {
+    echo "job ${follow_dir##*/} is not on this worker" >&2
+    return 3
+  }
+  follow_runner=$(cat "$follow_dir/runner" 2>/dev/null)
+  # the job is found: after a launch, this tells the client that the job has started
+  echo p-follow >&2
+  if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && [ -n "$follow_runner" ] && alive "$follow_runner"; then
+    exec 3<&0
+    # tail stops once this watcher (our own child, reaped at once) sees the job end;
+    # ps (a fork) only every 2 s, to catch a runner that died and was never reaped
+    (
+      n=0
+      while [ ! -f "$follow_dir/exitcode" ] && kill -0 "$follow_runner" 2>/dev/null; do
+        sleep 0.1
+        n=$((n + 1))
+        [ $((n % 20)) -ne 0 ] || alive "$follow_runner" || break
+      done
+    ) </dev/null >/dev/null 2>&1 &
+    follow_watcher=$!
+    tail -c +"$follow_from" -s 0.1 --pid="$follow_watcher" -f "$follow_dir/output.log" &
+    follow_tail=$!
+    { cat >/dev/null; kill "$follow_tail" "$follow_watcher"; } <&3 >/dev/null 2>&1 &
+    wait "$follow_tail" 2>/dev/null
+  else
+    tail -c +"$follow_from" "$follow_dir/output.log"
+  fi
+  follow_stopped=-
+  [ -f "$follow_dir/stopped" ] && follow_stopped=stopped
+  printf 'p-status %s %s %s %s\n' "$(cat "$follow_dir/exitcode" 2>/dev/null || echo unknown)" \
+    "$(cat "$follow_dir/ended_at" 2>/dev/null || echo -)" "$follow_stopped" "$(wc -c <"$follow_dir/output.log")" >&2
+}
+
+# sweep DAYS REMOVE: what no job owns, one "leftover <KiB> <path>" line each: work dirs a
+# killed sync left half made (untouched for an hour), and mirrors no sync has used for
+# DAYS days (with all that shares their name), skipped while a sync holds them.
+# With REMOVE=yes they are deleted.
+sweep() {
+  for sweep_part in "$P_WORKDIRS"/*"$P_PART"; do
+    [ -d "$sweep_part" ] || continue
+    [ -n "$(find "$sweep_part" -maxdepth 0 -mmin +60)" ] || continue
+    sweep_kib=$(du -sk "$sweep_part" | cut -f1)
+    [ "$2" = yes ] && rm -rf "$sweep_part"
+    echo "leftover $sweep_kib $sweep_part"
+  done
+  for sweep_lock in "$P_MIRRORS"/*"$P_LOCK"; do
+    [ -f "$sweep_lock" ] || continue
+    [ -n "$(find "$sweep_lock" -maxdepth 0 -mtime +"$1")" ] || continue
+    sweep_mirror=${sweep_lock%"$P_LOCK"}
+    (
+      if command -v flock >/dev/null; then flock -n 9 || exit 0; fi
+      sweep_kib=$(du -sk "$sweep_mirror" "$sweep_mirror".* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+      [ "$2" = yes ] && rm -rf "$sweep_mirror" "$sweep_mirror".*
+      echo "leftover $sweep_kib $sweep_mirror"
+    ) 9>>"$sweep_lock"
+  done
+}

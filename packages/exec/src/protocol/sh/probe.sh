@@ -1,0 +1,10 @@
+# shellcheck shell=sh
+# probe.sh: what the worker has, one "<name> <value>" line each
+have() {
+  if command -v "$1" >/dev/null 2>&1; then echo "$1 yes"; else echo "$1 no"; fi
+}
+have rsync
+have setsid
+have flock
+echo "cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo -)"
+echo "mem_kib $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || echo -)"

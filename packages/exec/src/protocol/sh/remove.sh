@@ -1,0 +1,20 @@
+# shellcheck shell=sh
+# remove.sh STOP REMOVE SWEEP_DAYS ID...: each job's disk use, one "<id> <KiB>" line per
+# job (its job dir and work dir, whole or half made). With STOP=yes a job still running is
+# stopped first; with REMOVE=yes the dirs are deleted once measured (else this is a dry
+# run). With SWEEP_DAYS (not -), what no job owns is swept too (see sweep).
+stop=$1 remove=$2 sweep_days=$3
+shift 3
+for id in "$@"; do
+  job=$P_JOBS/$id
+  work=$P_WORKDIRS/$id
+  if [ "$stop" = yes ] && [ "$(job_state "$job")" = "$id running" ]; then
+    stop_job "$job" 100
+  fi
+  kib=$(du -sk "$job" "$work" "$work$P_PART" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+  if [ "$remove" = yes ]; then
+    rm -rf "$job" "$work" "$work$P_PART" || exit 1
+  fi
+  echo "$id $kib"
+done
+[ "$sweep_days" = - ] || sweep "$sweep_days" "$remove"

@@ -1,0 +1,131 @@
+import { type FollowOptions, type FollowResult, remoteFailure, StreamCut, type WorkerBackend } from "../backend.ts";
+import { PError } from "../errors.ts";
+import {
+  FOLLOW_MARK,
+  type FollowStatus,
+  parseFollowStatus,
+  parseLeftovers,
+  parseProbe,
+  parseSizes,
+  parseStatusReport,
+  parseStopReport,
+  SCRIPT_EXIT,
+  STATUS_MARK,
+  type StopReport,
+} from "../protocol/protocol.ts";
+import {
+  followCommand,
+  type LaunchSpec,
+  launchCommand,
+  probeCommand,
+  type RemoveOptions,
+  removeCommand,
+  statusCommand,
+  stopCommand,
+} from "../protocol/scripts.ts";
+import type { Connection } from "./connect.ts";
+
+/** A worker reached over SSH, which runs each job itself (see launch.sh). */
+export class SshWorker implements WorkerBackend {
+  constructor(
+    readonly conn: Connection,
+    /** The worker's name, for messages. */
+    readonly name: string,
+  ) {}
+
+  async launch(spec: LaunchSpec): Promise<void> {
+    const r = await this.conn.run(launchCommand(spec, false));
+    if (r.code === null && r.signal === undefined)
+      throw new PError(
+        "connection_lost",
+        `lost the connection to ${this.name} while starting job ${spec.id.slice(0, 8)}; it may or may not have started: p ls shows what the worker says`,
+      );
+    if (r.code !== 0) throw remoteFailure("", r.stderr, r.code, r.signal);
+  }
+
+  start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult> {
+    return this.followWith(launchCommand(spec, true), spec.id, { ...opts, offset: 0 });
+  }
+
+  follow(id: string, opts: FollowOptions): Promise<FollowResult> {
+    return this.followWith(followCommand(id, opts.offset, opts.follow ?? true), id, opts);
+  }
+
+  /** Stream to the end; GNU tail may quit before it has sent all a fast job wrote: fetch the rest. */
+  private async followWith(command: string, id: string, opts: FollowOptions): Promise<FollowResult> {
+    const offset = opts.offset ?? 0;
+    const progress = opts.progress ?? { bytes: 0 };
+    let s = await this.stream(command, id, opts.out, progress);
+    for (let tries = 0; offset + progress.bytes < s.size && tries < 5; tries++)
+      s = await this.stream(followCommand(id, offset + progress.bytes, false), id, opts.out, progress);
+    return s;
+  }
+
+  /** One run of a follow script: stdout to `out` with backpressure, until its status line. */
+  private async stream(command: string, id: string, out: FollowOptions["out"], progress: { bytes: number }) {
+    const { channel, ended } = await this.conn.exec(command);
+    return new Promise<FollowResult>((resolve, reject) => {
+      let status: FollowStatus | undefined;
+      let found = false;
+      let pending = "";
+      const diagnostics: string[] = [];
+      channel.on("data", (d: Buffer) => {
+        progress.bytes += d.length;
+        if (!out.write(d)) {
+          channel.pause();
+          out.once("drain", () => channel.resume());
+        }
+      });
+      channel.stderr.on("data", (d: Buffer) => {
+        pending += d.toString();
+        for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.startsWith(STATUS_MARK)) status = parseFollowStatus(line);
+          else if (line === FOLLOW_MARK) found = true;
+          else diagnostics.push(line);
+        }
+      });
+      void ended.then(({ code, signal }) => {
+        if (pending) diagnostics.push(pending);
+        if (status) return resolve({ ...status, bytes: progress.bytes, diagnostics });
+        if (code === SCRIPT_EXIT.noJob) return reject(new PError("job_not_found", `no job ${id} on ${this.name}`));
+        if (code !== null || signal !== undefined)
+          return reject(remoteFailure("", diagnostics.join("\n"), code, signal));
+        reject(new StreamCut(found, progress.bytes, `lost the connection to ${this.name}`));
+      });
+    });
+  }
+
+  async status(ids: readonly string[]) {
+    if (ids.length === 0) return new Map();
+    const r = await this.conn.run(statusCommand(ids));
+    if (r.code !== 0) throw remoteFailure(`cannot read the jobs' state on ${this.name}`, r.stderr, r.code, r.signal);
+    return parseStatusReport(r.stdout);
+  }
+
+  async stop(id: string): Promise<StopReport> {
+    const r = await this.conn.run(stopCommand(id));
+    if (r.code === SCRIPT_EXIT.noJob)
+      throw new PError("job_not_found", `job ${id.slice(0, 8)} is no longer on ${this.name}`);
+    const report = r.code === 0 ? parseStopReport(r.stdout) : undefined;
+    if (!report) throw remoteFailure(`cannot stop job ${id.slice(0, 8)} on ${this.name}`, r.stderr, r.code, r.signal);
+    return report;
+  }
+
+  async remove(ids: readonly string[], opts: RemoveOptions = {}) {
+    const r = await this.conn.run(removeCommand(ids, opts));
+    if (r.code !== 0) throw remoteFailure(`cannot remove jobs on ${this.name}`, r.stderr, r.code, r.signal);
+    return { sizes: parseSizes(r.stdout), leftovers: parseLeftovers(r.stdout) };
+  }
+
+  async probe() {
+    const r = await this.conn.run(probeCommand());
+    if (r.code !== 0) throw remoteFailure(`cannot probe ${this.name}`, r.stderr, r.code, r.signal);
+    return parseProbe(r.stdout);
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}

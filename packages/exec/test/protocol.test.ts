@@ -1,0 +1,97 @@
+import { describe, expect, test } from "bun:test";
+import {
+  parseFollowStatus,
+  parseLeftovers,
+  parseProbe,
+  parseSizes,
+  parseStateLine,
+  parseStatusReport,
+  parseStopReport,
+} from "../src/protocol/index.ts";
+
+const ID = "00000000-0000-4000-8000-000000000001";
+
+describe("parseStateLine", () => {
+  test.each([
+    [`${ID} running`, { state: "running" }],
+    [`${ID} lost`, { state: "lost" }],
+    [`${ID} gone`, { state: "gone" }],
+    [`${ID} exited 0 1700000000 -`, { state: "exited", exitCode: 0, endedAt: 1700000000, stopped: false }],
+    [`${ID} exited 143 1700000000 stopped`, { state: "exited", exitCode: 143, endedAt: 1700000000, stopped: true }],
+    [`${ID} exited 3 - -\n`, { state: "exited", exitCode: 3, endedAt: null, stopped: false }],
+    [`${ID} exited  - -`, undefined],
+    [`${ID} exited x 1 -`, undefined],
+    [`${ID} exited 0 1 maybe`, undefined],
+    [`${ID} exited 0 1`, undefined],
+    [`${ID} running extra`, undefined],
+    [`${ID} sleeping`, undefined],
+    [`${ID}`, undefined],
+    ["", undefined],
+  ])("%p", (line, state) => {
+    expect(parseStateLine(line)).toEqual(state ? [ID, state as never] : undefined);
+  });
+
+  test("a report keeps each job's line and skips noise", () => {
+    const other = "00000000-0000-4000-8000-000000000002";
+    const report = parseStatusReport(`${ID} running\nnoise from a profile\n${other} exited 1 5 -\n`);
+    expect([...report]).toEqual([
+      [ID, { state: "running" }],
+      [other, { state: "exited", exitCode: 1, endedAt: 5, stopped: false }],
+    ]);
+  });
+});
+
+describe("parseFollowStatus", () => {
+  test.each([
+    ["p-status 0 1700000000 - 12\n", { exitCode: 0, endedAt: 1700000000, stopped: false, size: 12 }],
+    ["p-status 143 1700000000 stopped 0", { exitCode: 143, endedAt: 1700000000, stopped: true, size: 0 }],
+    ["p-status unknown - - 5", { exitCode: null, endedAt: null, stopped: false, size: 5 }],
+    ["p-status 0 1700000000 -", undefined],
+    ["p-status", undefined],
+    ["hello", undefined],
+  ])("%p", (line, status) => {
+    expect(parseFollowStatus(line)).toEqual(status as never);
+  });
+});
+
+describe("parseStopReport", () => {
+  test.each([
+    [
+      `stopped\n${ID} exited 143 9 stopped\n`,
+      { stopped: true, state: { state: "exited", exitCode: 143, endedAt: 9, stopped: true } },
+    ],
+    [
+      `finished\n${ID} exited 0 9 -\n`,
+      { stopped: false, state: { state: "exited", exitCode: 0, endedAt: 9, stopped: false } },
+    ],
+    ["stopped\n", { stopped: true, state: undefined }],
+    [`${ID} running\n`, undefined],
+    ["", undefined],
+  ])("%p", (text, report) => {
+    expect(parseStopReport(text)).toEqual(report as never);
+  });
+});
+
+describe("parseSizes and parseLeftovers", () => {
+  test("sizes are KiB on the wire, bytes here; leftovers are picked out of the same report", () => {
+    const text = `${ID} 8\nleftover 4 .p/workdirs/x.part\nleftover 1024 .p/mirrors/ab cd\nnot a line\n`;
+    expect([...parseSizes(text)]).toEqual([[ID, 8192]]);
+    expect(parseLeftovers(text)).toEqual([
+      { path: ".p/workdirs/x.part", bytes: 4096 },
+      { path: ".p/mirrors/ab cd", bytes: 1024 * 1024 },
+    ]);
+  });
+});
+
+describe("parseProbe", () => {
+  test.each([
+    [
+      "rsync yes\nsetsid yes\nflock no\ncores 8\nmem_kib 16000000\n",
+      { rsync: true, setsid: true, flock: false, cores: 8, memBytes: 16000000 * 1024 },
+    ],
+    ["rsync no\nsetsid yes\nflock yes\ncores -\nmem_kib -\n", { rsync: false, setsid: true, flock: true }],
+    ["", { rsync: false, setsid: false, flock: false }],
+  ])("%p", (text, probe) => {
+    expect(parseProbe(text)).toEqual(probe);
+  });
+});

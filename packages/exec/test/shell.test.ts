@@ -1,0 +1,67 @@
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { JOB_FILES, LIBRARY, SCRIPTS, type ScriptName, scriptCommand, scriptText } from "../src/protocol/index.ts";
+
+// The worker-side scripts are real files: each is checked by the shells it may meet and
+// by shellcheck, and none names a path that the layout module does not.
+const dir = join(import.meta.dir, "..", "src", "protocol", "sh");
+const files = readdirSync(dir).filter((f) => f.endsWith(".sh"));
+const names = Object.keys(SCRIPTS) as ScriptName[];
+
+const check = (argv: string[], text: string) => {
+  const r = Bun.spawnSync([...argv], { stdin: new TextEncoder().encode(text), stderr: "pipe" });
+  return r.exitCode === 0 ? "" : r.stderr.toString() || r.stdout.toString() || `exit ${r.exitCode}`;
+};
+
+describe("worker-side scripts", () => {
+  test("every script file is one the protocol runs (or the library)", () => {
+    expect(files.sort()).toEqual([...names.map((n) => `${n}.sh`), "lib.sh"].sort());
+  });
+
+  test.each(names)("%s.sh parses in sh, dash and bash, as it is sent", (name) => {
+    for (const shell of ["sh", "dash", "bash"]) expect(check([shell, "-n"], scriptText(name))).toBe("");
+  });
+
+  test.each([...names.map((n) => `${n}.sh`), "lib.sh"])("%s passes shellcheck", (file) => {
+    const r = Bun.spawnSync(["shellcheck", "--shell=sh", "--external-sources", join(dir, file)], { stderr: "pipe" });
+    expect(r.stdout.toString() + r.stderr.toString()).toBe("");
+    expect(r.exitCode).toBe(0);
+  });
+
+  test("the library defines functions only: sourcing it runs nothing", () => {
+    const r = Bun.spawnSync(["sh", "-c", `${LIBRARY}\necho ok`], { env: { PATH: process.env.PATH! } });
+    expect(r.stdout.toString()).toBe("ok\n");
+  });
+
+  test("no script names a place on the worker: paths come from the layout", () => {
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), "utf8");
+      expect(text).not.toMatch(/\.p\/|\$HOME|\.(spare|lock|keep|tick|part)\b/);
+    }
+  });
+
+  test("the files a script reads or writes in a job dir are the layout's", () => {
+    const known = new Set<string>(Object.values(JOB_FILES));
+    const used = new Set<string>();
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), "utf8");
+      for (const m of text.matchAll(/"\$[a-z_]+\/\.?([a-z_.]+?)(?:\.tmp)?"/g)) used.add(m[1]!);
+      for (const m of text.matchAll(/put "\$[a-z_]+" ([a-z_]+)/g)) used.add(m[1]!);
+    }
+    expect([...used].filter((f) => !known.has(f))).toEqual([]);
+    expect(used.size).toBeGreaterThan(5);
+  });
+
+  test("data travels as quoted arguments: the script's text is the same whatever the data", () => {
+    const hostile = ["'; rm -rf ~ #", "$(id)", "`id`", "a\nb", "ü ✓", ""];
+    const cmd = scriptCommand("status", hostile);
+    expect(cmd.startsWith(`sh -c '${scriptText("status").replaceAll("'", `'\\''`)}' p-status `)).toBe(true);
+    const argv = Bun.spawnSync([
+      "sh",
+      "-c",
+      `set -- ${cmd.slice(cmd.indexOf(" p-status ") + 10)}; printf '%s\\0' "$@"`,
+    ]);
+    expect(argv.stdout.toString().split("\0").slice(0, -1)).toEqual(hostile);
+  });
+});
