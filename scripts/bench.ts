@@ -74,10 +74,10 @@ function setUp() {
 /** A source tree like a real project's: ~6,000 text files, a few binaries, ~100 MB with .git. */
 function buildTree(at: string) {
   say("building a ~6,000-file, ~100 MB tree with .git");
-  const words =
-    "int void return static const struct if else for while size_t char buffer index value count node next list free alloc error result data".split(
-      " ",
-    );
+  const words = (
+    "int void return static const struct if else for while size_t char buffer index " +
+    "value count node next list free alloc error result data"
+  ).split(" ");
   let seed = 42;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -187,9 +187,8 @@ try {
   // cold, where the data compresses: a directory of build logs
   const logs = join(dir, "logs");
   mkdirSync(logs);
-  sh(
-    `for i in 1 2 3 4; do seq -f 'compile step %g: cc -O2 -c src/file.c -o build/file.o ok' 1 420000 > ${logs}/build$i.log; done`,
-  );
+  const logLine = "compile step %g: cc -O2 -c src/file.c -o build/file.o ok";
+  sh(`for i in 1 2 3 4; do seq -f '${logLine}' 1 420000 > ${logs}/build$i.log; done`);
   say(`logs: ${sh(`du -sm ${logs} | cut -f1`).trim()} MB of text`);
   await compare(
     "cold first run (logs, compress)",
@@ -315,7 +314,8 @@ try {
     ok: median(streamP) <= 1.2 * median(streamB),
   });
   say(
-    `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ssh cat ${median(streamB).toFixed(2)}s`,
+    `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ` +
+      `ssh cat ${median(streamB).toFixed(2)}s`,
   );
 
   // the report
@@ -324,14 +324,21 @@ try {
   console.log(
     `\np benchmark: worker behind a ${RATE} link, medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)})\n`,
   );
-  console.log(
-    `${"measurement".padEnd(w)}  ${"p".padStart(7)}  ${"baseline".padEnd(bw)}  ${"time".padStart(7)}  ${"ratio".padStart(7)}  goal           met`,
-  );
+  const line = (cells: string[]) => console.log(cells.join("  "));
+  const head = ["measurement".padEnd(w), "p".padStart(7), "baseline".padEnd(bw), "time".padStart(7)];
+  line([...head, "ratio".padStart(7), "goal".padEnd(13), "met"]);
   for (const r of rows) {
     const ratio = r.goal.includes("faster") ? `${(r.base / r.p).toFixed(1)}x` : `${(r.p / r.base).toFixed(2)}x`;
-    console.log(
-      `${r.what.padEnd(w)}  ${`${r.p.toFixed(2)}s`.padStart(7)}  ${r.baseName.padEnd(bw)}  ${`${r.base.toFixed(2)}s`.padStart(7)}  ${ratio.padStart(7)}  ${r.goal.padEnd(13)}  ${r.ok ? "yes" : "NO"}`,
-    );
+    const [pTime, baseTime] = [r.p, r.base].map((t) => `${t.toFixed(2)}s`.padStart(7));
+    line([
+      r.what.padEnd(w),
+      pTime!,
+      r.baseName.padEnd(bw),
+      baseTime!,
+      ratio.padStart(7),
+      r.goal.padEnd(13),
+      r.ok ? "yes" : "NO",
+    ]);
   }
   console.log(`\nstreaming: p's peak memory ${Math.round(peakKb / 1024)} MB for 200 MB of output`);
 } finally {

@@ -28,7 +28,8 @@ me=$(id -un)
 run() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 run "$p" worker register "$me" -n local
 run "$p" worker ls
-run "$p" -- 'echo "hello from $(hostname) as $(whoami), in $PWD"; ls | head -5; git log --oneline -1 2>/dev/null || true'
+run "$p" -- 'echo "hello from $(hostname) as $(whoami), in $PWD"; ls | head -5;
+  git log --oneline -1 2>/dev/null || true'
 run "$p" -d -- 'sleep 1; echo detached job done'
 sleep 2
 run "$p" ls -a

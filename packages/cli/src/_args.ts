@@ -4,6 +4,10 @@ import { usage } from "./_errors.ts";
 
 type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
 
+/** node:util's parseArgs message, in p's words. */
+const nodeMessage = (err: Error) =>
+  err.message.replace(/\. To specify.*$/s, "").replace(/^Unknown option/, "unknown option");
+
 /**
  * Parse argv strictly against a citty args definition: citty itself accepts unknown flags
  * and fills positionals from after `--`, which would turn typos into silent surprises.
@@ -23,9 +27,7 @@ export function strictArgs(def: ArgsDef, argv: readonly string[], command: strin
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
     return { values: values as Parsed["values"], positionals };
   } catch (err) {
-    throw usage(
-      `${(err as Error).message.replace(/\. To specify.*$/s, "").replace(/^Unknown option/, "unknown option")}; see p ${command} --help`,
-    );
+    throw usage(`${nodeMessage(err as Error)}; see p ${command} --help`);
   }
 }
 

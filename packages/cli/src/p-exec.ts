@@ -9,7 +9,8 @@ const root = defineCommand({
     name: "p-exec",
     version: pkg.version,
     description:
-      "Run a command on a worker or ssh target, detached and logged as p runs jobs. Example: p-exec run beefy --dir src/app -- make",
+      "Run a command on a worker or ssh target, detached and logged as p runs jobs. " +
+      "Example: p-exec run beefy --dir src/app -- make",
   },
   subCommands: {
     run: () => load(import("./commands/exec/run.ts")),

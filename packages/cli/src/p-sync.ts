@@ -42,7 +42,8 @@ const command = defineCommand({
     name: "p-sync",
     version: pkg.version,
     description:
-      "Sync a directory to a worker or ssh target the way p does: what git does not ignore, plus .git. Example: p-sync . beefy src/app",
+      "Sync a directory to a worker or ssh target the way p does: what git does not ignore, plus .git. " +
+      "Example: p-sync . beefy src/app",
   },
   args,
   async run({ rawArgs }) {

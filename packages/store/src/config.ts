@@ -21,7 +21,8 @@ export function assertWorkerName(name: string): string {
   if (!NAME.test(name))
     throw new PError(
       "invalid_argument",
-      `worker name ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')`,
+      `worker name ${JSON.stringify(name)} is not valid: ` +
+        "use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')",
     );
   return name;
 }

@@ -248,7 +248,8 @@ export class JobStore {
       throw new PError("job_not_found", `no job matches ${JSON.stringify(prefix)}; see p ls -a`);
     throw new PError(
       "ambiguous_job_id",
-      `job id ${JSON.stringify(prefix)} is ambiguous: it matches ${matches.map((j) => j.id.slice(0, 12)).join(", ")}; give more characters`,
+      `job id ${JSON.stringify(prefix)} is ambiguous: ` +
+        `it matches ${matches.map((j) => j.id.slice(0, 12)).join(", ")}; give more characters`,
     );
   }
 }

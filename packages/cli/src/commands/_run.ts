@@ -18,7 +18,8 @@ export function endFollow(
     return EXIT.interrupted;
   }
   if (outcome.kind === "detached") {
-    const hint = `Detached; job ${job.id.slice(0, 8)} keeps running on ${job.worker}. Follow it again with: ${job.resume}`;
+    const short = job.id.slice(0, 8);
+    const hint = `Detached; job ${short} keeps running on ${job.worker}. Follow it again with: ${job.resume}`;
     process.stderr.write(`\n${pc.dim(hint)}\n`);
     return EXIT.interrupted;
   }

@@ -18,7 +18,9 @@ _p_complete() {
     logs|stop|pull|rm) COMPREPLY=($(compgen -W "$(p completion --candidates jobs 2>/dev/null | cut -f1)" -- "$cur")) ;;
     worker)
       if [ \${#words[@]} -eq 1 ]; then COMPREPLY=($(compgen -W "${WORKER_COMMANDS}" -- "$cur"))
-      else case "\${words[1]}" in default|rm) COMPREPLY=($(compgen -W "$(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;; esac
+      else case "\${words[1]}" in
+        default|rm) COMPREPLY=($(compgen -W "$(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;;
+      esac
       fi ;;
     completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
     ls|prune) ;;
@@ -37,8 +39,10 @@ complete -c p -f
 complete -c p -n __fish_use_subcommand -a '${COMMANDS}'
 complete -c p -n __fish_use_subcommand -a '(p completion --candidates workers)' -d worker
 complete -c p -n '__fish_seen_subcommand_from logs stop pull rm' -a '(p completion --candidates jobs)'
-complete -c p -n '__fish_seen_subcommand_from worker; and not __fish_seen_subcommand_from ${WORKER_COMMANDS}' -a '${WORKER_COMMANDS}'
-complete -c p -n '__fish_seen_subcommand_from worker; and __fish_seen_subcommand_from default rm' -a '(p completion --candidates workers)'
+complete -c p -n '__fish_seen_subcommand_from worker; and not __fish_seen_subcommand_from ${WORKER_COMMANDS}' \\
+  -a '${WORKER_COMMANDS}'
+complete -c p -n '__fish_seen_subcommand_from worker; and __fish_seen_subcommand_from default rm' \\
+  -a '(p completion --candidates workers)'
 complete -c p -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
 `;
 

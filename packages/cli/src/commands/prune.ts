@@ -7,6 +7,9 @@ import { log } from "../_log.ts";
 import { withWorker } from "../lib/control.ts";
 import { byWorker, reconcile, workerOf } from "../lib/records.ts";
 
+const shortIds = (jobs: JobRecord[]) => jobs.map((j) => j.id.slice(0, 8)).join(", ");
+const sum = (items: { bytes: number }[]) => items.reduce((n, l) => n + l.bytes, 0);
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -46,9 +49,7 @@ export default defineCommand({
       (j) => finished.has(j.status) && j.client_pid && j.client_pid !== process.pid && isAlive(j.client_pid),
     );
     if (streaming.length)
-      log.info(
-        `left ${streaming.length} job(s) whose output p is still streaming: ${streaming.map((j) => j.id.slice(0, 8)).join(", ")}`,
-      );
+      log.info(`left ${streaming.length} job(s) whose output p is still streaming: ${shortIds(streaming)}`);
     const doomed = jobs.filter((j) => finished.has(j.status) && !streaming.includes(j));
     const workers: {
       worker: string;
@@ -95,11 +96,10 @@ export default defineCommand({
         if (w.error) log.warn(`${w.error}; its jobs were left alone`);
         else {
           const left = w.leftovers.length
-            ? ` and ${w.leftovers.length} leftover(s) no job owns (${bytes(w.leftovers.reduce((n, l) => n + l.bytes, 0))})`
+            ? ` and ${w.leftovers.length} leftover(s) no job owns (${bytes(sum(w.leftovers))})`
             : "";
-          process.stdout.write(
-            `${verb} ${w.jobs.length} job(s) from ${w.worker}, ${dryRun ? "holding" : "freeing"} ${bytes(w.bytes)}${left}\n`,
-          );
+          const held = `${dryRun ? "holding" : "freeing"} ${bytes(w.bytes)}`;
+          process.stdout.write(`${verb} ${w.jobs.length} job(s) from ${w.worker}, ${held}${left}\n`);
         }
         if (dryRun)
           for (const id of w.jobs)

@@ -17,7 +17,8 @@ export default defineCommand({
   meta: {
     name: "pull",
     description:
-      "Copy a file or directory from a job's work dir (rsync, incremental). Example: p pull a3f2 target/release/app ./bin/",
+      "Copy a file or directory from a job's work dir (rsync, incremental). " +
+      "Example: p pull a3f2 target/release/app ./bin/",
   },
   args,
   async run({ rawArgs }) {

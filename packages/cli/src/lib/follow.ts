@@ -52,7 +52,8 @@ export async function followJob(backend: WorkerBackend, w: Watch, opts: FollowJo
       "connection_lost",
       err.confirmed
         ? `lost the connection while following job ${short}; it keeps running on the worker. Resume with: ${w.resume}`
-        : `lost the connection before job ${short} could be confirmed running; p ls shows what the worker says, and ${w.resume} follows it`,
+        : `lost the connection before job ${short} could be confirmed running; ` +
+            `p ls shows what the worker says, and ${w.resume} follows it`,
       { cause: err },
     );
   } finally {

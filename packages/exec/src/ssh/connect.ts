@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Duplex } from "node:stream";
 import { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, utils } from "ssh2";
-import { PError } from "../errors.ts";
+import { PError, problem } from "../errors.ts";
 import {
   checkHostKey,
   fingerprint,
@@ -163,17 +163,28 @@ function proxySocket(s: SshSettings, sshCommand?: string): Duplex | undefined {
   return sock;
 }
 
+const triedKeys = (s: SshSettings) =>
+  [s.identityAgent ? "ssh-agent" : "", ...s.identityFiles.filter(existsSync)].filter(Boolean).join(", ") || "no key";
+
+const onFile = (e: { file: string; line: number }) => `${e.file}:${e.line}`;
+
 function hostKeyError(v: HostKeyVerdict, name: string, presented: string): PError {
   if (v.kind === "mismatch")
     return new PError(
       "host_key_mismatch",
-      `host key of ${name} has CHANGED (now ${presented}; ${v.entry.keyType} on file at ${v.entry.file}:${v.entry.line}); someone may be intercepting the connection. If the worker was reinstalled, remove the old key with: ssh-keygen -R '${name}'`,
+      `host key of ${name} has CHANGED (now ${presented}; ${v.entry.keyType} on file at ${onFile(v.entry)}); ` +
+        "someone may be intercepting the connection. " +
+        `If the worker was reinstalled, remove the old key with: ssh-keygen -R '${name}'`,
     );
   if (v.kind === "revoked")
-    return new PError("host_key_mismatch", `host key of ${name} is revoked (${v.entry.file}:${v.entry.line})`);
+    return new PError("host_key_mismatch", `host key of ${name} is revoked (${onFile(v.entry)})`);
   return new PError(
     "host_key_unknown",
-    `host key of ${name} is not known (${presented}); accept it with \`p worker register\` or by connecting once with ssh`,
+    problem(
+      `host key of ${name} is not known`,
+      presented,
+      "accept it with `p worker register` or by connecting once with ssh",
+    ),
   );
 }
 
@@ -182,7 +193,11 @@ function translate(err: Error & { code?: string; level?: string }, s: SshSetting
   if (err.level === "client-authentication")
     return new PError(
       "auth_failed",
-      `ssh authentication as ${s.user} to ${where} failed (tried ${[s.identityAgent ? "ssh-agent" : "", ...s.identityFiles.filter(existsSync)].filter(Boolean).join(", ") || "no key"}); add your key to ssh-agent or the worker's authorized_keys`,
+      problem(
+        `ssh authentication as ${s.user} to ${where} failed`,
+        `tried ${triedKeys(s)}`,
+        "add your key to ssh-agent or the worker's authorized_keys",
+      ),
     );
   const reason =
     err.code === "ECONNREFUSED"

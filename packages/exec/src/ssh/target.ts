@@ -1,4 +1,4 @@
-import { PError } from "../errors.ts";
+import { PError, problem } from "../errors.ts";
 
 /** Where a worker lives: what `ssh [-p port] [-l user] host` needs. `host` may be an ssh config alias. */
 export interface Target {
@@ -10,7 +10,11 @@ export interface Target {
 const bad = (conn: string, why: string) =>
   new PError(
     "invalid_argument",
-    `connection string ${JSON.stringify(conn)} is not valid (${why}); use user@host, user@host:port, [v6addr]:port or an ssh config alias`,
+    problem(
+      `connection string ${JSON.stringify(conn)} is not valid`,
+      why,
+      "use user@host, user@host:port, [v6addr]:port or an ssh config alias",
+    ),
   );
 
 const HOST = /^[^\s@/'"`$\\;&|<>()*?[\]{}!#-][^\s@/'"`$\\;&|<>()*?[\]{}!#]*$/;

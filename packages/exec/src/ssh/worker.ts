@@ -1,5 +1,5 @@
 import { type FollowOptions, type FollowResult, remoteFailure, StreamCut, type WorkerBackend } from "../backend.ts";
-import { PError } from "../errors.ts";
+import { PError, problem } from "../errors.ts";
 import {
   FOLLOW_MARK,
   type FollowStatus,
@@ -38,7 +38,11 @@ export class SshWorker implements WorkerBackend {
     if (r.code === null && r.signal === undefined)
       throw new PError(
         "connection_lost",
-        `lost the connection to ${this.name} while starting job ${spec.id.slice(0, 8)}; it may or may not have started: p ls shows what the worker says`,
+        problem(
+          `lost the connection to ${this.name} while starting job ${spec.id.slice(0, 8)}`,
+          undefined,
+          "it may or may not have started: p ls shows what the worker says",
+        ),
       );
     if (r.code !== 0) throw remoteFailure("", r.stderr, r.code, r.signal);
   }

@@ -30,7 +30,8 @@ export default defineCommand({
   meta: {
     name: "run",
     description:
-      "Start a command detached, in its own process group, logged; follow it unless -d. Example: p-exec run beefy -d -- ./bench.sh",
+      "Start a command detached, in its own process group, logged; follow it unless -d. " +
+      "Example: p-exec run beefy -d -- ./bench.sh",
   },
   args,
   async run({ rawArgs }) {

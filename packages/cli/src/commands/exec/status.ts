@@ -14,7 +14,8 @@ export default defineCommand({
   meta: {
     name: "status",
     description:
-      "Report jobs' state in one round trip: running, exited (with code), lost or gone. Example: p-exec status beefy <id>",
+      "Report jobs' state in one round trip: running, exited (with code), lost or gone. " +
+      "Example: p-exec status beefy <id>",
   },
   args,
   async run({ rawArgs }) {

@@ -1,3 +1,4 @@
+import { problem } from "@p/exec/protocol";
 import { JobStore, loadConfig, pickWorker, saveConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
@@ -29,16 +30,21 @@ export default defineCommand({
     const running = jobs.filter((j) => j.status === "running");
     if (running.length)
       throw usage(
-        `worker ${worker.name} has ${running.length} running job(s) (${running.map((j) => j.id.slice(0, 8)).join(", ")}); stop them first: p stop <id>`,
+        problem(
+          `worker ${worker.name} has ${running.length} running job(s)`,
+          running.map((j) => j.id.slice(0, 8)).join(", "),
+          "stop them first: p stop <id>",
+        ),
       );
     const workers = config.workers.filter((w) => w.name !== worker.name);
     const default_worker = config.default_worker === worker.name ? workers[0]?.name : config.default_worker;
+    const newDefault = default_worker && default_worker !== config.default_worker;
     saveConfig({ ...(default_worker && { default_worker }), workers });
     if (values.json)
       process.stdout.write(`${JSON.stringify({ removed: worker.name, default_worker: default_worker ?? null })}\n`);
     else
       process.stdout.write(
-        `Removed worker ${worker.name}${default_worker && default_worker !== config.default_worker ? `; the default is now ${default_worker}` : ""}\n`,
+        `Removed worker ${worker.name}${newDefault ? `; the default is now ${default_worker}` : ""}\n`,
       );
     return 0;
   },
