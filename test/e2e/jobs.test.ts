@@ -168,9 +168,12 @@ describe("p logs", () => {
     expect(whole).toMatchObject({ stdout: "one\ntwo\n", code: 0 });
   });
 
-  test("a dropped connection names the job; logs -f resumes with no line lost or doubled", async () => {
+  test("with retrying off, a dropped connection names the job; logs -f resumes with no line lost or doubled", async () => {
     const cwd = scratch("drop");
-    const proc = spawnP(["--", "for i in $(seq 1 40); do echo line $i; sleep 0.05; done"], { env, cwd });
+    const proc = spawnP(["--", "for i in $(seq 1 40); do echo line $i; sleep 0.05; done"], {
+      env: { ...env, P_RECONNECT_TIMEOUT: "0" },
+      cwd,
+    });
     const reader = proc.stdout.getReader();
     let first = "";
     while (!first.includes("line 5\n")) first += Buffer.from((await reader.read()).value!).toString();

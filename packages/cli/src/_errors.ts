@@ -30,6 +30,7 @@ const EXIT_FOR: Record<ErrorCode | "internal", number> = {
   remote_failed: EXIT.failure,
   sync_failed: EXIT.failure,
   rsync_missing: EXIT.failure,
+  repository_refused: EXIT.failure,
   store_busy: EXIT.failure,
   sync_cancelled: EXIT.interrupted,
   internal: EXIT.failure,

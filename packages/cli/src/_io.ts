@@ -1,4 +1,5 @@
 import type { FollowResult, OutputSink } from "@p/exec";
+import { pc } from "./_color.ts";
 
 /** The job's output goes to our stdout as it comes; what was last written is remembered. */
 export function stdoutSink(): OutputSink & { lastByte: number } {
@@ -31,3 +32,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   process.on("SIGINT", onInt);
   return { signal: controller.signal, dispose: () => process.off("SIGINT", onInt) };
 }
+
+/** The one line a user sees while a lost connection is retried. */
+export const sayReconnecting = (why: string, id: string) =>
+  process.stderr.write(`${pc.dim(`${why}; reconnecting (job ${id.slice(0, 8)} keeps running; Ctrl+C detaches)…`)}\n`);

@@ -8,12 +8,13 @@ const root = defineCommand({
     name: "p",
     version: pkg.version,
     description:
-      "Run a command on a worker as if it ran here: p [worker] [-n] [-d] -- <command>. Example: p -- make test",
+      "Run a command on a worker as if it ran here: p [worker] [-n] [-d] [-t] -- <command>. Example: p -- make test",
   },
   args: {
     worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
     "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
     detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
+    tty: { type: "boolean", alias: "t", description: "Run the job under a pseudo-terminal sized like this one" },
   },
   subCommands: commands,
 });
@@ -21,7 +22,7 @@ const root = defineCommand({
 export function main(argv: string[]): Promise<number> {
   return runCli(root, argv, {
     version: pkg.version,
-    usage: "p [worker] [-n] [-d] -- <command> (p --help for the rest)",
+    usage: "p [worker] [-n] [-d] [-t] -- <command> (p --help for the rest)",
     dashCommand: runCommandDef,
     // `p make` is almost always a forgotten `--`
     unknownCommand: (argv) => `unknown command ${argv[0]}; to run it on a worker: p -- ${argv.join(" ")}`,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { commandLine, shq } from "@p/exec/protocol";
 import { main as p } from "../src/main.ts";
 import { main as pExec } from "../src/p-exec.ts";
 import { main as pSync } from "../src/p-sync.ts";
@@ -60,7 +61,7 @@ describe("routing", () => {
 describe("argument errors: one line, exit 64, nothing changed", () => {
   test.each([
     [["ls", "--bogus"], "unknown option '--bogus'; see p ls --help"],
-    [["--", " "], "no command given; usage: p [worker] [-n] [-d] -- <command>"],
+    [["--", " "], "no command given; usage: p [worker] [-n] [-d] [-t] -- <command>"],
     [["dead", "extra", "--", "true"], "expected at most one worker before --, got dead extra"],
     [["logs"], "usage: p logs [-f] <job-id>"],
     [["logs", "../etc"], "is not valid"],
@@ -70,6 +71,8 @@ describe("argument errors: one line, exit 64, nothing changed", () => {
     [["worker", "register", "a b"], 'connection string "a b" is not valid'],
     [["worker", "register", "h", "-n", "../x", "--no-check"], 'worker name "../x" is not valid'],
     [["worker", "register", "h", "-n", "dead", "--no-check"], "a worker named dead already exists"],
+    [["worker", "register", "h", "-n", "ls", "--no-check"], 'worker name "ls" is not valid: it is a command of p'],
+    [["worker", "register", "wait", "--no-check"], 'worker name "wait" is not valid: it is a command of p'],
     [["worker", "default", "nosuch"], 'no worker named "nosuch"'],
   ])("p %p", async (argv, message) => {
     const r = await run(argv);
@@ -155,14 +158,22 @@ describe("p-exec and p-sync share the rules", () => {
   });
 
   test("p-exec run --dry-run prints the one command that would run on the worker, and runs nothing", async () => {
-    const r = await inProcess(pExec, ["run", "--dry-run", "--json", "dead", "--", "echo", "it's"]);
-    expect(r.code).toBe(0);
-    const { script, target } = JSON.parse(r.stdout);
-    expect(target).toBe("dead");
-    expect(script).toStartWith("sh -c '");
-    expect(script).toEndWith(
-      `' p-launch follow ${JSON.parse(r.stdout).id} 'echo '\\''it'\\''\\'\\'''\\''s'\\''' ${process.cwd()} dead`,
-    );
+    const saved = process.env.LANG;
+    process.env.LANG = "C.UTF-8";
+    try {
+      const r = await inProcess(pExec, ["run", "--dry-run", "--json", "dead", "--", "echo", "it's"]);
+      expect(r.code).toBe(0);
+      const { id, script, target } = JSON.parse(r.stdout);
+      expect(target).toBe("dead");
+      expect(script).toStartWith("sh -c '");
+      // the data, as quoted arguments: mode, id, command, cwd, worker, dir, tty, variables
+      const command = shq(commandLine(["echo", "it's"]));
+      expect(script).toContain(`' p-launch follow ${id} ${command} ${shq(process.cwd())} dead '' - `);
+      expect(script).toContain(" LANG=C.UTF-8");
+    } finally {
+      if (saved === undefined) delete process.env.LANG;
+      else process.env.LANG = saved;
+    }
   });
 
   test("an unreachable target exits 255 from p-exec too", async () => {

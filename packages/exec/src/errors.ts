@@ -21,6 +21,7 @@ export type ErrorCode =
   | "remote_failed"
   | "sync_failed"
   | "rsync_missing"
+  | "repository_refused"
   | "store_busy"
   // Ctrl+C before anything started
   | "sync_cancelled";

@@ -151,6 +151,49 @@ describe("launch + follow", () => {
   });
 });
 
+describe("the job's surroundings, as a login session gives them", () => {
+  const ignored = async (script: string) => (await sh(script)).out.match(/SigIgn:\s*(\S+)/)?.[1];
+
+  test("no signal is ignored that the launching shell did not ignore: not SIGINT, not SIGQUIT", async () => {
+    const here = await ignored("grep SigIgn /proc/self/status");
+    expect(here).toBe("0000000000000000");
+    const r = await runJob("grep SigIgn /proc/self/status");
+    expect(r.out).toBe(`SigIgn:\t${here}\n`);
+  });
+
+  test("a job killed by a signal leaves no word of its shell's in its output", async () => {
+    const r = await runJob("kill -INT $$");
+    expect(r.out).toBe("");
+    expect(statusOf(r.err)?.exitCode).toBe(130);
+  });
+
+  test("variables given are set before the login shell starts, as they are", async () => {
+    const id = newId();
+    const env = { LANG: "C.UTF-8", LC_ALL: "C.UTF-8", TERM: "xterm-256color", ODD: "a b'c $HOME\nx" };
+    const command = 'printf "%s|" "$LANG" "$LC_ALL" "$TERM" "$ODD"';
+    expect((await sh(launchCommand({ id, command, cwd: "/", worker: "w", env }, false))).code).toBe(0);
+    expect((await sh(followCommand(id))).out).toBe(`C.UTF-8|C.UTF-8|xterm-256color|a b'c $HOME\nx|`);
+    expect(() => launchCommand({ id, command, cwd: "/", worker: "w", env: { "A=B": "x" } }, false)).toThrow(
+      /not a variable name/,
+    );
+  });
+
+  test("with a tty, the job runs on a pseudo-terminal of the given size, and keeps its exit code", async () => {
+    const id = newId();
+    const command = "[ -t 1 ] && echo tty; tput cols; tput lines; exit 3";
+    const spec = { id, command, cwd: "/", worker: "w", tty: { cols: 77, rows: 22 }, env: { TERM: "xterm" } };
+    expect((await sh(launchCommand(spec, false))).code).toBe(0);
+    const r = await sh(followCommand(id));
+    expect(r.out).toBe("tty\r\n77\r\n22\r\n");
+    expect(statusOf(r.err)?.exitCode).toBe(3);
+  });
+
+  test("without one, nothing is a terminal", async () => {
+    const r = await runJob("[ -t 0 ] || [ -t 1 ] || echo none");
+    expect(r.out).toBe("none\n");
+  });
+});
+
 describe("assertJobId", () => {
   test.each(["../../etc", "", "ABC", "00000000-0000-4000-8000-00000000000/", "x; rm -rf ~", "-rf"])(
     "%p is refused",

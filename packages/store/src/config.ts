@@ -13,19 +13,54 @@ export interface Worker {
 export interface Config {
   default_worker?: string;
   workers: Worker[];
+  /**
+   * Which of the client's variables a job gets, as OpenSSH's `SendEnv` would send them:
+   * TERM, LANG and LC_* unless `false`; a list adds names (`NAME`, or `PREFIX_*`).
+   */
+  forward_env?: false | string[];
+  /** `auto`: run jobs under a pseudo-terminal (as -t does) when p's stdout is a terminal. */
+  tty?: "auto";
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/**
+ * Words a worker cannot be named, since `p <word> -- cmd` must stay a command of p's:
+ * the commands there are and those planned.
+ */
+export const RESERVED_NAMES = new Set([
+  "run",
+  "ls",
+  "logs",
+  "stop",
+  "pull",
+  "rm",
+  "prune",
+  "wait",
+  "rerun",
+  "ui",
+  "worker",
+  "completion",
+  "help",
+  "any",
+  "all",
+]);
+
+/** Why a worker name cannot be used, or undefined if it can. */
+function nameProblem(name: string): string | undefined {
+  if (!NAME.test(name)) return "use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')";
+  if (RESERVED_NAMES.has(name.toLowerCase())) return `it is a command of p (p ${name.toLowerCase()})`;
+  return undefined;
+}
+
 export function assertWorkerName(name: string): string {
-  if (!NAME.test(name))
-    throw new PError(
-      "invalid_argument",
-      `worker name ${JSON.stringify(name)} is not valid: ` +
-        "use letters, digits, '.', '_' and '-' (at most 64, not starting with '.' or '-')",
-    );
+  const why = nameProblem(name);
+  if (why) throw new PError("invalid_argument", `worker name ${JSON.stringify(name)} is not valid: ${why}`);
   return name;
 }
+
+/** A variable to forward: a name, or a prefix ending in `*`. */
+const ENV_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
 
 export const configPath = (dir = configDir()) => join(dir, "config.yaml");
 
@@ -54,16 +89,26 @@ export function loadConfig(path = configPath()): Config {
     const where = `workers[${i}]`;
     if (!w || typeof w.name !== "string" || typeof w.connection !== "string")
       throw bad(undefined, `${where} needs a name and a connection`);
-    if (!NAME.test(w.name)) throw bad(undefined, `${where}: worker name ${JSON.stringify(w.name)} is not valid`);
+    const why = nameProblem(w.name);
+    if (why) throw bad(undefined, `${where}: worker name ${JSON.stringify(w.name)} is not valid: ${why}`);
     if (seen.has(w.name)) throw bad(undefined, `worker ${w.name} is listed twice`);
     seen.add(w.name);
   }
   const def = raw.default_worker;
   if (def !== undefined && def !== null && typeof def !== "string")
     throw bad(undefined, "default_worker must be a worker name");
+  const forward = raw.forward_env;
+  const forwardOk =
+    forward === undefined ||
+    forward === false ||
+    (Array.isArray(forward) && forward.every((f) => typeof f === "string" && ENV_PATTERN.test(f)));
+  if (!forwardOk) throw bad(undefined, "forward_env must be false or a list of variable names (NAME or PREFIX_*)");
+  if (raw.tty !== undefined && raw.tty !== "auto") throw bad(undefined, "tty must be auto (or left out)");
   return {
     ...(typeof def === "string" && { default_worker: def }),
     workers: workers.map((w: Worker) => ({ name: w.name, connection: w.connection })),
+    ...(forward !== undefined && { forward_env: forward as false | string[] }),
+    ...(raw.tty === "auto" && { tty: "auto" as const }),
   };
 }
 

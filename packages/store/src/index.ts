@@ -5,6 +5,7 @@ export {
   configPath,
   loadConfig,
   pickWorker,
+  RESERVED_NAMES,
   saveConfig,
   type Worker,
 } from "./config.ts";

@@ -19,6 +19,7 @@ import {
   JobStore,
   loadConfig,
   pickWorker,
+  RESERVED_NAMES,
   saveConfig,
 } from "../src/index.ts";
 
@@ -62,6 +63,13 @@ describe("config", () => {
     ["noconn.yaml", "workers:\n  - name: a\n", /workers\[0\] needs a name and a connection/],
     ["badname.yaml", "workers:\n  - name: a b\n    connection: h\n", /worker name "a b" is not valid/],
     ["twice.yaml", "workers:\n  - {name: a, connection: h}\n  - {name: a, connection: h}\n", /listed twice/],
+    [
+      "reserved.yaml",
+      "workers:\n  - {name: ls, connection: h}\n",
+      /worker name "ls" is not valid: it is a command of p/,
+    ],
+    ["forward.yaml", 'workers: []\nforward_env: ["A B"]\n', /forward_env must be false or a list/],
+    ["tty.yaml", "workers: []\ntty: always\n", /tty must be auto/],
   ])("%p is refused, naming the file", (name, text, why) => {
     const p = file(name, text);
     expect(() => loadConfig(p)).toThrow(why);
@@ -77,6 +85,16 @@ describe("config", () => {
 
   test.each(["a b", "a/b", "../x", "-x", ".hidden", "", "x".repeat(65), "a;b"])("worker name %p is refused", (name) => {
     expect(() => assertWorkerName(name)).toThrow(/is not valid/);
+  });
+
+  test.each([...RESERVED_NAMES, "LS", "All"])("worker name %p is a command of p, and refused", (name) => {
+    expect(() => assertWorkerName(name)).toThrow(/is not valid: it is a command of p/);
+  });
+
+  test("forward_env and tty are read and written back as they are", () => {
+    const text = "workers: []\nforward_env:\n  - MY_*\n  - TOKEN\ntty: auto\n";
+    expect(loadConfig(file("extras.yaml", text))).toEqual({ workers: [], forward_env: ["MY_*", "TOKEN"], tty: "auto" });
+    expect(loadConfig(file("off.yaml", "workers: []\nforward_env: false\n")).forward_env).toBe(false);
   });
 });
 

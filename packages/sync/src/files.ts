@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join, posix } from "node:path";
+import { PError, problem, shq } from "@p/exec/protocol";
 import ignore, { type Ignore } from "ignore";
 
 /**
@@ -16,20 +17,42 @@ export async function gitFiles(dir: string): Promise<string[] | null> {
   return [...files];
 }
 
-/** `git ls-files -z <args>` in `dir`, as paths; null outside a work tree or without git. */
+/**
+ * `git ls-files -z <args>` in `dir`, as paths; null outside a work tree or without git. A
+ * repository git refuses to read is an error: its set of files cannot be known, and no
+ * other set may be sent in its place.
+ */
 async function lsFiles(dir: string, args: string[]): Promise<string[] | null> {
-  let proc: Bun.Subprocess<"ignore", "pipe", "ignore">;
+  let proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   try {
     proc = Bun.spawn(["git", "-C", dir, "ls-files", "-z", ...args], {
       stdin: "ignore",
       stdout: "pipe",
-      stderr: "ignore",
+      stderr: "pipe",
     });
   } catch {
     return null;
   }
-  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  if (code !== 0 && /dubious ownership/.test(err)) throw refused(dir, err);
   return code === 0 ? out.split("\0").filter(Boolean) : null;
+}
+
+/** Git's safety check refused `dir` (owned by another user): say so, with git's own fix. */
+function refused(dir: string, err: string): PError {
+  const repo = /safe\.directory (.+)$/m.exec(err)?.[1]?.trim() ?? dir;
+  return new PError(
+    "repository_refused",
+    problem(
+      `git refuses to read the repository at ${repo}`,
+      "detected dubious ownership: it belongs to another user",
+      `nothing was synced; if you trust it: git config --global --add safe.directory ${shq(repo)}`,
+    ),
+  );
 }
 
 /** The .gitignore rules of one directory, relative to it. */

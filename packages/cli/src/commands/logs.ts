@@ -3,10 +3,11 @@ import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
 import { pc } from "../_color.ts";
 import { EXIT, usage } from "../_errors.ts";
-import { endOfOutput, interruptSignal, stdoutSink } from "../_io.ts";
+import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
 import { printLog, withWorker } from "../lib/control.ts";
 import { followJob } from "../lib/follow.ts";
 import { workerOf } from "../lib/records.ts";
+import { retryFor } from "../lib/workers.ts";
 import { endFollow } from "./_run.ts";
 
 const args = {
@@ -39,7 +40,12 @@ export default defineCommand({
     const interrupt = interruptSignal();
     try {
       const followed = await withWorker(workerOf(job), (backend) =>
-        followJob(backend, watch, { out, offset, signal: interrupt.signal }),
+        followJob(backend, watch, {
+          out,
+          offset,
+          signal: interrupt.signal,
+          retry: retryFor(workerOf(job), sayReconnecting),
+        }),
       );
       return endFollow(followed, out, watch);
     } finally {

@@ -4,16 +4,23 @@ import { jsonArg, splitCommand, strictArgs } from "../_args.ts";
 import { pc } from "../_color.ts";
 import { EXIT, usage } from "../_errors.ts";
 import { jobJson } from "../_format.ts";
-import { interruptSignal, stdoutSink } from "../_io.ts";
+import { interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
+import { jobSurroundings } from "../lib/env.ts";
 import { runJob } from "../lib/run.ts";
+import { retryFor } from "../lib/workers.ts";
 import { endFollow } from "./_run.ts";
 
-const USAGE = "p [worker] [-n] [-d] -- <command>";
+const USAGE = "p [worker] [-n] [-d] [-t] -- <command>";
 
 const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
   "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
+  tty: {
+    type: "boolean",
+    alias: "t",
+    description: "Run the job under a pseudo-terminal sized like this one (colours, line buffering, progress bars)",
+  },
   ...jsonArg,
 } as const;
 
@@ -28,7 +35,8 @@ export default defineCommand({
     const { values, positionals } = strictArgs(args, options, "run");
     if (positionals.length > 1) throw usage(`expected at most one worker before --, got ${positionals.join(" ")}`);
     if (values.json && !values.detach) throw usage("--json needs -d: a followed job's stdout is its own output");
-    const worker = pickWorker(loadConfig(), positionals[0]);
+    const config = loadConfig();
+    const worker = pickWorker(config, positionals[0]);
     const detach = Boolean(values.detach);
     const out = stdoutSink();
     const interrupt = interruptSignal();
@@ -39,9 +47,11 @@ export default defineCommand({
         cwd: process.cwd(),
         sync: !values["no-sync"],
         detach,
+        ...jobSurroundings(config, Boolean(values.tty)),
         store: new JobStore(),
         out,
         signal: interrupt.signal,
+        retry: retryFor(worker, sayReconnecting),
         resume: (id) => `p logs -f ${id.slice(0, 8)}`,
         onFollow: (job) => {
           if (process.stderr.isTTY) process.stderr.write(`${pc.dim(`job ${job.id.slice(0, 8)} on ${worker.name}`)}\n`);

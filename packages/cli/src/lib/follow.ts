@@ -11,6 +11,17 @@ export interface Watch {
   resume: string;
 }
 
+/** How a lost connection is retried: exponential backoff with jitter, until `giveUpMs` have passed. */
+export interface Retry {
+  /** A new connection to the worker, tried within `timeoutMs`. */
+  connect: (timeoutMs: number) => Promise<WorkerBackend>;
+  /** The first delay (later ones double, up to 8 s); each is jittered by ±50%. */
+  firstMs: number;
+  giveUpMs: number;
+  /** Said once per loss, before the first retry: why, and the job followed. */
+  onRetry?: (why: string, id: string) => void;
+}
+
 export interface FollowJobOptions {
   out: OutputSink;
   /** The byte of the log to start at. */
@@ -19,6 +30,8 @@ export interface FollowJobOptions {
   launch?: LaunchSpec;
   /** Aborted: detach (the job keeps running). */
   signal?: AbortSignal;
+  /** Retry a lost connection and resume at the byte where it stopped; without it, a loss ends the follow. */
+  retry?: Retry;
 }
 
 export type Followed =
@@ -26,37 +39,86 @@ export type Followed =
   /** Detached on request; `shown` bytes of the log were shown, counting the offset. */
   | { kind: "detached"; shown: number };
 
+/** The delay before retry `n` (from 0): doubling from `firstMs`, at most 8 s, jittered by ±50%. */
+export const backoffMs = (firstMs: number, n: number, random = Math.random) =>
+  Math.min(8000, firstMs * 2 ** n) * (0.5 + random());
+
 /**
  * Follow a job to its end, as `p -- cmd` and `p logs -f` do, and record how it ended. A
- * detach or a lost connection keeps the count of bytes shown, so that `p logs -f` resumes
- * without losing or repeating a byte; a lost connection is an error that says how to resume.
+ * lost connection is retried (see Retry) and the stream resumes at the byte where it
+ * stopped. A detach, or a loss that retries cannot mend, keeps the count of bytes shown so
+ * that `p logs -f` resumes without losing or repeating a byte; the loss is an error that
+ * says how to resume.
  */
-export async function followJob(backend: WorkerBackend, w: Watch, opts: FollowJobOptions): Promise<Followed> {
+export async function followJob(first: WorkerBackend, w: Watch, opts: FollowJobOptions): Promise<Followed> {
   const offset = opts.offset ?? 0;
-  const progress = { bytes: 0 };
-  const keepOffset = () => w.store?.update(w.id, { follow_offset: offset + progress.bytes, client_pid: undefined });
+  let shown = 0; // bytes shown by streams that have ended
+  let stream = { bytes: 0 }; // the stream under way
+  const total = () => offset + shown + stream.bytes;
+  const keepOffset = () => w.store?.update(w.id, { follow_offset: total(), client_pid: undefined });
+  let backend = first;
+  const opened: WorkerBackend[] = [];
   const detach = () => backend.close();
   opts.signal?.addEventListener("abort", detach);
   try {
-    const follow = { out: opts.out, offset, progress };
-    const status = await (opts.launch ? backend.start(opts.launch, follow) : backend.follow(w.id, follow));
-    // a record another p removed meanwhile (p rm) stays removed
-    const job = w.store?.update(w.id, (current) => applyState(current, stateOfFollow(status)));
-    return { kind: "ended", status, ...(job && { job }) };
-  } catch (err) {
-    if (!(err instanceof StreamCut)) throw err;
-    keepOffset();
-    if (opts.signal?.aborted) return { kind: "detached", shown: offset + progress.bytes };
-    const short = w.id.slice(0, 8);
-    throw new PError(
-      "connection_lost",
-      err.confirmed
-        ? `lost the connection while following job ${short}; it keeps running on the worker. Resume with: ${w.resume}`
-        : `lost the connection before job ${short} could be confirmed running; ` +
-            `p ls shows what the worker says, and ${w.resume} follows it`,
-      { cause: err },
-    );
+    for (let launch = opts.launch; ; launch = undefined) {
+      stream = { bytes: 0 };
+      try {
+        const follow = { out: opts.out, offset: offset + shown, progress: stream };
+        const status = await (launch ? backend.start(launch, follow) : backend.follow(w.id, follow));
+        // a record another p removed meanwhile (p rm) stays removed
+        const job = w.store?.update(w.id, (current) => applyState(current, stateOfFollow(status)));
+        return { kind: "ended", status, ...(job && { job }) };
+      } catch (err) {
+        if (!(err instanceof StreamCut)) throw err;
+        if (opts.signal?.aborted) {
+          keepOffset();
+          return { kind: "detached", shown: total() };
+        }
+        // a launch cut short may or may not have started the job: that is said, not retried
+        const next = err.confirmed || !launch ? await reconnect(opts, err.message, w.id) : undefined;
+        if (!next) {
+          keepOffset();
+          if (opts.signal?.aborted) return { kind: "detached", shown: total() };
+          throw lost(w, err);
+        }
+        shown += stream.bytes;
+        stream = { bytes: 0 };
+        opened.push((backend = next));
+      }
+    }
   } finally {
     opts.signal?.removeEventListener("abort", detach);
+    for (const b of opened) b.close();
   }
+}
+
+/** A new connection, retried with backoff until the retry gives up (or a detach): undefined then. */
+async function reconnect(opts: FollowJobOptions, why: string, id: string): Promise<WorkerBackend | undefined> {
+  const retry = opts.retry;
+  if (!retry || retry.giveUpMs <= 0) return undefined;
+  retry.onRetry?.(why, id);
+  const t0 = Date.now();
+  for (let n = 0; ; n++) {
+    const left = retry.giveUpMs - (Date.now() - t0);
+    const delay = backoffMs(retry.firstMs, n);
+    if (left <= delay || opts.signal?.aborted) return undefined;
+    await Bun.sleep(delay);
+    if (opts.signal?.aborted) return undefined;
+    try {
+      return await retry.connect(Math.max(1000, Math.min(5000, left - delay)));
+    } catch {}
+  }
+}
+
+function lost(w: Watch, cut: StreamCut): PError {
+  const short = w.id.slice(0, 8);
+  return new PError(
+    "connection_lost",
+    cut.confirmed
+      ? `lost the connection while following job ${short}; it keeps running on the worker. Resume with: ${w.resume}`
+      : `lost the connection before job ${short} could be confirmed running; ` +
+          `p ls shows what the worker says, and ${w.resume} follows it`,
+    { cause: cut },
+  );
 }

@@ -2,7 +2,7 @@ import { commandLine, type OutputSink, PError, type WorkerBackend } from "@p/exe
 import type { JobRecord, JobStore, Worker } from "@p/store";
 import { runSync } from "@p/sync";
 import { v4 as uuid } from "uuid";
-import { type Followed, followJob } from "./follow.ts";
+import { type Followed, followJob, type Retry } from "./follow.ts";
 import { failedRecord, newRecord } from "./records.ts";
 import { planJobSync } from "./sync.ts";
 import { openWorker } from "./workers.ts";
@@ -19,6 +19,10 @@ export interface RunRequest {
   dir?: string;
   /** Start and return; else follow the job to its end. */
   detach: boolean;
+  /** Variables set in the job's environment (see jobSurroundings). */
+  env?: Record<string, string>;
+  /** Run the job under a pseudo-terminal of this size. */
+  tty?: { cols: number; rows: number };
   /** Where records are kept (p), or none (p-exec). */
   store?: JobStore;
   /** Where a followed job's output goes. */
@@ -27,6 +31,8 @@ export interface RunRequest {
   signal?: AbortSignal;
   /** The command that resumes following a job, for messages. */
   resume: (id: string) => string;
+  /** How a lost connection is retried while following. */
+  retry?: Retry;
   /** Called just before a job that is followed starts. */
   onFollow?: (job: JobRecord) => void;
 }
@@ -80,6 +86,8 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       cwd: req.cwd,
       worker: req.worker.name,
       ...(req.dir !== undefined && { dir: req.dir }),
+      ...(req.env && { env: req.env }),
+      ...(req.tty && { tty: req.tty }),
     };
     try {
       if (req.detach) {
@@ -88,7 +96,12 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       }
       const watch = { id, worker: req.worker.name, store: req.store, resume: req.resume(id) };
       req.onFollow?.(job);
-      const followed = await followJob(backend, watch, { out: req.out, launch: spec, signal: req.signal });
+      const followed = await followJob(backend, watch, {
+        out: req.out,
+        launch: spec,
+        ...(req.signal && { signal: req.signal }),
+        ...(req.retry && { retry: req.retry }),
+      });
       return { ...followed, job: followed.kind === "ended" ? (followed.job ?? job) : job };
     } catch (err) {
       if ((err as PError).code !== "remote_failed") throw err;

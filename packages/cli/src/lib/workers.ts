@@ -10,6 +10,7 @@ import {
   type WorkerBackend,
 } from "@p/exec";
 import { loadConfig, type Worker } from "@p/store";
+import type { Retry } from "./follow.ts";
 
 /** The user's ssh command, as GIT_SSH_COMMAND is git's: used for rsync and for resolution. */
 export const sshCommand = (): string | undefined => process.env.P_SSH_COMMAND || undefined;
@@ -48,4 +49,18 @@ export function workerOrTarget(arg: string): Worker {
   if (w) return w;
   parseConnection(arg);
   return { name: arg, connection: arg };
+}
+
+/**
+ * How a stream from `worker` is mended after a lost connection: retried for
+ * P_RECONNECT_TIMEOUT seconds (default 60; 0 turns retrying off), the first retry within a second.
+ */
+export function retryFor(worker: Worker, onRetry?: Retry["onRetry"]): Retry {
+  const seconds = Number(process.env.P_RECONNECT_TIMEOUT ?? 60);
+  return {
+    connect: (timeoutMs) => openWorker(worker, { timeoutMs }),
+    firstMs: 500,
+    giveUpMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0,
+    ...(onRetry && { onRetry }),
+  };
 }

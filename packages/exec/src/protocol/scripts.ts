@@ -47,14 +47,34 @@ export interface LaunchSpec {
   worker: string;
   /** An existing directory to run in (absolute, or relative to the home), instead of its own work dir. */
   dir?: string;
+  /** Variables set in the job's environment before its login shell starts. */
+  env?: Record<string, string>;
+  /** Run the job under a pseudo-terminal of this size. */
+  tty?: { cols: number; rows: number };
 }
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Record and start a job; with `follow`, stream its output to its end in the same round trip. */
 export function launchCommand(spec: LaunchSpec, follow: boolean): string {
   if (spec.dir === "")
     throw new PError("invalid_argument", "the directory to run in is empty; give a path or leave it out");
-  const args = [follow ? "follow" : "detach", assertJobId(spec.id), spec.command, spec.cwd, spec.worker];
-  return scriptCommand("launch", spec.dir === undefined ? args : [...args, spec.dir]);
+  const env = Object.entries(spec.env ?? {}).map(([name, value]) => {
+    if (!ENV_NAME.test(name)) throw new PError("invalid_argument", `${JSON.stringify(name)} is not a variable name`);
+    return `${name}=${value}`;
+  });
+  const tty = spec.tty ? `${Math.max(1, Math.floor(spec.tty.cols))}x${Math.max(1, Math.floor(spec.tty.rows))}` : "-";
+  const mode = follow ? "follow" : "detach";
+  return scriptCommand("launch", [
+    mode,
+    assertJobId(spec.id),
+    spec.command,
+    spec.cwd,
+    spec.worker,
+    spec.dir ?? "",
+    tty,
+    ...env,
+  ]);
 }
 
 /** A job's output from byte `offset`; with `follow`, until the job ends. Then its status line. */

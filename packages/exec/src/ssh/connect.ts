@@ -263,7 +263,9 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
       client.on("error", () => {}); // later faults surface on the channels that use them
       resolve(new Connection(client, s));
     });
-    client.once("error", (err) => {
+    // the first error decides; ending the client may raise more (a handshake cut short),
+    // which must not go unheard
+    client.on("error", (err) => {
       client.end();
       reject(refusal ?? translate(err, s, timeoutMs));
     });

@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
 import { EXIT, usage } from "../../_errors.ts";
-import { endOfOutput, interruptSignal, stdoutSink } from "../../_io.ts";
+import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../../_io.ts";
 import { printLog, withWorker } from "../../lib/control.ts";
 import { followJob } from "../../lib/follow.ts";
+import { retryFor } from "../../lib/workers.ts";
 import { endFollow } from "../_run.ts";
 import { parseJobArgs, targetAndId } from "./_job.ts";
 
@@ -31,7 +32,7 @@ export default defineCommand({
     try {
       const watch = { id, worker: worker.name, resume };
       const followed = await withWorker(worker, (backend) =>
-        followJob(backend, watch, { out, offset, signal: interrupt.signal }),
+        followJob(backend, watch, { out, offset, signal: interrupt.signal, retry: retryFor(worker, sayReconnecting) }),
       );
       return endFollow(followed, out, watch);
     } finally {

@@ -1,14 +1,16 @@
 import { commandLine, launchCommand } from "@p/exec";
+import { loadConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { v4 as uuid } from "uuid";
 import { jsonArg, splitCommand, strictArgs } from "../../_args.ts";
 import { EXIT, usage } from "../../_errors.ts";
-import { interruptSignal, stdoutSink } from "../../_io.ts";
+import { interruptSignal, sayReconnecting, stdoutSink } from "../../_io.ts";
+import { jobSurroundings } from "../../lib/env.ts";
 import { runJob } from "../../lib/run.ts";
-import { workerOrTarget } from "../../lib/workers.ts";
+import { retryFor, workerOrTarget } from "../../lib/workers.ts";
 import { endFollow } from "../_run.ts";
 
-const USAGE = "p-exec run [--dir <dir>] [-d] <worker|ssh-target> -- <command>";
+const USAGE = "p-exec run [--dir <dir>] [-d] [-t] <worker|ssh-target> -- <command>";
 
 const args = {
   target: {
@@ -22,6 +24,7 @@ const args = {
       "Existing directory to run in (relative to the home unless absolute); default: a fresh ~/.p/workdirs/<id>",
   },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
+  tty: { type: "boolean", alias: "t", description: "Run the job under a pseudo-terminal sized like this one" },
   "dry-run": { type: "boolean", description: "Print the script that would run on the target; run nothing" },
   ...jsonArg,
 } as const;
@@ -40,12 +43,13 @@ export default defineCommand({
     if (positionals.length !== 1) throw usage(`usage: ${USAGE}`);
     const target = positionals[0]!;
     const worker = workerOrTarget(target);
+    const surroundings = jobSurroundings(loadConfig(), Boolean(values.tty));
     const dir = values.dir as string | undefined;
     const detach = Boolean(values.detach);
     if (values["dry-run"]) {
       const id = uuid();
       const spec = { id, command: commandLine(argv), cwd: process.cwd(), worker: worker.name };
-      const script = launchCommand({ ...spec, ...(dir !== undefined && { dir }) }, !detach);
+      const script = launchCommand({ ...spec, ...surroundings, ...(dir !== undefined && { dir }) }, !detach);
       process.stdout.write(values.json ? `${JSON.stringify({ id, target: worker.name, script })}\n` : `${script}\n`);
       return EXIT.ok;
     }
@@ -60,8 +64,10 @@ export default defineCommand({
         sync: false,
         ...(dir !== undefined && { dir }),
         detach,
+        ...surroundings,
         out,
         signal: interrupt.signal,
+        retry: retryFor(worker, sayReconnecting),
         resume,
       });
       if (outcome.kind === "launched") {

@@ -39,7 +39,8 @@ export default defineCommand({
     const workers = config.workers.filter((w) => w.name !== worker.name);
     const default_worker = config.default_worker === worker.name ? workers[0]?.name : config.default_worker;
     const newDefault = default_worker && default_worker !== config.default_worker;
-    saveConfig({ ...(default_worker && { default_worker }), workers });
+    const { default_worker: _, ...rest } = config;
+    saveConfig({ ...rest, ...(default_worker && { default_worker }), workers });
     if (values.json)
       process.stdout.write(`${JSON.stringify({ removed: worker.name, default_worker: default_worker ?? null })}\n`);
     else

@@ -1,13 +1,18 @@
 # shellcheck shell=sh
-# launch.sh MODE ID COMMAND CWD WORKER [DIR]
+# launch.sh MODE ID COMMAND CWD WORKER DIR TTY [NAME=VALUE...]
 # Records job ID and starts COMMAND for it, detached: the runner has a session of its own,
 # so it outlives the SSH connection, and starts the job in another new session (so stop
 # can signal the job's whole process group, and the runner survives that), waits, and
 # records the job's own exit status. The job runs in DIR (an existing directory, relative
-# to the home unless absolute), or else in its own work dir (made if a sync did not).
+# to the home unless absolute) or, if DIR is empty, in its own work dir (made if a sync did
+# not). TTY is - or COLSxROWS: the job's pseudo-terminal. NAME=VALUE pairs are set in its
+# environment (before its login shell reads the profile, as ssh's SendEnv does).
 # MODE is detach (print nothing) or follow (then stream its output, as follow.sh does).
+# Nothing is started as an asynchronous list (cmd &): a non-interactive shell makes those
+# ignore SIGINT and SIGQUIT, and a job could never undo that.
 set -e
-mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=${6-}
+mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=$6 tty=$7
+shift 7
 job=$PWD/$P_JOBS/$id
 if [ -z "$dir" ]; then
   work=$P_WORKDIRS/$id
@@ -31,6 +36,10 @@ command -v setsid >/dev/null || {
   echo "setsid not found on the worker: install util-linux" >&2
   exit 127
 }
+if [ "$tty" != - ] && ! command -v script >/dev/null; then
+  echo "script not found on the worker, which -t needs: install util-linux (bsdutils)" >&2
+  exit 127
+fi
 # the user's login shell runs the command, if it is one that takes sh's -l -c
 case "${SHELL##*/}" in
   bash | zsh | ksh | mksh | dash | sh | ash | yash) shell=$SHELL ;;
@@ -38,18 +47,47 @@ case "${SHELL##*/}" in
 esac
 cd "$work"
 umask "$user_umask"
+
+# the job itself: its pid (its process group and session) first, then the command, in
+# the user's login shell, under a pseudo-terminal of the client's size with TTY
+# shellcheck disable=SC2016 # the job's text is for the job's own shell to expand
+job_text='
+  job=$1 shell=$2 command=$3 tty=$4
+  shift 4
+  printf "%s\n" "$$" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
+  exec >>"$job/output.log" 2>&1
+  [ "$tty" = - ] && exec env "$@" "$shell" -l -c "$command"
+  # script runs its -c text in $SHELL; the command and its shell travel in the environment
+  exec env "$@" P_TTY_SIZE="$tty" P_SHELL="$shell" P_COMMAND="$command" SHELL=/bin/sh script -qefc "
+    stty cols \"\${P_TTY_SIZE%x*}\" rows \"\${P_TTY_SIZE#*x}\" 2>/dev/null
+    shell=\$P_SHELL command=\$P_COMMAND
+    unset P_TTY_SIZE P_SHELL P_COMMAND
+    exec \"\$shell\" -l -c \"\$command\"" /dev/null
+'
+# the runner: records its pid, waits for the job in the foreground, records how it ended
+# (what its shell says of a job a signal ended goes nowhere: the job's output is the job's)
 # shellcheck disable=SC2016 # the runner's text is for the runner's shell to expand
-P_JOB_ID=$id setsid sh -c '
+runner_text='
   job=$1
-  setsid "$2" -l -c "$3" >>"$job/output.log" 2>&1 </dev/null &
-  pid=$!
-  printf "%s\n" "$pid" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
-  wait "$pid"
+  printf "%s\n" "$$" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
+  shift
+  setsid -w sh -c "$@" </dev/null
   code=$?
   date +%s >"$job/.ended_at.tmp" && mv -f "$job/.ended_at.tmp" "$job/ended_at"
   printf "%s\n" "$code" >"$job/.exitcode.tmp" && mv -f "$job/.exitcode.tmp" "$job/exitcode"
-' p-runner "$job" "$shell" "$command" </dev/null >/dev/null 2>&1 &
-put "$job" runner "$!"
+'
+set -- "$job" "$job_text" p-job "$job" "$shell" "$command" "$tty" "$@"
+export P_JOB_ID="$id"
+if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1; then
+  # a setsid without -f (util-linux before 2.30): the job then starts ignoring SIGINT
+  setsid sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1 &
+fi
+# the runner says it runs before anyone can ask (status, stop, follow)
+n=0
+while [ ! -f "$job/runner" ] && [ "$n" -lt 1000 ]; do
+  sleep 0.01
+  n=$((n + 1))
+done
 set +e
 [ "$mode" = follow ] || exit 0
 follow_job "$job" 0 yes
