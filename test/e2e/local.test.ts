@@ -213,6 +213,66 @@ describe("what git refuses", () => {
   });
 });
 
+describe("repositories: a worktree answers as it does here, submodules keep working", () => {
+  const git = (cwd: string, ...args: string[]) => {
+    const r = Bun.spawnSync(["git", "-c", "user.email=t@t", "-c", "user.name=t", ...args], { cwd, stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout.toString();
+  };
+  const ASK = "git rev-parse HEAD; git branch --show-current; git describe --tags; git status --short";
+
+  test("in a git worktree the job has a repository: its HEAD, index and branch, the shared objects and refs", async () => {
+    const base = scratch("worktree");
+    const repo = join(base, "repo");
+    mkdirSync(repo);
+    git(repo, "init", "-q", "-b", "main");
+    writeFileSync(join(repo, "a.c"), "a");
+    git(repo, "add", ".");
+    git(repo, "commit", "-qm", "one");
+    git(repo, "tag", "v1");
+    const feat = join(base, "feat");
+    git(repo, "worktree", "add", "-q", "-b", "feature", feat);
+    writeFileSync(join(feat, "b.c"), "b");
+    git(feat, "add", "b.c");
+    git(feat, "commit", "-qm", "two");
+    writeFileSync(join(feat, "c.c"), "c");
+    git(feat, "add", "c.c"); // staged, not committed: the index is the worktree's
+    const here = Bun.spawnSync(["sh", "-c", ASK], { cwd: feat }).stdout.toString();
+    expect(here).toMatch(/^[0-9a-f]{40}\nfeature\nv1-1-g[0-9a-f]+\nA {2}c\.c\n$/);
+    const before = readFileSync(join(feat, ".git"), "utf8");
+    for (const _ of [1, 2]) {
+      // a first run and a re-run (from the mirror) alike
+      const r = await p(["--", ASK], { env, cwd: feat });
+      expect(r.stdout).toBe(here);
+      expect(r.code).toBe(0);
+    }
+    // nothing on the client changed, and the main checkout is as it was
+    expect(readFileSync(join(feat, ".git"), "utf8")).toBe(before);
+    expect(git(repo, "branch", "--show-current")).toBe("main\n");
+    expect(git(repo, "status", "--short")).toBe("");
+  });
+
+  test("submodules, whose .git files point inside the tree, work in the job as here", async () => {
+    const base = scratch("submodule");
+    const lib = join(base, "lib");
+    const app = join(base, "app");
+    mkdirSync(lib);
+    mkdirSync(app);
+    git(lib, "init", "-q", "-b", "main");
+    writeFileSync(join(lib, "lib.c"), "lib");
+    git(lib, "add", ".");
+    git(lib, "commit", "-qm", "lib");
+    git(app, "init", "-q", "-b", "main");
+    git(app, "-c", "protocol.file.allow=always", "submodule", "add", "-q", lib, "vendor/lib");
+    git(app, "commit", "-qm", "app");
+    const cmd = "git submodule status; git -C vendor/lib rev-parse HEAD; cat vendor/lib/lib.c";
+    const here = Bun.spawnSync(["sh", "-c", cmd], { cwd: app }).stdout.toString();
+    expect(here).toContain("vendor/lib");
+    const r = await p(["--", cmd], { env, cwd: app });
+    expect(r.stdout).toBe(here);
+  });
+});
+
 describe("worker names", () => {
   test("a worker cannot be named like a command of p, at register or in config.yaml", async () => {
     const r = await p(["worker", "register", "p-w1", "-n", "ls"], { env });

@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
-import { join, posix } from "node:path";
+import { join, posix, resolve } from "node:path";
 import { PError, problem, shq } from "@p/exec/protocol";
 import ignore, { type Ignore } from "ignore";
 
@@ -150,4 +150,35 @@ export async function syncedFiles(dir: string): Promise<string[]> {
  */
 export async function ignoredPaths(dir: string): Promise<string[]> {
   return (await lsFiles(dir, ["--others", "--ignored", "--exclude-standard", "--directory"])) ?? walk(dir).ignored;
+}
+
+/** A linked worktree (`git worktree add`): its own git dir (HEAD, index) and the repository's common dir. */
+export interface LinkedWorktree {
+  gitDir: string;
+  commonDir: string;
+}
+
+/**
+ * If `dir` is a linked worktree, where its repository lives: there `.git` is a file,
+ * `gitdir: <repo>/.git/worktrees/<name>`, whose `commondir` names the shared objects and
+ * refs. A submodule's `.git` file (its git dir has no commondir) is not one.
+ */
+export function linkedWorktree(dir: string): LinkedWorktree | undefined {
+  const dotGit = join(dir, ".git");
+  let text: string;
+  try {
+    if (!lstatSync(dotGit).isFile()) return undefined;
+    text = readFileSync(dotGit, "utf8");
+  } catch {
+    return undefined;
+  }
+  const m = /^gitdir: (.+)$/m.exec(text);
+  if (!m) return undefined;
+  const gitDir = resolve(dir, m[1]!.trim());
+  try {
+    const common = readFileSync(join(gitDir, "commondir"), "utf8").trim();
+    return { gitDir, commonDir: resolve(gitDir, common) };
+  } catch {
+    return undefined;
+  }
 }

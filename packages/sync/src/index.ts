@@ -1,5 +1,5 @@
 export { type Explanation, explainPath, type Listing, listSynced } from "./explain.ts";
-export { gitFiles, ignoredPaths, syncedFiles, walkFiles } from "./files.ts";
+export { gitFiles, ignoredPaths, type LinkedWorktree, linkedWorktree, syncedFiles, walkFiles } from "./files.ts";
 export {
   excludeRules,
   type MirrorSyncInput,
@@ -13,3 +13,4 @@ export {
 } from "./plan.ts";
 export { insideWorkDir, type PullInput, planPull } from "./pull.ts";
 export { type RunSyncOptions, runSync } from "./run.ts";
+export { type Overlay, worktreeOverlay } from "./worktree.ts";

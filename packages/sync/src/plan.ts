@@ -94,6 +94,11 @@ export interface MirrorSyncInput {
   exclude: string[];
   /** Let rsync compress (it picks zstd or the best both ends have; skips compressed formats). */
   compress?: boolean;
+  /**
+   * Paths sent before `source`, in rsync's --relative form (`base/./path`: `path` is where
+   * it lands): a name they share with `source` is theirs (see worktreeOverlay).
+   */
+  overlay?: string[];
 }
 
 /**
@@ -108,6 +113,10 @@ export function planMirrorSync(input: MirrorSyncInput): SyncPlan {
   // --modify-window=-1: compare mtimes to the nanosecond, so a file saved twice within one
   // second at the same size is still seen as changed (rsync >= 3.1.3 on the worker)
   argv.push("-r", "--delete", "--delete-excluded", "--modify-window=-1", "--from0", "--exclude-from=-");
-  argv.push("--", withSlash(input.source), remoteSpec(input.host, withSlash(input.mirror)));
+  const overlay = input.overlay ?? [];
+  // with an overlay every source says where it lands (--relative); the first to name a path wins
+  if (overlay.length) argv.push("-R");
+  const sources = overlay.length ? [...overlay, `${withSlash(input.source)}./`] : [withSlash(input.source)];
+  argv.push("--", ...sources, remoteSpec(input.host, withSlash(input.mirror)));
   return { argv, stdin: excludeRules(input.exclude) };
 }

@@ -101,3 +101,26 @@ describe("planMirrorSync", () => {
     expect(planMirrorSync({ ...input, compress: true }).argv).toContain("-z");
   });
 });
+
+describe("planMirrorSync with an overlay", () => {
+  test("every source says where it lands (-R), the overlay first so that its paths win", () => {
+    const plan = planMirrorSync({
+      source: "/src/p",
+      host: "beefy",
+      rsh: "ssh",
+      mirror: ".p/mirrors/k",
+      remoteCommand: "x",
+      exclude: [".git/worktrees/"],
+      overlay: ["/tmp/o/own/./.git/HEAD", "/tmp/o/common/./.git/"],
+    });
+    expect(plan.argv).toContain("-R");
+    expect(plan.argv.slice(plan.argv.indexOf("--"))).toEqual([
+      "--",
+      "/tmp/o/own/./.git/HEAD",
+      "/tmp/o/common/./.git/",
+      "/src/p/./",
+      "beefy:.p/mirrors/k/",
+    ]);
+    expect(plan.stdin).toBe("/.git/worktrees/\0");
+  });
+});

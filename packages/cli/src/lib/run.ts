@@ -1,10 +1,9 @@
 import { commandLine, type OutputSink, PError, type WorkerBackend } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
-import { runSync } from "@p/sync";
 import { v4 as uuid } from "uuid";
 import { type Followed, followJob, type Retry } from "./follow.ts";
 import { failedRecord, newRecord } from "./records.ts";
-import { planJobSync } from "./sync.ts";
+import { syncJob } from "./sync.ts";
 import { openWorker } from "./workers.ts";
 
 export interface RunRequest {
@@ -54,9 +53,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   const connecting = openWorker(req.worker);
-  const syncing = req.sync
-    ? planJobSync(req.cwd, req.worker.connection, id).then((plan) => runSync(plan, { signal: sync.signal }))
-    : Promise.resolve();
+  const syncing = req.sync ? syncJob(req.cwd, req.worker.connection, id, sync.signal) : Promise.resolve();
   syncing.catch(() => {});
   let backend: WorkerBackend;
   try {

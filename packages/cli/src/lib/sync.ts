@@ -1,6 +1,16 @@
 import { hostname } from "node:os";
 import { mirrorCommand, mirrorDir, parseConnection, shq, type Target, workDir } from "@p/exec";
-import { ignoredPaths, parentDir, planMirrorSync, planSync, type SyncPlan, syncedFiles } from "@p/sync";
+import {
+  ignoredPaths,
+  type Overlay,
+  parentDir,
+  planMirrorSync,
+  planSync,
+  runSync,
+  type SyncPlan,
+  syncedFiles,
+  worktreeOverlay,
+} from "@p/sync";
 import { rshFor } from "./workers.ts";
 
 /** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
@@ -25,7 +35,12 @@ export async function planSyncTo(source: string, target: Target, dest: string): 
  * changed since the last sync from the same client directory (the worker keeps a mirror).
  * Every kind of worker is synced alike: a batch scheduler's login node too.
  */
-export async function planJobSync(source: string, connection: string, id: string): Promise<SyncPlan> {
+export async function planJobSync(
+  source: string,
+  connection: string,
+  id: string,
+  overlay?: Overlay,
+): Promise<SyncPlan> {
   const target = parseConnection(connection);
   const mirror = mirrorDir({ uid: process.getuid?.() ?? "", host: hostname(), path: source });
   return planMirrorSync({
@@ -34,7 +49,18 @@ export async function planJobSync(source: string, connection: string, id: string
     rsh: rshFor(target),
     mirror,
     remoteCommand: mirrorCommand(mirror, workDir(id)),
-    exclude: await ignoredPaths(source),
+    exclude: [...(await ignoredPaths(source)), ...(overlay?.exclude ?? [])],
     compress: true,
+    ...(overlay && { overlay: overlay.paths }),
   });
+}
+
+/** Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its own). */
+export async function syncJob(source: string, connection: string, id: string, signal?: AbortSignal) {
+  const overlay = worktreeOverlay(source);
+  try {
+    await runSync(await planJobSync(source, connection, id, overlay), signal ? { signal } : {});
+  } finally {
+    overlay?.cleanup();
+  }
 }

@@ -1,0 +1,59 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { linkedWorktree, worktreeOverlay } from "../src/index.ts";
+
+const root = mkdtempSync(join(tmpdir(), "p-wt-test-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const git = (cwd: string, ...args: string[]) =>
+  Bun.spawnSync(["git", "-c", "user.email=t@t", "-c", "user.name=t", ...args], { cwd }).exitCode;
+
+const repo = join(root, "repo");
+const feat = join(root, "feat");
+mkdirSync(repo);
+git(repo, "init", "-q", "-b", "main");
+writeFileSync(join(repo, "a"), "a");
+git(repo, "add", ".");
+git(repo, "commit", "-qm", "one");
+git(repo, "worktree", "add", "-q", "-b", "feature", feat);
+
+describe("linkedWorktree", () => {
+  test("a worktree's .git file names its git dir, whose commondir is the repository", () => {
+    expect(linkedWorktree(feat)).toEqual({
+      gitDir: join(repo, ".git", "worktrees", "feat"),
+      commonDir: join(repo, ".git"),
+    });
+  });
+
+  test("a main checkout, a plain directory and a submodule-like .git file are not worktrees", () => {
+    expect(linkedWorktree(repo)).toBeUndefined();
+    expect(linkedWorktree(root)).toBeUndefined();
+    const sub = join(root, "sub");
+    mkdirSync(join(sub, "gitdir"), { recursive: true });
+    writeFileSync(join(sub, ".git"), "gitdir: gitdir\n");
+    expect(linkedWorktree(sub)).toBeUndefined();
+  });
+});
+
+describe("worktreeOverlay", () => {
+  test("the worktree's own HEAD and index, then the common dir, each where it lands in .git", () => {
+    const o = worktreeOverlay(feat)!;
+    try {
+      expect(o.exclude).toEqual([".git/worktrees/"]);
+      const [head, index] = o.paths as [string, string];
+      const common = o.paths.at(-1)!;
+      expect(head).toMatch(/\/own\/\.\/\.git\/HEAD$/);
+      expect(readFileSync(head, "utf8")).toBe("ref: refs/heads/feature\n");
+      expect(index).toMatch(/\/own\/\.\/\.git\/index$/);
+      const ns = (p: string) => statSync(p, { bigint: true }).mtimeNs;
+      expect(ns(index)).toBe(ns(join(repo, ".git", "worktrees", "feat", "index")));
+      expect(common).toMatch(/\/common\/\.\/\.git\/$/);
+      expect(readlinkSync(common.slice(0, -1))).toBe(join(repo, ".git"));
+    } finally {
+      o.cleanup();
+    }
+    expect(() => statSync(o.paths[0]!)).toThrow();
+    expect(worktreeOverlay(repo)).toBeUndefined();
+  });
+});
