@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  JOB_FILES,
   JOBS_DIR,
   jobDir,
   MIRRORS_DIR,
@@ -12,7 +13,7 @@ import {
 } from "../../packages/exec/src/protocol/layout.ts";
 
 /** Where p keeps things on a worker, from the one module that says so. */
-export const layout = { P_DIR, JOBS_DIR, WORKDIRS_DIR, MIRRORS_DIR, SUFFIX };
+export const layout = { P_DIR, JOBS_DIR, WORKDIRS_DIR, MIRRORS_DIR, SUFFIX, JOB_FILES };
 
 export const root = join(import.meta.dir, "..", "..");
 export const P = join(root, "dist", "p");

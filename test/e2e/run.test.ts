@@ -110,17 +110,12 @@ describe("p -- <command>", () => {
     await p(["--", "echo logged; exit 5"], { env, cwd });
     const id = newJobId(before);
     const j = jobDirOf("p-w1", id);
-    expect(readdirSync(j).sort()).toEqual([
-      "cmd",
-      "cwd",
-      "ended_at",
-      "exitcode",
-      "output.log",
-      "pid",
-      "runner",
-      "started_at",
-      "worker",
-    ]);
+    // the spec's layout (layout.ts), but the mark of a stop
+    expect(readdirSync(j).sort()).toEqual(
+      Object.values(layout.JOB_FILES)
+        .filter((f) => f !== "stopped")
+        .sort(),
+    );
     expect(readFileSync(join(j, "cmd"), "utf8")).toBe("echo logged; exit 5");
     expect(readFileSync(join(j, "cwd"), "utf8")).toBe(cwd);
     expect(readFileSync(join(j, "worker"), "utf8")).toBe("p-w1");
