@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PError, problem } from "@p/exec/protocol";
 import { linkedWorktree } from "./files.ts";
 
 /** What a sync adds to make a linked worktree's `.git` a repository on the worker. */
@@ -36,7 +37,8 @@ export function worktreeOverlay(source: string): Overlay | undefined {
       // the copy keeps the original's mtime to the nanosecond (as the mirror's rsync compares
       // it), so an unchanged index is not sent again; node's utimes would round it
       const cp = Bun.spawnSync(["cp", "-p", "--", join(wt.gitDir, name), join(own, name)], { stderr: "pipe" });
-      if (cp.exitCode !== 0) throw new Error(`cannot copy ${join(wt.gitDir, name)}: ${cp.stderr.toString().trim()}`);
+      if (cp.exitCode !== 0)
+        throw new PError("sync_failed", problem(`cannot read ${join(wt.gitDir, name)}`, cp.stderr.toString().trim()));
       // (by hand: join() would drop the /./ that tells rsync where the path starts)
       paths.push(`${scratch}/own/./.git/${name}`);
     }

@@ -70,9 +70,9 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       await backend.remove([id]).catch(() => {});
       if ((err as PError).code === "sync_cancelled") return { kind: "cancelled" };
       req.store?.save(failedRecord(job, (err as Error).message));
-      throw new PError("sync_failed", `sync to worker ${req.worker.name} failed: ${(err as Error).message}`, {
-        cause: err,
-      });
+      // git's refusal keeps its own code: the fix is on this side, not the worker's
+      const code = (err as PError).code === "repository_refused" ? "repository_refused" : "sync_failed";
+      throw new PError(code, `sync to worker ${req.worker.name} failed: ${(err as Error).message}`, { cause: err });
     }
     if (cancelled()) return { kind: "cancelled" };
 
