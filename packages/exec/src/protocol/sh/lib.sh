@@ -99,18 +99,19 @@ follow_job() {
   echo p-follow >&2
   if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && [ -n "$follow_runner" ] && alive "$follow_runner"; then
     exec 3<&0
-    # tail stops once this watcher (our own child, reaped at once) sees the job end;
-    # ps (a fork) only every 2 s, to catch a runner that died and was never reaped
+    # tail stops once this watcher (our own child, reaped at once) sees the job end: it
+    # looks often in the first second (most jobs p follows end soon), then every 0.1 s;
+    # ps (a fork) only every 20 looks, to catch a runner that died and was never reaped
     (
       n=0
       while [ ! -f "$follow_dir/exitcode" ] && kill -0 "$follow_runner" 2>/dev/null; do
-        sleep 0.1
+        if [ "$n" -lt 50 ]; then sleep 0.02; else sleep 0.1; fi
         n=$((n + 1))
         [ $((n % 20)) -ne 0 ] || alive "$follow_runner" || break
       done
     ) </dev/null >/dev/null 2>&1 &
     follow_watcher=$!
-    tail -c +"$follow_from" -s 0.1 --pid="$follow_watcher" -f "$follow_dir/output.log" &
+    tail -c +"$follow_from" -s 0.05 --pid="$follow_watcher" -f "$follow_dir/output.log" &
     follow_tail=$!
     { cat >/dev/null; kill "$follow_tail" "$follow_watcher"; } <&3 >/dev/null 2>&1 &
     wait "$follow_tail" 2>/dev/null
