@@ -98,16 +98,28 @@ async function reconnect(opts: FollowJobOptions, why: string, id: string): Promi
   const retry = opts.retry;
   if (!retry || retry.giveUpMs <= 0) return undefined;
   retry.onRetry?.(why, id);
+  // a detach (Ctrl+C) ends the waiting at once, not after the delay or the attempt under way
+  const detached = new Promise<undefined>((resolve) => {
+    if (opts.signal?.aborted) resolve(undefined);
+    opts.signal?.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
   const t0 = Date.now();
   for (let n = 0; ; n++) {
     const left = retry.giveUpMs - (Date.now() - t0);
     const delay = backoffMs(retry.firstMs, n);
     if (left <= delay || opts.signal?.aborted) return undefined;
-    await Bun.sleep(delay);
+    await Promise.race([Bun.sleep(delay), detached]);
     if (opts.signal?.aborted) return undefined;
-    try {
-      return await retry.connect(Math.max(1000, Math.min(5000, left - delay)));
-    } catch {}
+    const attempt = retry.connect(Math.max(1000, Math.min(5000, left - delay)));
+    attempt.catch(() => {});
+    const next = await Promise.race([attempt, detached]).catch(() => null);
+    if (next) return next;
+    // a connection made after the detach is not used
+    if (opts.signal?.aborted)
+      return void attempt.then(
+        (late) => late.close(),
+        () => {},
+      );
   }
 }
 
