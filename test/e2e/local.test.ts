@@ -246,6 +246,11 @@ describe("repositories: a worktree answers as it does here, submodules keep work
       expect(r.stdout).toBe(here);
       expect(r.code).toBe(0);
     }
+    // p-sync sends what a job gets: the worktree's repository as .git/
+    const synced = Bun.spawnSync([`${P}-sync`, feat, "p-w1", "wt-copy"], { env });
+    expect(synced.exitCode).toBe(0);
+    const there = await p(["-n", "--", `cd ~/wt-copy && { ${ASK}; }`], { env });
+    expect(there.stdout).toBe(here);
     // nothing on the client changed, and the main checkout is as it was
     expect(readFileSync(join(feat, ".git"), "utf8")).toBe(before);
     expect(git(repo, "branch", "--show-current")).toBe("main\n");

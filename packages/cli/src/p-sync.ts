@@ -1,7 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { PError, parseConnection, shJoin } from "@p/exec";
-import { explainPath, listSynced, runSync } from "@p/sync";
+import { explainPath, listSynced, runSync, worktreeOverlay } from "@p/sync";
 import { defineCommand } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { jsonArg, strictArgs } from "./_args.ts";
@@ -61,27 +61,29 @@ const command = defineCommand({
     const [dir, targetArg, dest] = positionals as [string, string, string];
     const source = sourceDir(dir);
     const worker = workerOrTarget(targetArg);
-    const plan = await planSyncTo(source, parseConnection(worker.connection), dest);
-    if (values["dry-run"]) {
-      const listing = await listSynced(source);
-      if (json)
-        process.stdout.write(
-          `${JSON.stringify({ argv: plan.argv, files: listing.files, total_bytes: listing.totalBytes })}\n`,
-        );
-      else {
-        process.stdout.write(`${shJoin(plan.argv)} < file-list\n`);
-        for (const f of listing.files) process.stdout.write(`${f.path}\n`);
-        process.stdout.write(`${listing.files.length} files, ${bytes(listing.totalBytes)}\n`);
-      }
-      return 0;
-    }
+    // in a linked worktree, its repository goes as .git/ in a second transfer
+    const overlay = worktreeOverlay(source);
     try {
-      await runSync(plan);
+      const [plan, ...more] = await planSyncTo(source, parseConnection(worker.connection), dest, overlay);
+      if (values["dry-run"]) {
+        const listing = await listSynced(source);
+        const result = { argv: plan!.argv, files: listing.files, total_bytes: listing.totalBytes };
+        if (json)
+          process.stdout.write(`${JSON.stringify({ ...result, ...(more[0] && { repository_argv: more[0].argv }) })}\n`);
+        else {
+          process.stdout.write(`${shJoin(plan!.argv)} < file-list\n`);
+          for (const m of more) process.stdout.write(`${shJoin(m.argv)}\n`);
+          for (const f of listing.files) process.stdout.write(`${f.path}\n`);
+          process.stdout.write(`${listing.files.length} files, ${bytes(listing.totalBytes)}\n`);
+        }
+        return 0;
+      }
+      for (const step of [plan!, ...more]) await runSync(step);
     } catch (err) {
-      throw new PError(
-        (err as PError).code ?? "sync_failed",
-        `sync to ${worker.name} failed: ${(err as Error).message}`,
-      );
+      if (!(err instanceof PError) || values["dry-run"]) throw err;
+      throw new PError(err.code, `sync to ${worker.name} failed: ${err.message}`, { cause: err });
+    } finally {
+      overlay?.cleanup();
     }
     if (json) process.stdout.write(`${JSON.stringify({ source, target: worker.name, dest: remotePath(dest) })}\n`);
     else process.stderr.write(`Synced ${source} to ${worker.name}:${remotePath(dest)}\n`);

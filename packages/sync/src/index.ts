@@ -3,9 +3,11 @@ export { gitFiles, ignoredPaths, type LinkedWorktree, linkedWorktree, syncedFile
 export {
   excludeRules,
   type MirrorSyncInput,
+  type OverlaySyncInput,
   parentDir,
   planList,
   planMirrorSync,
+  planOverlaySync,
   planSync,
   remoteSpec,
   type SyncInput,

@@ -53,6 +53,23 @@ export function planSync(input: SyncInput): SyncPlan {
   return { argv, stdin: nulList(input.files) };
 }
 
+/** What an overlay (see worktreeOverlay) adds to a sync already made: its paths, --relative. */
+export interface OverlaySyncInput {
+  paths: string[];
+  host: string;
+  dest: string;
+  rsh: string;
+  exclude: string[];
+  dryRun?: boolean;
+}
+
+export function planOverlaySync(input: OverlaySyncInput): SyncPlan {
+  const argv = ["rsync", "-a", "--protect-args", "-R", "-e", input.rsh];
+  if (input.dryRun) argv.push("--dry-run", "--itemize-changes");
+  argv.push("--from0", "--exclude-from=-", "--", ...input.paths, remoteSpec(input.host, withSlash(input.dest)));
+  return { argv, stdin: excludeRules(input.exclude) };
+}
+
 /** A local dry run of the same file list: rsync prints each file it would send (`size path`). */
 export function planList(source: string, files: string[], scratch: string): SyncPlan {
   const argv = [

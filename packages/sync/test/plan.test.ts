@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { excludeRules, parentDir, planMirrorSync, planSync, remoteSpec } from "../src/plan.ts";
+import { excludeRules, parentDir, planMirrorSync, planOverlaySync, planSync, remoteSpec } from "../src/plan.ts";
 
 const base = { source: "/src/proj", host: "beefy", dest: ".p/workdirs/abc", rsh: "ssh -p 2222" };
 
@@ -120,6 +120,33 @@ describe("planMirrorSync with an overlay", () => {
       "/tmp/o/common/./.git/",
       "/src/p/./",
       "beefy:.p/mirrors/k/",
+    ]);
+    expect(plan.stdin).toBe("/.git/worktrees/\0");
+  });
+});
+
+describe("planOverlaySync", () => {
+  test("sends the overlay's paths --relative into the destination, its own excludes applied", () => {
+    const plan = planOverlaySync({
+      paths: ["/t/own/./.git/HEAD", "/t/common/./.git/"],
+      host: "beefy",
+      dest: "app",
+      rsh: "ssh",
+      exclude: [".git/worktrees/"],
+    });
+    expect(plan.argv).toEqual([
+      "rsync",
+      "-a",
+      "--protect-args",
+      "-R",
+      "-e",
+      "ssh",
+      "--from0",
+      "--exclude-from=-",
+      "--",
+      "/t/own/./.git/HEAD",
+      "/t/common/./.git/",
+      "beefy:app/",
     ]);
     expect(plan.stdin).toBe("/.git/worktrees/\0");
   });

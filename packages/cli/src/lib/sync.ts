@@ -5,6 +5,7 @@ import {
   type Overlay,
   parentDir,
   planMirrorSync,
+  planOverlaySync,
   planSync,
   runSync,
   type SyncPlan,
@@ -16,18 +17,36 @@ import { rshFor } from "./workers.ts";
 /** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
 export const remotePath = (dest: string) => dest.replace(/^~\/?/, "") || ".";
 
-/** The plan that sends `source` (what git would not ignore, plus .git) to `dest` on `target`. */
-export async function planSyncTo(source: string, target: Target, dest: string): Promise<SyncPlan> {
+/**
+ * The plans that send `source` (what git would not ignore, plus .git) to `dest` on
+ * `target`: one, or in a linked worktree (given its overlay) a second that sends its
+ * repository as `.git/`, as a job gets it.
+ */
+export async function planSyncTo(source: string, target: Target, dest: string, overlay?: Overlay) {
   const path = remotePath(dest);
-  return planSync({
-    source,
-    host: target.host,
-    dest: path,
-    rsh: rshFor(target),
-    // the destination's parents may not exist yet on a new worker
-    rsyncPath: `mkdir -p ${shq(parentDir(path))} && rsync`,
-    files: await syncedFiles(source),
-  });
+  const files = await syncedFiles(source);
+  const plans: SyncPlan[] = [
+    planSync({
+      source,
+      host: target.host,
+      dest: path,
+      rsh: rshFor(target),
+      // the destination's parents may not exist yet on a new worker
+      rsyncPath: `mkdir -p ${shq(parentDir(path))} && rsync`,
+      files: overlay ? files.filter((f) => f !== ".git") : files,
+    }),
+  ];
+  if (overlay)
+    plans.push(
+      planOverlaySync({
+        paths: overlay.paths,
+        host: target.host,
+        dest: path,
+        rsh: rshFor(target),
+        exclude: overlay.exclude,
+      }),
+    );
+  return plans;
 }
 
 /**
