@@ -65,7 +65,8 @@ describe("p ls", () => {
     expect(all.join("\n")).toMatch(/exit 3\s+done \[3\]/);
     // columns line up whatever the content
     const statusCol = all[0]!.indexOf("STATUS");
-    for (const line of all.slice(1)) expect(line.slice(statusCol)).toMatch(/^(running|done|failed|stopped|unknown)/);
+    for (const line of all.slice(1))
+      expect(line.slice(statusCol)).toMatch(/^(running|done|failed|stopped|timeout|unknown)/);
     await p(["stop", running], { env });
   });
 
@@ -265,6 +266,26 @@ describe("p pull", () => {
     const missing = await p(["pull", id, "nope"], { env, cwd: dest });
     expect(missing.code).toBe(64);
     expect(missing.stderr).toMatch(/nope is not in job/);
+  });
+});
+
+describe("--timeout", () => {
+  test("ends the job's whole tree when the time is up: status timeout, exit 124, as GNU timeout", async () => {
+    const t0 = Date.now();
+    const r = await p(["--timeout", "1s", "--", "echo started; sleep 30 & sleep 31; echo never"], { env });
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(r).toMatchObject({ code: 124, stdout: "started\n" });
+    expect(r.stderr).toContain("[Job timed out: exit 124]");
+    const id = ((await lsJson("-a")).at(-1) as { id: string }).id;
+    expect((await lsJson("-a")).at(-1)).toMatchObject({ id, status: "timeout", exit_code: 124 });
+    expect(asWorker("p-w1", "pgrep -u p-w1 -f 'sleep 3[01]' || true").trim()).toBe("");
+    // a detached one too, seen by p ls; a job within its limit is untouched
+    const d = await detach("sleep 20", ["--timeout", "1"]);
+    await waitFor(() => ended("p-w1", d), 8000);
+    expect((await lsJson("-a")).find((j) => j.id === d)).toMatchObject({ status: "timeout", exit_code: 124 });
+    expect((await p(["--timeout", "1m", "--", "exit 3"], { env })).code).toBe(3);
+    const bad = await p(["--timeout", "soon", "--", "true"], { env });
+    expect(bad).toMatchObject({ code: 64, stderr: expect.stringContaining('duration "soon" is not valid') });
   });
 });
 

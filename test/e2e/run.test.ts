@@ -110,10 +110,10 @@ describe("p -- <command>", () => {
     await p(["--", "echo logged; exit 5"], { env, cwd });
     const id = newJobId(before);
     const j = jobDirOf("p-w1", id);
-    // the spec's layout (layout.ts), but the mark of a stop
+    // the spec's layout (layout.ts), but the marks of a stop and of a time limit
     expect(readdirSync(j).sort()).toEqual(
       Object.values(layout.JOB_FILES)
-        .filter((f) => f !== "stopped")
+        .filter((f) => f !== layout.JOB_FILES.stopped && f !== layout.JOB_FILES.timedOut)
         .sort(),
     );
     expect(readFileSync(join(j, "cmd"), "utf8")).toBe("echo logged; exit 5");

@@ -3,9 +3,9 @@ import type { JobRecord } from "@p/store";
 import { pc } from "./_color.ts";
 
 /** `[Job done: exit N]`, as the spec prints it when a job ends. */
-export function doneLine(exitCode: number | null): string {
+export function doneLine(exitCode: number | null, timedOut = false): string {
   if (exitCode === null) return pc.yellow("[Job ended without an exit code: status unknown]");
-  const line = `[Job done: exit ${exitCode}]`;
+  const line = timedOut ? `[Job timed out: exit ${exitCode}]` : `[Job done: exit ${exitCode}]`;
   return exitCode === 0 ? pc.green(line) : pc.red(line);
 }
 

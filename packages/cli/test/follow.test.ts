@@ -16,7 +16,15 @@ function worker(cutAt: number | undefined, calls: { offset: number }[]): WorkerB
     opts.out.write(chunk);
     progress.bytes += chunk.length;
     if (cutAt !== undefined && end < LOG.length) throw new StreamCut(true, progress.bytes, "lost the connection to w");
-    return { exitCode: 0, endedAt: 1, stopped: false, size: LOG.length, bytes: progress.bytes, diagnostics: [] };
+    return {
+      exitCode: 0,
+      endedAt: 1,
+      stopped: false,
+      timedOut: false,
+      size: LOG.length,
+      bytes: progress.bytes,
+      diagnostics: [],
+    };
   };
   const no = () => Promise.reject(new Error("not used"));
   return { follow, start: no, launch: no, status: no, stop: no, remove: no, probe: no, close() {} };

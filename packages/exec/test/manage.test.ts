@@ -61,6 +61,7 @@ describe("status.sh", () => {
       exitCode: 4,
       endedAt: expect.any(Number),
       stopped: false,
+      timedOut: false,
     });
     expect(states.get(gone)).toEqual({ state: "gone" });
     expect(states.get(lost.id)).toEqual({ state: "lost" });
@@ -80,7 +81,7 @@ describe("stop.sh", () => {
     // the report carries the state the stop left, so no second round trip is needed
     expect(report).toEqual({
       stopped: true,
-      state: { state: "exited", exitCode: 143, endedAt: expect.any(Number), stopped: true },
+      state: { state: "exited", exitCode: 143, endedAt: expect.any(Number), stopped: true, timedOut: false },
     });
     expect(parseStatusReport(sh(statusCommand([job.id])).out).get(job.id)).toEqual(report!.state!);
   });
@@ -101,7 +102,7 @@ describe("stop.sh", () => {
     waitFile(join(job.j, "exitcode"));
     expect(parseStopReport(sh(stopCommand(job.id)).out)).toEqual({
       stopped: false,
-      state: { state: "exited", exitCode: 0, endedAt: expect.any(Number), stopped: false },
+      state: { state: "exited", exitCode: 0, endedAt: expect.any(Number), stopped: false, timedOut: false },
     });
     expect(sh(stopCommand(newId())).code).toBe(3);
   });
@@ -111,7 +112,7 @@ describe("stop.sh", () => {
     const report = parseStopReport(sh(stopCommand(job.id, 1)).out);
     expect(report).toEqual({
       stopped: false,
-      state: { state: "exited", exitCode: 7, endedAt: 1700000000, stopped: false },
+      state: { state: "exited", exitCode: 7, endedAt: 1700000000, stopped: false, timedOut: false },
     });
     expect(existsSync(join(job.j, "stopped"))).toBe(false);
   });

@@ -16,9 +16,15 @@ describe("parseStateLine", () => {
     [`${ID} running`, { state: "running" }],
     [`${ID} lost`, { state: "lost" }],
     [`${ID} gone`, { state: "gone" }],
-    [`${ID} exited 0 1700000000 -`, { state: "exited", exitCode: 0, endedAt: 1700000000, stopped: false }],
-    [`${ID} exited 143 1700000000 stopped`, { state: "exited", exitCode: 143, endedAt: 1700000000, stopped: true }],
-    [`${ID} exited 3 - -\n`, { state: "exited", exitCode: 3, endedAt: null, stopped: false }],
+    [
+      `${ID} exited 0 1700000000 -`,
+      { state: "exited", exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false },
+    ],
+    [
+      `${ID} exited 143 1700000000 stopped`,
+      { state: "exited", exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false },
+    ],
+    [`${ID} exited 3 - -\n`, { state: "exited", exitCode: 3, endedAt: null, stopped: false, timedOut: false }],
     [`${ID} exited  - -`, undefined],
     [`${ID} exited x 1 -`, undefined],
     [`${ID} exited 0 1 maybe`, undefined],
@@ -36,16 +42,19 @@ describe("parseStateLine", () => {
     const report = parseStatusReport(`${ID} running\nnoise from a profile\n${other} exited 1 5 -\n`);
     expect([...report]).toEqual([
       [ID, { state: "running" }],
-      [other, { state: "exited", exitCode: 1, endedAt: 5, stopped: false }],
+      [other, { state: "exited", exitCode: 1, endedAt: 5, stopped: false, timedOut: false }],
     ]);
   });
 });
 
 describe("parseFollowStatus", () => {
   test.each([
-    ["p-status 0 1700000000 - 12\n", { exitCode: 0, endedAt: 1700000000, stopped: false, size: 12 }],
-    ["p-status 143 1700000000 stopped 0", { exitCode: 143, endedAt: 1700000000, stopped: true, size: 0 }],
-    ["p-status unknown - - 5", { exitCode: null, endedAt: null, stopped: false, size: 5 }],
+    ["p-status 0 1700000000 - 12\n", { exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false, size: 12 }],
+    [
+      "p-status 143 1700000000 stopped 0",
+      { exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false, size: 0 },
+    ],
+    ["p-status unknown - - 5", { exitCode: null, endedAt: null, stopped: false, timedOut: false, size: 5 }],
     ["p-status 0 1700000000 -", undefined],
     ["p-status", undefined],
     ["hello", undefined],
@@ -58,11 +67,11 @@ describe("parseStopReport", () => {
   test.each([
     [
       `stopped\n${ID} exited 143 9 stopped\n`,
-      { stopped: true, state: { state: "exited", exitCode: 143, endedAt: 9, stopped: true } },
+      { stopped: true, state: { state: "exited", exitCode: 143, endedAt: 9, stopped: true, timedOut: false } },
     ],
     [
       `finished\n${ID} exited 0 9 -\n`,
-      { stopped: false, state: { state: "exited", exitCode: 0, endedAt: 9, stopped: false } },
+      { stopped: false, state: { state: "exited", exitCode: 0, endedAt: 9, stopped: false, timedOut: false } },
     ],
     ["stopped\n", { stopped: true, state: undefined }],
     [`${ID} running\n`, undefined],

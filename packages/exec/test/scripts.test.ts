@@ -57,6 +57,7 @@ describe("launch + follow", () => {
       exitCode: Number(code),
       endedAt: expect.any(Number),
       stopped: false,
+      timedOut: false,
       size: Buffer.byteLength(output),
     });
     expect(readFileSync(join(r.j, "exitcode"), "utf8")).toBe(`${code}\n`);
@@ -67,10 +68,10 @@ describe("launch + follow", () => {
     const r = await runJob("pwd");
     expect(r.out).toBe(`${join(home, ".p/workdirs", r.id)}\n`);
     const files = require("node:fs").readdirSync(r.j).sort();
-    // the layout's files, but the mark of a stop
+    // the layout's files, but the marks of a stop and of a time limit
     expect(files).toEqual(
       Object.values(JOB_FILES)
-        .filter((f) => f !== JOB_FILES.stopped)
+        .filter((f) => f !== JOB_FILES.stopped && f !== JOB_FILES.timedOut)
         .sort(),
     );
     expect(readFileSync(join(r.j, "cwd"), "utf8")).toBe("/client/dir");
@@ -134,6 +135,7 @@ describe("launch + follow", () => {
       exitCode: null,
       endedAt: null,
       stopped: false,
+      timedOut: false,
       size: 0,
     });
   });
@@ -193,6 +195,31 @@ describe("the job's surroundings, as a login session gives them", () => {
   test("without one, nothing is a terminal", async () => {
     const r = await runJob("[ -t 0 ] || [ -t 1 ] || echo none");
     expect(r.out).toBe("none\n");
+  });
+});
+
+describe("a time limit", () => {
+  test("ends the job's whole group with TERM once it passes, and the job ends with 124, marked", async () => {
+    const id = newId();
+    const t0 = Date.now();
+    const spec = { id, command: "sleep 39 & sleep 38; echo never", cwd: "/", worker: "w", timeoutS: 1 };
+    expect((await sh(launchCommand(spec, false))).code).toBe(0);
+    const r = await sh(followCommand(id));
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.out).toBe("");
+    expect(statusOf(r.err)).toMatchObject({ exitCode: 124, stopped: false, timedOut: true });
+    expect((await sh("pgrep -f '^sleep 3[89]$' || true")).out).toBe("");
+  });
+
+  test("a job that ends within its limit keeps its own code, and no timer is left behind", async () => {
+    const id = newId();
+    const spec = { id, command: "echo in time; exit 3", cwd: "/", worker: "w", timeoutS: 37 };
+    expect((await sh(launchCommand(spec, false))).code).toBe(0);
+    const r = await sh(followCommand(id));
+    expect(r.out).toBe("in time\n");
+    expect(statusOf(r.err)).toMatchObject({ exitCode: 3, timedOut: false });
+    await Bun.sleep(200);
+    expect((await sh("pgrep -f '^sleep 37$' || true")).out).toBe("");
   });
 });
 

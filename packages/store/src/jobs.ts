@@ -4,7 +4,7 @@ import { isJobId, PError } from "@p/exec/protocol";
 import { writeFileAtomic } from "./atomic.ts";
 import { dataDir } from "./paths.ts";
 
-export type JobStatus = "running" | "done" | "failed" | "stopped" | "unknown";
+export type JobStatus = "running" | "done" | "failed" | "stopped" | "timeout" | "unknown";
 
 /** A job as the client remembers it: `$XDG_DATA_HOME/p/jobs/<id>.json`. */
 export interface JobRecord {
@@ -24,6 +24,8 @@ export interface JobRecord {
   created_ms?: number;
   ended_at: number | null;
   synced: boolean;
+  /** The job's time limit in seconds (`--timeout`), if it has one. */
+  timeout_s?: number;
   /** Why the job failed to start, for `failed`. */
   error?: string;
   /** Bytes of output already shown when a stream was cut (Ctrl+C, lost connection): `logs -f` resumes there. */

@@ -24,6 +24,6 @@ export function endFollow(
     return EXIT.interrupted;
   }
   endOfOutput(out, outcome.status);
-  process.stderr.write(`${doneLine(outcome.status.exitCode)}\n`);
+  process.stderr.write(`${doneLine(outcome.status.exitCode, outcome.status.timedOut)}\n`);
   return outcome.status.exitCode ?? EXIT.failure;
 }

@@ -6,7 +6,11 @@ import { log } from "../_log.ts";
 import { reconcile } from "../lib/records.ts";
 
 const args = {
-  all: { type: "boolean", alias: "a", description: "Also show finished jobs (done, failed, stopped, unknown)" },
+  all: {
+    type: "boolean",
+    alias: "a",
+    description: "Also show finished jobs (done, failed, stopped, timeout, unknown)",
+  },
   ...jsonArg,
 } as const;
 

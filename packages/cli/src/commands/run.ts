@@ -5,17 +5,22 @@ import { pc } from "../_color.ts";
 import { EXIT, usage } from "../_errors.ts";
 import { jobJson } from "../_format.ts";
 import { interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
+import { parseDuration } from "../lib/duration.ts";
 import { jobSurroundings } from "../lib/env.ts";
 import { runJob } from "../lib/run.ts";
 import { retryFor } from "../lib/workers.ts";
 import { endFollow } from "./_run.ts";
 
-const USAGE = "p [worker] [-n] [-d] [-t] -- <command>";
+const USAGE = "p [worker] [-n] [-d] [-t] [--timeout DUR] -- <command>";
 
 const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
   "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
+  timeout: {
+    type: "string",
+    description: "End the job after this long (90s, 30m, 2h): TERM, KILL 10 s later; exit 124",
+  },
   tty: {
     type: "boolean",
     alias: "t",
@@ -48,6 +53,7 @@ export default defineCommand({
         sync: !values["no-sync"],
         detach,
         ...jobSurroundings(config, Boolean(values.tty)),
+        ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
         store: new JobStore(),
         out,
         signal: interrupt.signal,

@@ -31,7 +31,7 @@ export function newRecord(id: string, worker: Worker, argv: string[], command: s
 /** A followed job's last status line, as the state it says. */
 export function stateOfFollow(s: FollowStatus): RemoteState {
   if (s.exitCode === null) return { state: "lost" };
-  return { state: "exited", exitCode: s.exitCode, endedAt: s.endedAt, stopped: s.stopped };
+  return { state: "exited", exitCode: s.exitCode, endedAt: s.endedAt, stopped: s.stopped, timedOut: s.timedOut };
 }
 
 /** The record a worker's answer implies: the one place a worker's word becomes a status. */
@@ -43,7 +43,7 @@ export function applyState(job: JobRecord, s: RemoteState): JobRecord {
     case "exited":
       return {
         ...settled,
-        status: s.stopped ? "stopped" : "done",
+        status: s.stopped ? "stopped" : s.timedOut ? "timeout" : "done",
         exit_code: s.exitCode,
         ended_at: s.endedAt ?? job.ended_at ?? now(),
       };

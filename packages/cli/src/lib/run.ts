@@ -22,6 +22,8 @@ export interface RunRequest {
   env?: Record<string, string>;
   /** Run the job under a pseudo-terminal of this size. */
   tty?: { cols: number; rows: number };
+  /** End the job after this many seconds (status timeout, exit code 124). */
+  timeoutS?: number;
   /** Where records are kept (p), or none (p-exec). */
   store?: JobStore;
   /** Where a followed job's output goes. */
@@ -45,7 +47,10 @@ export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRec
  */
 export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const id = uuid();
-  const job = newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync);
+  const job = {
+    ...newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync),
+    ...(req.timeoutS !== undefined && { timeout_s: req.timeoutS }),
+  };
   const record: JobRecord = req.detach ? job : { ...job, client_pid: process.pid };
   const cancelled = () => req.signal?.aborted === true;
 
@@ -85,6 +90,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       ...(req.dir !== undefined && { dir: req.dir }),
       ...(req.env && { env: req.env }),
       ...(req.tty && { tty: req.tty }),
+      ...(req.timeoutS !== undefined && { timeoutS: req.timeoutS }),
     };
     try {
       if (req.detach) {

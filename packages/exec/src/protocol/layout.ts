@@ -37,6 +37,8 @@ export const JOB_FILES = {
   runner: "runner",
   /** Present once `stop` has signalled the job. */
   stopped: "stopped",
+  /** Present once the job's time limit has signalled it. */
+  timedOut: "timedout",
   exitCode: "exitcode",
   endedAt: "ended_at",
 } as const;

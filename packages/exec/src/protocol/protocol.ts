@@ -27,18 +27,21 @@ export interface FollowStatus {
   endedAt: number | null;
   /** Ended by `stop`. */
   stopped: boolean;
+  /** Ended by its time limit (its exit code is then 124). */
+  timedOut: boolean;
   /** Size of the whole log, in bytes, when the status was read. */
   size: number;
 }
 
-/** `p-status <exit code|unknown> <ended_at|-> <stopped|-> <log size>`; undefined if `line` is not one. */
+/** `p-status <exit code|unknown> <ended_at|-> <stopped|timeout|-> <log size>`; undefined if `line` is not one. */
 export function parseFollowStatus(line: string): FollowStatus | undefined {
-  const m = /^p-status (\d+|unknown) (\d+|-) (stopped|-) +(\d+)$/.exec(line.trim());
+  const m = /^p-status (\d+|unknown) (\d+|-) (stopped|timeout|-) +(\d+)$/.exec(line.trim());
   if (!m) return undefined;
   return {
     exitCode: m[1] === "unknown" ? null : Number(m[1]),
     endedAt: m[2] === "-" ? null : Number(m[2]),
     stopped: m[3] === "stopped",
+    timedOut: m[3] === "timeout",
     size: Number(m[4]),
   };
 }
@@ -46,7 +49,7 @@ export function parseFollowStatus(line: string): FollowStatus | undefined {
 /** What a worker says of a job. */
 export type RemoteState =
   | { state: "running" }
-  | { state: "exited"; exitCode: number; endedAt: number | null; stopped: boolean }
+  | { state: "exited"; exitCode: number; endedAt: number | null; stopped: boolean; timedOut: boolean }
   /** The process is gone and left no exit code. */
   | { state: "lost" }
   /** No such job dir. */
@@ -58,9 +61,12 @@ export function parseStateLine(line: string): [string, RemoteState] | undefined 
   if (!id || rest.length) return undefined;
   if ((state === "running" || state === "lost" || state === "gone") && code === undefined) return [id, { state }];
   if (state !== "exited" || !/^\d+$/.test(code ?? "") || !/^(\d+|-)$/.test(ended ?? "")) return undefined;
-  if (stopped !== "stopped" && stopped !== "-") return undefined;
+  if (stopped !== "stopped" && stopped !== "timeout" && stopped !== "-") return undefined;
   const endedAt = ended === "-" ? null : Number(ended);
-  return [id, { state, exitCode: Number(code), endedAt, stopped: stopped === "stopped" }];
+  return [
+    id,
+    { state, exitCode: Number(code), endedAt, stopped: stopped === "stopped", timedOut: stopped === "timeout" },
+  ];
 }
 
 /** The status script's report: each job's state. */

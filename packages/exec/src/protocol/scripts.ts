@@ -51,6 +51,8 @@ export interface LaunchSpec {
   env?: Record<string, string>;
   /** Run the job under a pseudo-terminal of this size. */
   tty?: { cols: number; rows: number };
+  /** Seconds after which the job is ended (TERM, KILL 10 s later), with exit code 124. */
+  timeoutS?: number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -65,16 +67,9 @@ export function launchCommand(spec: LaunchSpec, follow: boolean): string {
   });
   const tty = spec.tty ? `${Math.max(1, Math.floor(spec.tty.cols))}x${Math.max(1, Math.floor(spec.tty.rows))}` : "-";
   const mode = follow ? "follow" : "detach";
-  return scriptCommand("launch", [
-    mode,
-    assertJobId(spec.id),
-    spec.command,
-    spec.cwd,
-    spec.worker,
-    spec.dir ?? "",
-    tty,
-    ...env,
-  ]);
+  const timeout = spec.timeoutS === undefined ? "-" : String(Math.max(1, Math.ceil(spec.timeoutS)));
+  const args = [mode, assertJobId(spec.id), spec.command, spec.cwd, spec.worker, spec.dir ?? "", tty, timeout];
+  return scriptCommand("launch", [...args, ...env]);
 }
 
 /** A job's output from byte `offset`; with `follow`, until the job ends. Then its status line. */

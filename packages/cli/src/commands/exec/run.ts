@@ -5,12 +5,13 @@ import { v4 as uuid } from "uuid";
 import { jsonArg, splitCommand, strictArgs } from "../../_args.ts";
 import { EXIT, usage } from "../../_errors.ts";
 import { interruptSignal, sayReconnecting, stdoutSink } from "../../_io.ts";
+import { parseDuration } from "../../lib/duration.ts";
 import { jobSurroundings } from "../../lib/env.ts";
 import { runJob } from "../../lib/run.ts";
 import { retryFor, workerOrTarget } from "../../lib/workers.ts";
 import { endFollow } from "../_run.ts";
 
-const USAGE = "p-exec run [--dir <dir>] [-d] [-t] <worker|ssh-target> -- <command>";
+const USAGE = "p-exec run [--dir <dir>] [-d] [-t] [--timeout DUR] <worker|ssh-target> -- <command>";
 
 const args = {
   target: {
@@ -25,6 +26,10 @@ const args = {
   },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
   tty: { type: "boolean", alias: "t", description: "Run the job under a pseudo-terminal sized like this one" },
+  timeout: {
+    type: "string",
+    description: "End the job after this long (90s, 30m, 2h): TERM, KILL 10 s later; exit 124",
+  },
   "dry-run": { type: "boolean", description: "Print the script that would run on the target; run nothing" },
   ...jsonArg,
 } as const;
@@ -43,7 +48,10 @@ export default defineCommand({
     if (positionals.length !== 1) throw usage(`usage: ${USAGE}`);
     const target = positionals[0]!;
     const worker = workerOrTarget(target);
-    const surroundings = jobSurroundings(loadConfig(), Boolean(values.tty));
+    const surroundings = {
+      ...jobSurroundings(loadConfig(), Boolean(values.tty)),
+      ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
+    };
     const dir = values.dir as string | undefined;
     const detach = Boolean(values.detach);
     if (values["dry-run"]) {

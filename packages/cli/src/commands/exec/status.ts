@@ -8,7 +8,7 @@ import { parseJobArgs, targetAndId } from "./_job.ts";
 const args = { ...targetAndId, ...jsonArg } as const;
 
 const stateText = (s: RemoteState) =>
-  s.state === "exited" ? `${s.stopped ? "stopped" : "exited"} ${s.exitCode}` : s.state;
+  s.state === "exited" ? `${s.stopped ? "stopped" : s.timedOut ? "timeout" : "exited"} ${s.exitCode}` : s.state;
 
 export default defineCommand({
   meta: {

@@ -1,18 +1,20 @@
 # shellcheck shell=sh
-# launch.sh MODE ID COMMAND CWD WORKER DIR TTY [NAME=VALUE...]
+# launch.sh MODE ID COMMAND CWD WORKER DIR TTY TIMEOUT [NAME=VALUE...]
 # Records job ID and starts COMMAND for it, detached: the runner has a session of its own,
 # so it outlives the SSH connection, and starts the job in another new session (so stop
 # can signal the job's whole process group, and the runner survives that), waits, and
 # records the job's own exit status. The job runs in DIR (an existing directory, relative
 # to the home unless absolute) or, if DIR is empty, in its own work dir (made if a sync did
-# not). TTY is - or COLSxROWS: the job's pseudo-terminal. NAME=VALUE pairs are set in its
+# not). TTY is - or COLSxROWS: the job's pseudo-terminal. TIMEOUT is - or the seconds after
+# which the job's process group gets TERM (KILL 10 s later), and it ends with 124, as GNU
+# timeout ends. NAME=VALUE pairs are set in its
 # environment (before its login shell reads the profile, as ssh's SendEnv does).
 # MODE is detach (print nothing) or follow (then stream its output, as follow.sh does).
 # Nothing is started as an asynchronous list (cmd &): a non-interactive shell makes those
 # ignore SIGINT and SIGQUIT, and a job could never undo that.
 set -e
-mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=$6 tty=$7
-shift 7
+mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=$6 tty=$7 timeout=$8
+shift 8
 job=$PWD/$P_JOBS/$id
 if [ -z "$dir" ]; then
   work=$P_WORKDIRS/$id
@@ -68,15 +70,36 @@ job_text='
 # (what its shell says of a job a signal ended goes nowhere: the job's output is the job's)
 # shellcheck disable=SC2016 # the runner's text is for the runner's shell to expand
 runner_text='
-  job=$1
+  job=$1 timeout=$2
   printf "%s\n" "$$" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
-  shift
+  shift 2
+  timer=
+  if [ "$timeout" != - ]; then
+    # the time limit: marked first (as a stop is), and unmarked if nothing was left to signal
+    (
+      sleep "$timeout" &
+      trap "kill $! 2>/dev/null; exit 0" TERM
+      wait $!
+      pid=$(cat "$job/pid" 2>/dev/null) || exit 0
+      : >"$job/timedout"
+      if ! kill -TERM -"$pid" 2>/dev/null && ! kill -TERM "$pid" 2>/dev/null; then
+        rm -f "$job/timedout"
+        exit 0
+      fi
+      sleep 10 &
+      wait $!
+      kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+    ) </dev/null >/dev/null 2>&1 &
+    timer=$!
+  fi
   setsid -w sh -c "$@" </dev/null
   code=$?
+  [ -z "$timer" ] || kill "$timer" 2>/dev/null
+  [ -f "$job/timedout" ] && code=124
   date +%s >"$job/.ended_at.tmp" && mv -f "$job/.ended_at.tmp" "$job/ended_at"
   printf "%s\n" "$code" >"$job/.exitcode.tmp" && mv -f "$job/.exitcode.tmp" "$job/exitcode"
 '
-set -- "$job" "$job_text" p-job "$job" "$shell" "$command" "$tty" "$@"
+set -- "$job" "$timeout" "$job_text" p-job "$job" "$shell" "$command" "$tty" "$@"
 export P_JOB_ID="$id"
 if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1; then
   # a setsid without -f (util-linux before 2.30): the job then starts ignoring SIGINT

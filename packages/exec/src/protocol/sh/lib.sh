@@ -18,8 +18,20 @@ put() {
   printf '%s' "$3" >"$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"
 }
 
+# end_mark DIR: how a job that has ended was ended: stopped (by stop), timeout (by its
+# time limit) or - (by itself)
+end_mark() {
+  if [ -f "$1/stopped" ]; then
+    echo stopped
+  elif [ -f "$1/timedout" ]; then
+    echo timeout
+  else
+    echo -
+  fi
+}
+
 # job_state DIR: one line, "<id> running", "<id> lost" (gone without an exit code),
-# "<id> gone" (no such job) or "<id> exited <code> <ended_at|-> <stopped|->"
+# "<id> gone" (no such job) or "<id> exited <code> <ended_at|-> <stopped|timeout|->"
 job_state() {
   state_dir=$1
   state_id=${state_dir##*/}
@@ -27,9 +39,7 @@ job_state() {
     echo "$state_id gone"
   elif [ -f "$state_dir/exitcode" ]; then
     state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
-    state_stopped=-
-    [ -f "$state_dir/stopped" ] && state_stopped=stopped
-    echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $state_stopped"
+    echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $(end_mark "$state_dir")"
   elif state_runner=$(cat "$state_dir/runner" 2>/dev/null) && alive "$state_runner"; then
     echo "$state_id running"
   else
@@ -83,7 +93,7 @@ wait_exit() {
 
 # follow_job DIR OFFSET FOLLOW: print the job's output from byte OFFSET; with FOLLOW=yes
 # keep printing until the job ends. Then the status line on stderr:
-# "p-status <exit code|unknown> <ended_at|-> <stopped|-> <log size>". The size lets the
+# "p-status <exit code|unknown> <ended_at|-> <stopped|timeout|-> <log size>". The size lets the
 # client see whether it has every byte: GNU tail --pid may quit with unread data when it
 # lags behind a job that has ended, and the client then fetches the rest.
 # When the client goes away (stdin closes), the tail is ended too.
@@ -118,10 +128,9 @@ follow_job() {
   else
     tail -c +"$follow_from" "$follow_dir/output.log"
   fi
-  follow_stopped=-
-  [ -f "$follow_dir/stopped" ] && follow_stopped=stopped
   printf 'p-status %s %s %s %s\n' "$(cat "$follow_dir/exitcode" 2>/dev/null || echo unknown)" \
-    "$(cat "$follow_dir/ended_at" 2>/dev/null || echo -)" "$follow_stopped" "$(wc -c <"$follow_dir/output.log")" >&2
+    "$(cat "$follow_dir/ended_at" 2>/dev/null || echo -)" "$(end_mark "$follow_dir")" \
+    "$(wc -c <"$follow_dir/output.log")" >&2
 }
 
 # sweep DAYS REMOVE: what no job owns, one "leftover <KiB> <path>" line each: work dirs a
