@@ -54,6 +54,29 @@ describe("terminal type and locale", () => {
     expect(r.stdout).toBe("xterm-256color|C.UTF-8|C|tput-ok\n");
   });
 
+  test("--env and --env-file set variables for the job; --env wins over a file, and over what is forwarded", async () => {
+    const cwd = scratch("envfile");
+    writeFileSync(join(cwd, "job.env"), 'FROM_FILE="a b"\nBOTH=file\n');
+    const r = await p(
+      [
+        "--env",
+        "GIVEN=x y'z",
+        "--env",
+        "MINE",
+        "--env-file",
+        "job.env",
+        "--env",
+        "BOTH=flag",
+        "--",
+        'printf "%s|" "$GIVEN" "$MINE" "$FROM_FILE" "$BOTH" "$LANG"',
+      ],
+      { env: { ...env, MINE: "local value" }, cwd },
+    );
+    expect(r.stdout).toBe("x y'z|local value|a b|flag|C.UTF-8|");
+    const unset = await p(["--env", "NOT_SET_HERE", "--", "true"], { env, cwd });
+    expect(unset).toMatchObject({ code: 64, stderr: expect.stringContaining("NOT_SET_HERE is not set here") });
+  });
+
   test("forward_env in config.yaml adds names, or turns forwarding off", async () => {
     const config = join(env.XDG_CONFIG_HOME!, "p", "config.yaml");
     const original = readFileSync(config, "utf8");

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import type { ArgsDef } from "citty";
 import { usage } from "./_errors.ts";
 
-type Parsed = { values: Record<string, string | boolean | undefined>; positionals: string[] };
+type Parsed = { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] };
 
 /** node:util's parseArgs message, in p's words. */
 const nodeMessage = (err: Error) =>
@@ -12,12 +12,22 @@ const nodeMessage = (err: Error) =>
  * Parse argv strictly against a citty args definition: citty itself accepts unknown flags
  * and fills positionals from after `--`, which would turn typos into silent surprises.
  */
-export function strictArgs(def: ArgsDef, argv: readonly string[], command: string): Parsed {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+export function strictArgs(
+  def: ArgsDef,
+  argv: readonly string[],
+  command: string,
+  /** Options that may be given more than once: their values come as a list. */
+  repeatable: readonly string[] = [],
+): Parsed {
+  const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
   for (const [name, a] of Object.entries(def)) {
     if (a.type === "positional") continue;
     const alias = ["alias" in a ? (a.alias ?? []) : []].flat().find((x) => x.length === 1);
-    options[name] = { type: a.type === "boolean" ? "boolean" : "string", ...(alias && { short: alias }) };
+    options[name] = {
+      type: a.type === "boolean" ? "boolean" : "string",
+      ...(alias && { short: alias }),
+      ...(repeatable.includes(name) && { multiple: true }),
+    };
   }
   // accepted everywhere: stacks on errors, and colour control
   options.verbose = { type: "boolean" };

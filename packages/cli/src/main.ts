@@ -15,6 +15,9 @@ const root = defineCommand({
     "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
     detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
     tty: { type: "boolean", alias: "t", description: "Run the job under a pseudo-terminal sized like this one" },
+    timeout: { type: "string", description: "End the job after this long (90s, 30m, 2h); exit 124" },
+    env: { type: "string", description: "KEY=VALUE, or KEY for its value here, in the job's environment (repeatable)" },
+    "env-file": { type: "string", description: "A dotenv file of variables for the job (repeatable)" },
   },
   subCommands: commands,
 });

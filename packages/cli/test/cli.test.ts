@@ -61,7 +61,7 @@ describe("routing", () => {
 describe("argument errors: one line, exit 64, nothing changed", () => {
   test.each([
     [["ls", "--bogus"], "unknown option '--bogus'; see p ls --help"],
-    [["--", " "], "no command given; usage: p [worker] [-n] [-d] [-t] -- <command>"],
+    [["--", " "], "no command given; usage: p [worker] [-n] [-d] [-t] [--timeout DUR] -- <command>"],
     [["dead", "extra", "--", "true"], "expected at most one worker before --, got dead extra"],
     [["logs"], "usage: p logs [-f] <job-id>"],
     [["logs", "../etc"], "is not valid"],

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { PError } from "@p/exec/protocol";
 import type { Config } from "@p/store";
+import { parse as parseDotenv } from "dotenv";
 
 /** What OpenSSH's usual `SendEnv LANG LC_*` sends, and the terminal type. */
 export const DEFAULT_FORWARD = ["TERM", "LANG", "LC_*"];
@@ -41,16 +44,71 @@ export function jobTerminal(
   };
 }
 
-/** A job's variables and terminal, from the config, the -t flag and the client's own. */
+/**
+ * A job's variables and terminal, from the config, the -t flag and the client's own; the
+ * variables the user gives (see userEnv) come last and win.
+ */
 export function jobSurroundings(
   config: Pick<Config, "forward_env" | "tty">,
   tty: boolean,
+  given: Record<string, string> = {},
   out: Terminal = process.stdout,
   env: Record<string, string | undefined> = process.env,
 ) {
   const terminal = jobTerminal(tty, config, out, env);
-  const vars = forwardedEnv(config, env);
+  const vars = { ...forwardedEnv(config, env), ...given };
   // a terminal needs a type for tput and curses; the client may have none (a pipe, CI)
   if (terminal && !vars.TERM) vars.TERM = "xterm-256color";
   return { env: vars, ...(terminal && { tty: terminal }) };
 }
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The variables a user gives a job: `--env-file FILE` (dotenv syntax), then `--env
+ * KEY=VALUE` or `--env KEY` (the value here), later ones winning. `read` stands in for the
+ * file system.
+ */
+export function userEnv(
+  given: { env?: string[]; envFiles?: string[] },
+  local: Record<string, string | undefined>,
+  read: (file: string) => string = (file) => readFileSync(file, "utf8"),
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const file of given.envFiles ?? []) {
+    let text: string;
+    try {
+      text = read(file);
+    } catch (err) {
+      throw new PError("invalid_argument", `cannot read the env file ${file} (${(err as Error).message})`);
+    }
+    Object.assign(out, parseDotenv(text));
+  }
+  for (const item of given.env ?? []) {
+    const eq = item.indexOf("=");
+    const name = eq < 0 ? item : item.slice(0, eq);
+    if (!NAME.test(name))
+      throw new PError(
+        "invalid_argument",
+        `--env ${JSON.stringify(item)}: ${JSON.stringify(name)} is not a variable name`,
+      );
+    const value = eq < 0 ? local[name] : item.slice(eq + 1);
+    if (value === undefined)
+      throw new PError(
+        "invalid_argument",
+        `--env ${name}: ${name} is not set here; give it a value with --env ${name}=...`,
+      );
+    out[name] = value;
+  }
+  for (const name of Object.keys(out))
+    if (!NAME.test(name))
+      throw new PError("invalid_argument", `${JSON.stringify(name)} in an env file is not a variable name`);
+  return out;
+}
+
+/** userEnv of parsed --env and --env-file flags, against this process's environment. */
+export const userEnvOf = (values: Record<string, unknown>) =>
+  userEnv(
+    { env: values.env as string[] | undefined, envFiles: values["env-file"] as string[] | undefined },
+    process.env,
+  );
