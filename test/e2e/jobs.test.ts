@@ -331,7 +331,9 @@ describe("p rm and p prune", () => {
     asWorker("p-w1", `kill -9 $(cat ~/${layout.JOBS_DIR}/${lost}/runner) -$(cat ~/${layout.JOBS_DIR}/${lost}/pid)`);
     await waitFor(() => liveInGroup("p-w1", lost) === "");
     const before = await lsJson("-a");
-    const finished = before.filter((j) => ["done", "failed", "stopped"].includes(j.status as string)).map((j) => j.id);
+    const finished = before
+      .filter((j) => ["done", "failed", "stopped", "timeout"].includes(j.status as string))
+      .map((j) => j.id);
     expect(finished.length).toBeGreaterThan(0);
 
     const dry = await p(["prune", "--dry-run"], { env });
