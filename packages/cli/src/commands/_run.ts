@@ -1,7 +1,11 @@
+import type { Config } from "@p/store";
+import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
 import { EXIT } from "../_errors.ts";
 import { doneLine } from "../_format.ts";
 import { endOfOutput } from "../_io.ts";
+import { parseDuration } from "../lib/duration.ts";
+import { jobSurroundings, userEnvOf } from "../lib/env.ts";
 import type { Followed } from "../lib/follow.ts";
 
 /**
@@ -26,4 +30,36 @@ export function endFollow(
   endOfOutput(out, outcome.status);
   process.stderr.write(`${doneLine(outcome.status.exitCode, outcome.status.timedOut)}\n`);
   return outcome.status.exitCode ?? EXIT.failure;
+}
+
+/** The flags of a job's surroundings, shared by p and p-exec run. */
+export const jobArgs = {
+  tty: {
+    type: "boolean",
+    alias: "t",
+    description: "Run the job under a pseudo-terminal sized like this one (colours, line buffering, progress bars)",
+  },
+  env: {
+    type: "string",
+    description: "KEY=VALUE, or KEY for its value here: set in the job's environment (repeatable)",
+  },
+  "env-file": {
+    type: "string",
+    description: "Set the variables of this dotenv file in the job's environment (repeatable)",
+  },
+  timeout: {
+    type: "string",
+    description: "End the job after this long (90s, 30m, 2h): TERM, KILL 10 s later; exit 124",
+  },
+} as const satisfies ArgsDef;
+
+/** Of jobArgs, those that may be given more than once. */
+export const REPEATABLE = ["env", "env-file"];
+
+/** jobArgs as parsed, into what runJob takes: variables, terminal, time limit. */
+export function jobOptions(values: Record<string, unknown>, config: Config) {
+  return {
+    ...jobSurroundings(config, Boolean(values.tty), userEnvOf(values)),
+    ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
+  };
 }

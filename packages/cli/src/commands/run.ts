@@ -5,11 +5,9 @@ import { pc } from "../_color.ts";
 import { EXIT, usage } from "../_errors.ts";
 import { jobJson } from "../_format.ts";
 import { interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
-import { parseDuration } from "../lib/duration.ts";
-import { jobSurroundings, userEnvOf } from "../lib/env.ts";
 import { runJob } from "../lib/run.ts";
 import { retryFor } from "../lib/workers.ts";
-import { endFollow } from "./_run.ts";
+import { endFollow, jobArgs, jobOptions, REPEATABLE } from "./_run.ts";
 
 const USAGE = "p [worker] [-n] [-d] [-t] [--timeout DUR] -- <command>";
 
@@ -17,23 +15,7 @@ const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
   "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
-  env: {
-    type: "string",
-    description: "KEY=VALUE, or KEY for its value here: set in the job's environment (repeatable)",
-  },
-  "env-file": {
-    type: "string",
-    description: "Set the variables of this dotenv file in the job's environment (repeatable)",
-  },
-  timeout: {
-    type: "string",
-    description: "End the job after this long (90s, 30m, 2h): TERM, KILL 10 s later; exit 124",
-  },
-  tty: {
-    type: "boolean",
-    alias: "t",
-    description: "Run the job under a pseudo-terminal sized like this one (colours, line buffering, progress bars)",
-  },
+  ...jobArgs,
   ...jsonArg,
 } as const;
 
@@ -45,7 +27,7 @@ export default defineCommand({
   args,
   async run({ rawArgs }) {
     const { options, argv } = splitCommand(rawArgs, USAGE);
-    const { values, positionals } = strictArgs(args, options, "run", ["env", "env-file"]);
+    const { values, positionals } = strictArgs(args, options, "run", REPEATABLE);
     if (positionals.length > 1) throw usage(`expected at most one worker before --, got ${positionals.join(" ")}`);
     if (values.json && !values.detach) throw usage("--json needs -d: a followed job's stdout is its own output");
     const config = loadConfig();
@@ -60,8 +42,7 @@ export default defineCommand({
         cwd: process.cwd(),
         sync: !values["no-sync"],
         detach,
-        ...jobSurroundings(config, Boolean(values.tty), userEnvOf(values)),
-        ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
+        ...jobOptions(values, config),
         store: new JobStore(),
         out,
         signal: interrupt.signal,

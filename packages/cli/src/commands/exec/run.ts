@@ -5,11 +5,9 @@ import { v4 as uuid } from "uuid";
 import { jsonArg, splitCommand, strictArgs } from "../../_args.ts";
 import { EXIT, usage } from "../../_errors.ts";
 import { interruptSignal, sayReconnecting, stdoutSink } from "../../_io.ts";
-import { parseDuration } from "../../lib/duration.ts";
-import { jobSurroundings, userEnvOf } from "../../lib/env.ts";
 import { runJob } from "../../lib/run.ts";
 import { retryFor, workerOrTarget } from "../../lib/workers.ts";
-import { endFollow } from "../_run.ts";
+import { endFollow, jobArgs, jobOptions, REPEATABLE } from "../_run.ts";
 
 const USAGE = "p-exec run [--dir <dir>] [-d] [-t] [--timeout DUR] <worker|ssh-target> -- <command>";
 
@@ -25,19 +23,7 @@ const args = {
       "Existing directory to run in (relative to the home unless absolute); default: a fresh ~/.p/workdirs/<id>",
   },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
-  tty: { type: "boolean", alias: "t", description: "Run the job under a pseudo-terminal sized like this one" },
-  env: {
-    type: "string",
-    description: "KEY=VALUE, or KEY for its value here: set in the job's environment (repeatable)",
-  },
-  "env-file": {
-    type: "string",
-    description: "Set the variables of this dotenv file in the job's environment (repeatable)",
-  },
-  timeout: {
-    type: "string",
-    description: "End the job after this long (90s, 30m, 2h): TERM, KILL 10 s later; exit 124",
-  },
+  ...jobArgs,
   "dry-run": { type: "boolean", description: "Print the script that would run on the target; run nothing" },
   ...jsonArg,
 } as const;
@@ -52,14 +38,11 @@ export default defineCommand({
   args,
   async run({ rawArgs }) {
     const { options, argv } = splitCommand(rawArgs, USAGE);
-    const { values, positionals } = strictArgs(args, options, "p-exec run", ["env", "env-file"]);
+    const { values, positionals } = strictArgs(args, options, "p-exec run", REPEATABLE);
     if (positionals.length !== 1) throw usage(`usage: ${USAGE}`);
     const target = positionals[0]!;
     const worker = workerOrTarget(target);
-    const surroundings = {
-      ...jobSurroundings(loadConfig(), Boolean(values.tty), userEnvOf(values)),
-      ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
-    };
+    const surroundings = jobOptions(values, loadConfig());
     const dir = values.dir as string | undefined;
     const detach = Boolean(values.detach);
     if (values["dry-run"]) {
