@@ -209,6 +209,9 @@ describe("a time limit", () => {
     expect(r.out).toBe("");
     expect(statusOf(r.err)).toMatchObject({ exitCode: 124, stopped: false, timedOut: true });
     expect((await sh("pgrep -f '^sleep 3[89]$' || true")).out).toBe("");
+    // nor the timer's own wait for a KILL it no longer needs
+    await Bun.sleep(200);
+    expect((await sh("pgrep -f '^sleep 10$' || true")).out).toBe("");
   });
 
   test("a job that ends within its limit keeps its own code, and no timer is left behind", async () => {

@@ -76,10 +76,12 @@ runner_text='
   timer=
   if [ "$timeout" != - ]; then
     # the time limit: marked first (as a stop is), and unmarked if nothing was left to signal
+    # (ended by the runner when the job ends, with whichever sleep it is in)
     (
+      trap "kill \"\$nap\" 2>/dev/null; exit 0" TERM
       sleep "$timeout" &
-      trap "kill $! 2>/dev/null; exit 0" TERM
-      wait $!
+      nap=$!
+      wait "$nap"
       pid=$(cat "$job/pid" 2>/dev/null) || exit 0
       : >"$job/timedout"
       if ! kill -TERM -"$pid" 2>/dev/null && ! kill -TERM "$pid" 2>/dev/null; then
@@ -87,7 +89,8 @@ runner_text='
         exit 0
       fi
       sleep 10 &
-      wait $!
+      nap=$!
+      wait "$nap"
       kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
     ) </dev/null >/dev/null 2>&1 &
     timer=$!
