@@ -104,8 +104,16 @@ const defaultCwd = () => {
 };
 
 /** Run the compiled p to completion. */
-export async function p(args: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<Run> {
-  const proc = Bun.spawn([P, ...args], {
+export const p = (args: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<Run> =>
+  runBinary(P, args, opts);
+
+/** Run one of the compiled binaries (p, p-sync, p-exec) to completion, as a user would. */
+export async function runBinary(
+  path: string,
+  args: string[],
+  opts: { env: Record<string, string>; cwd?: string },
+): Promise<Run> {
+  const proc = Bun.spawn([path, ...args], {
     env: opts.env,
     cwd: opts.cwd ?? defaultCwd(),
     stdin: "ignore",

@@ -1,7 +1,18 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { jobDirOf, p, type Run, root, scratch, startWorkers, UUID, type Workers, waitFor } from "./_harness.ts";
+import {
+  jobDirOf,
+  p,
+  type Run,
+  root,
+  runBinary,
+  scratch,
+  startWorkers,
+  UUID,
+  type Workers,
+  waitFor,
+} from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
 setDefaultTimeout(30_000);
@@ -10,21 +21,8 @@ let w: Workers;
 let env: Record<string, string>;
 
 /** Run another of the three binaries. */
-async function bin(name: "p-sync" | "p-exec", args: string[], cwd?: string): Promise<Run> {
-  const proc = Bun.spawn([join(root, "dist", name), ...args], {
-    env,
-    cwd: cwd ?? w.dir,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code };
-}
+const bin = (name: "p-sync" | "p-exec", args: string[], cwd?: string): Promise<Run> =>
+  runBinary(join(root, "dist", name), args, { env, cwd: cwd ?? w.dir });
 const json = (r: Run) => JSON.parse(r.stdout);
 
 let project: string;
