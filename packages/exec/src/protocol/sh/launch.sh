@@ -66,43 +66,46 @@ job_text='
     unset P_TTY_SIZE P_SHELL P_COMMAND
     exec \"\$shell\" -l -c \"\$command\"" /dev/null
 '
+# the time limit: TIMEOUT seconds, then the job's group gets TERM, marked first (as a stop
+# is) and unmarked if nothing was left to signal; KILL 10 s later. It runs in a session of
+# its own, so the runner ends it, whichever sleep it is in, with one KILL to its group: a
+# signal a shell could catch might reach a sleep it has just forked before that sleep can
+# take it, and be lost.
+# shellcheck disable=SC2016 # the timer's text is for the timer's shell to expand
+timer_text='
+  job=$1 timeout=$2
+  sleep "$timeout"
+  pid=$(cat "$job/pid" 2>/dev/null) || exit 0
+  : >"$job/timedout"
+  if ! kill -TERM -"$pid" 2>/dev/null && ! kill -TERM "$pid" 2>/dev/null; then
+    rm -f "$job/timedout"
+    exit 0
+  fi
+  sleep 10
+  kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+'
 # the runner: records its pid, waits for the job in the foreground, records how it ended
 # (what its shell says of a job a signal ended goes nowhere: the job's output is the job's)
 # shellcheck disable=SC2016 # the runner's text is for the runner's shell to expand
 runner_text='
-  job=$1 timeout=$2
+  job=$1 timeout=$2 timer_text=$3
   printf "%s\n" "$$" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
-  shift 2
+  shift 3
   timer=
   if [ "$timeout" != - ]; then
-    # the time limit: marked first (as a stop is), and unmarked if nothing was left to signal
-    # (ended by the runner when the job ends, with whichever sleep it is in)
-    (
-      trap "kill \"\$nap\" 2>/dev/null; exit 0" TERM
-      sleep "$timeout" &
-      nap=$!
-      wait "$nap"
-      pid=$(cat "$job/pid" 2>/dev/null) || exit 0
-      : >"$job/timedout"
-      if ! kill -TERM -"$pid" 2>/dev/null && ! kill -TERM "$pid" 2>/dev/null; then
-        rm -f "$job/timedout"
-        exit 0
-      fi
-      sleep 10 &
-      nap=$!
-      wait "$nap"
-      kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-    ) </dev/null >/dev/null 2>&1 &
+    # (a background child is no group leader, so setsid makes the session without a fork)
+    setsid sh -c "$timer_text" p-timer "$job" "$timeout" </dev/null >/dev/null 2>&1 &
     timer=$!
   fi
   setsid -w sh -c "$@" </dev/null
   code=$?
-  [ -z "$timer" ] || kill "$timer" 2>/dev/null
+  # (waited for, so that a limit passing just as the job ended is settled either way)
+  [ -z "$timer" ] || { kill -KILL -"$timer" 2>/dev/null || kill -KILL "$timer"; wait "$timer"; } 2>/dev/null
   [ -f "$job/timedout" ] && code=124
   date +%s >"$job/.ended_at.tmp" && mv -f "$job/.ended_at.tmp" "$job/ended_at"
   printf "%s\n" "$code" >"$job/.exitcode.tmp" && mv -f "$job/.exitcode.tmp" "$job/exitcode"
 '
-set -- "$job" "$timeout" "$job_text" p-job "$job" "$shell" "$command" "$tty" "$@"
+set -- "$job" "$timeout" "$timer_text" "$job_text" p-job "$job" "$shell" "$command" "$tty" "$@"
 export P_JOB_ID="$id"
 if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1; then
   # a setsid without -f (util-linux before 2.30): the job then starts ignoring SIGINT
