@@ -6,14 +6,25 @@ import {
   JOBS_DIR,
   jobDir,
   MIRRORS_DIR,
+  OCCASIONAL_JOB_FILES,
   P_DIR,
+  QUEUE_DIR,
   SUFFIX,
   WORKDIRS_DIR,
   workDir,
 } from "../../packages/exec/src/protocol/layout.ts";
 
 /** Where p keeps things on a worker, from the one module that says so. */
-export const layout = { P_DIR, JOBS_DIR, WORKDIRS_DIR, MIRRORS_DIR, SUFFIX, JOB_FILES };
+export const layout = {
+  P_DIR,
+  JOBS_DIR,
+  WORKDIRS_DIR,
+  MIRRORS_DIR,
+  QUEUE_DIR,
+  SUFFIX,
+  JOB_FILES,
+  OCCASIONAL_JOB_FILES,
+};
 
 export const root = join(import.meta.dir, "..", "..");
 export const P = join(root, "dist", "p");

@@ -110,10 +110,10 @@ describe("p -- <command>", () => {
     await p(["--", "echo logged; exit 5"], { env, cwd });
     const id = newJobId(before);
     const j = jobDirOf("p-w1", id);
-    // the spec's layout (layout.ts), but the marks of a stop and of a time limit
+    // the spec's layout (layout.ts), but the marks of an end by stop or time limit, and a queue's details
     expect(readdirSync(j).sort()).toEqual(
       Object.values(layout.JOB_FILES)
-        .filter((f) => f !== layout.JOB_FILES.stopped && f !== layout.JOB_FILES.timedOut)
+        .filter((f) => !layout.OCCASIONAL_JOB_FILES.includes(f))
         .sort(),
     );
     expect(readFileSync(join(j, "cmd"), "utf8")).toBe("echo logged; exit 5");

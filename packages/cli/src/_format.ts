@@ -57,7 +57,9 @@ export const tilde = (p: string) => {
   return p === home || p.startsWith(`${home}/`) ? `~${p.slice(home.length)}` : p;
 };
 export const statusText = (j: JobRecord, unverified: boolean) =>
-  `${j.status}${j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""}${unverified ? "?" : ""}`;
+  `${j.status}${j.status === "queued" && j.waiting_for ? ` (${j.waiting_for})` : ""}${
+    j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""
+  }${unverified ? "?" : ""}`;
 
 export function jobJson(j: JobRecord, unverified = false) {
   return {
@@ -67,10 +69,14 @@ export function jobJson(j: JobRecord, unverified = false) {
     cwd: j.cwd,
     command: j.command,
     status: j.status,
+    ...(j.status === "queued" && { waiting_for: j.waiting_for ?? null }),
     exit_code: j.exit_code,
     started_at: j.started_at,
     ended_at: j.ended_at,
     duration_s: durationS(j),
+    ...(j.exclusive && { exclusive: true }),
+    ...(j.gpus && { gpus: j.gpus }),
+    ...(j.after?.length && { after: j.after, after_any: j.after_any === true }),
     ...(unverified && { unverified: true }),
   };
 }

@@ -21,6 +21,8 @@ function worker(cutAt: number | undefined, calls: { offset: number }[]): WorkerB
       endedAt: 1,
       stopped: false,
       timedOut: false,
+      skipped: false,
+      ran: true,
       size: LOG.length,
       bytes: progress.bytes,
       diagnostics: [],

@@ -62,6 +62,7 @@ describe("status.sh", () => {
       endedAt: expect.any(Number),
       stopped: false,
       timedOut: false,
+      skipped: false,
     });
     expect(states.get(gone)).toEqual({ state: "gone" });
     expect(states.get(lost.id)).toEqual({ state: "lost" });
@@ -81,7 +82,14 @@ describe("stop.sh", () => {
     // the report carries the state the stop left, so no second round trip is needed
     expect(report).toEqual({
       stopped: true,
-      state: { state: "exited", exitCode: 143, endedAt: expect.any(Number), stopped: true, timedOut: false },
+      state: {
+        state: "exited",
+        exitCode: 143,
+        endedAt: expect.any(Number),
+        stopped: true,
+        timedOut: false,
+        skipped: false,
+      },
     });
     expect(parseStatusReport(sh(statusCommand([job.id])).out).get(job.id)).toEqual(report!.state!);
   });
@@ -102,7 +110,14 @@ describe("stop.sh", () => {
     waitFile(join(job.j, "exitcode"));
     expect(parseStopReport(sh(stopCommand(job.id)).out)).toEqual({
       stopped: false,
-      state: { state: "exited", exitCode: 0, endedAt: expect.any(Number), stopped: false, timedOut: false },
+      state: {
+        state: "exited",
+        exitCode: 0,
+        endedAt: expect.any(Number),
+        stopped: false,
+        timedOut: false,
+        skipped: false,
+      },
     });
     expect(sh(stopCommand(newId())).code).toBe(3);
   });
@@ -112,7 +127,7 @@ describe("stop.sh", () => {
     const report = parseStopReport(sh(stopCommand(job.id, 1)).out);
     expect(report).toEqual({
       stopped: false,
-      state: { state: "exited", exitCode: 7, endedAt: 1700000000, stopped: false, timedOut: false },
+      state: { state: "exited", exitCode: 7, endedAt: 1700000000, stopped: false, timedOut: false, skipped: false },
     });
     expect(existsSync(join(job.j, "stopped"))).toBe(false);
   });

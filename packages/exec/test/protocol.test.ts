@@ -18,13 +18,23 @@ describe("parseStateLine", () => {
     [`${ID} gone`, { state: "gone" }],
     [
       `${ID} exited 0 1700000000 -`,
-      { state: "exited", exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false },
+      { state: "exited", exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false, skipped: false },
     ],
     [
       `${ID} exited 143 1700000000 stopped`,
-      { state: "exited", exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false },
+      { state: "exited", exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false, skipped: false },
     ],
-    [`${ID} exited 3 - -\n`, { state: "exited", exitCode: 3, endedAt: null, stopped: false, timedOut: false }],
+    [
+      `${ID} exited 3 - -\n`,
+      { state: "exited", exitCode: 3, endedAt: null, stopped: false, timedOut: false, skipped: false },
+    ],
+    [
+      `${ID} exited - 1700000000 skipped`,
+      { state: "exited", exitCode: null, endedAt: 1700000000, stopped: false, timedOut: false, skipped: true },
+    ],
+    [`${ID} queued slot`, { state: "queued", waitingFor: "slot" }],
+    [`${ID} queued after 3f2a1b9c`, { state: "queued", waitingFor: "after 3f2a1b9c" }],
+    [`${ID} queued`, undefined],
     [`${ID} exited  - -`, undefined],
     [`${ID} exited x 1 -`, undefined],
     [`${ID} exited 0 1 maybe`, undefined],
@@ -42,19 +52,33 @@ describe("parseStateLine", () => {
     const report = parseStatusReport(`${ID} running\nnoise from a profile\n${other} exited 1 5 -\n`);
     expect([...report]).toEqual([
       [ID, { state: "running" }],
-      [other, { state: "exited", exitCode: 1, endedAt: 5, stopped: false, timedOut: false }],
+      [other, { state: "exited", exitCode: 1, endedAt: 5, stopped: false, timedOut: false, skipped: false }],
     ]);
   });
 });
 
 describe("parseFollowStatus", () => {
   test.each([
-    ["p-status 0 1700000000 - 12\n", { exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false, size: 12 }],
+    [
+      "p-status 0 1700000000 - 12\n",
+      { exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false, skipped: false, ran: true, size: 12 },
+    ],
     [
       "p-status 143 1700000000 stopped 0",
-      { exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false, size: 0 },
+      { exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false, skipped: false, ran: true, size: 0 },
     ],
-    ["p-status unknown - - 5", { exitCode: null, endedAt: null, stopped: false, timedOut: false, size: 5 }],
+    [
+      "p-status unknown - - 5",
+      { exitCode: null, endedAt: null, stopped: false, timedOut: false, skipped: false, ran: true, size: 5 },
+    ],
+    [
+      "p-status - 1700000000 skipped 0",
+      { exitCode: null, endedAt: 1700000000, stopped: false, timedOut: false, skipped: true, ran: false, size: 0 },
+    ],
+    [
+      "p-status - 1700000000 stopped 0",
+      { exitCode: null, endedAt: 1700000000, stopped: true, timedOut: false, skipped: false, ran: false, size: 0 },
+    ],
     ["p-status 0 1700000000 -", undefined],
     ["p-status", undefined],
     ["hello", undefined],
@@ -67,11 +91,17 @@ describe("parseStopReport", () => {
   test.each([
     [
       `stopped\n${ID} exited 143 9 stopped\n`,
-      { stopped: true, state: { state: "exited", exitCode: 143, endedAt: 9, stopped: true, timedOut: false } },
+      {
+        stopped: true,
+        state: { state: "exited", exitCode: 143, endedAt: 9, stopped: true, timedOut: false, skipped: false },
+      },
     ],
     [
       `finished\n${ID} exited 0 9 -\n`,
-      { stopped: false, state: { state: "exited", exitCode: 0, endedAt: 9, stopped: false, timedOut: false } },
+      {
+        stopped: false,
+        state: { state: "exited", exitCode: 0, endedAt: 9, stopped: false, timedOut: false, skipped: false },
+      },
     ],
     ["stopped\n", { stopped: true, state: undefined }],
     [`${ID} running\n`, undefined],

@@ -1,6 +1,5 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   assertJobId,
@@ -8,8 +7,10 @@ import {
   followCommand,
   JOB_FILES,
   launchCommand,
+  OCCASIONAL_JOB_FILES,
   parseFollowStatus,
 } from "../src/protocol/index.ts";
+import { localWorker } from "./_local.ts";
 
 /** The follow script's stderr: the mark that it found the job, then the status line. */
 const statusOf = (err: string) => {
@@ -19,20 +20,7 @@ const statusOf = (err: string) => {
 };
 
 // The scripts are run for real by the local sh, with HOME pointing at a scratch dir.
-const home = mkdtempSync(join(tmpdir(), "p-script-"));
-afterAll(() => rmSync(home, { recursive: true, force: true }));
-const env = { HOME: home, SHELL: "/bin/sh", PATH: process.env.PATH! };
-let n = 0;
-const newId = () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`;
-
-/** Run a script with stdin held open, as an SSH channel holds it, unless `closeStdin`. */
-async function sh(script: string, closeStdin = false) {
-  const p = Bun.spawn(["sh", "-c", script], { env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-  if (closeStdin) p.stdin.end();
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (!closeStdin) p.stdin.end();
-  return { out, err, code };
-}
+const { home, newId, sh } = localWorker("script");
 
 async function runJob(command: string) {
   const id = newId();
@@ -58,6 +46,8 @@ describe("launch + follow", () => {
       endedAt: expect.any(Number),
       stopped: false,
       timedOut: false,
+      skipped: false,
+      ran: true,
       size: Buffer.byteLength(output),
     });
     expect(readFileSync(join(r.j, "exitcode"), "utf8")).toBe(`${code}\n`);
@@ -68,10 +58,10 @@ describe("launch + follow", () => {
     const r = await runJob("pwd");
     expect(r.out).toBe(`${join(home, ".p/workdirs", r.id)}\n`);
     const files = require("node:fs").readdirSync(r.j).sort();
-    // the layout's files, but the marks of a stop and of a time limit
+    // the layout's files, but the marks of an end by stop or time limit, and a queue's details
     expect(files).toEqual(
       Object.values(JOB_FILES)
-        .filter((f) => f !== JOB_FILES.stopped && f !== JOB_FILES.timedOut)
+        .filter((f) => !OCCASIONAL_JOB_FILES.includes(f))
         .sort(),
     );
     expect(readFileSync(join(r.j, "cwd"), "utf8")).toBe("/client/dir");
@@ -136,6 +126,8 @@ describe("launch + follow", () => {
       endedAt: null,
       stopped: false,
       timedOut: false,
+      skipped: false,
+      ran: true,
       size: 0,
     });
   });

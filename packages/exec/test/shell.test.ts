@@ -16,21 +16,24 @@ const check = (argv: string[], text: string) => {
 
 describe("worker-side scripts", () => {
   test("every script file is one the protocol runs (or the library)", () => {
-    expect(files.sort()).toEqual([...names.map((n) => `${n}.sh`), "lib.sh"].sort());
+    expect(files.sort()).toEqual([...names.map((n) => `${n}.sh`), "lib.sh", "queue.sh"].sort());
   });
 
   test.each(names)("%s.sh parses in sh, dash and bash, as it is sent", (name) => {
     for (const shell of ["sh", "dash", "bash"]) expect(check([shell, "-n"], scriptText(name))).toBe("");
   });
 
-  test.each([...names.map((n) => `${n}.sh`), "lib.sh"])("%s passes shellcheck", (file) => {
+  test.each([...names.map((n) => `${n}.sh`), "lib.sh", "queue.sh"])("%s passes shellcheck", (file) => {
     const r = Bun.spawnSync(["shellcheck", "--shell=sh", "--external-sources", join(dir, file)], { stderr: "pipe" });
     expect(r.stdout.toString() + r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
   });
 
-  test("the library defines functions only: sourcing it runs nothing", () => {
-    const r = Bun.spawnSync(["sh", "-c", `${LIBRARY}\necho ok`], { env: { PATH: process.env.PATH! } });
+  test.each(Object.keys(LIBRARY))("the library %s.sh defines functions only: sourcing it runs nothing", (name) => {
+    const text = LIBRARY[name as keyof typeof LIBRARY];
+    const r = Bun.spawnSync(["sh", "-c", `cd /nonexistent-dir-p\n${text}\necho ok`], {
+      env: { PATH: process.env.PATH! },
+    });
     expect(r.stdout.toString()).toBe("ok\n");
   });
 

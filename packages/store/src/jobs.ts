@@ -4,7 +4,7 @@ import { isJobId, PError } from "@p/exec/protocol";
 import { writeFileAtomic } from "./atomic.ts";
 import { dataDir } from "./paths.ts";
 
-export type JobStatus = "running" | "done" | "failed" | "stopped" | "timeout" | "unknown";
+export type JobStatus = "queued" | "running" | "done" | "failed" | "stopped" | "timeout" | "skipped" | "unknown";
 
 /** A job as the client remembers it: `$XDG_DATA_HOME/p/jobs/<id>.json`. */
 export interface JobRecord {
@@ -26,6 +26,15 @@ export interface JobRecord {
   synced: boolean;
   /** The job's time limit in seconds (`--timeout`), if it has one. */
   timeout_s?: number;
+  /** While queued: what it waits for (slot, gpu, exclusive, after <id>). */
+  waiting_for?: string;
+  /** Takes the whole worker (`--exclusive`). */
+  exclusive?: boolean;
+  /** GPUs it takes (`--gpus N`). */
+  gpus?: number;
+  /** Jobs it runs after (`--after`, or `--after-any` with after_any). */
+  after?: string[];
+  after_any?: boolean;
   /** Why the job failed to start, for `failed`. */
   error?: string;
   /** Bytes of output already shown when a stream was cut (Ctrl+C, lost connection): `logs -f` resumes there. */

@@ -3,19 +3,22 @@ import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
 import { clock, durationS, jobJson, statusText, table, tilde } from "../_format.ts";
 import { log } from "../_log.ts";
-import { reconcile } from "../lib/records.ts";
+import { isActive, reconcile } from "../lib/records.ts";
 
 const args = {
   all: {
     type: "boolean",
     alias: "a",
-    description: "Also show finished jobs (done, failed, stopped, timeout, unknown)",
+    description: "Also show finished jobs (done, failed, stopped, timeout, skipped, unknown)",
   },
   ...jsonArg,
 } as const;
 
 export default defineCommand({
-  meta: { name: "ls", description: "List running jobs (-a: all jobs). Example: p ls -a --json | jq '.[].id'" },
+  meta: {
+    name: "ls",
+    description: "List running and queued jobs (-a: all jobs). Example: p ls -a --json | jq '.[].id'",
+  },
   args,
   async run({ rawArgs }) {
     const { values } = strictArgs(args, rawArgs, "ls");
@@ -23,8 +26,8 @@ export default defineCommand({
     const all = store.list((file, why) => log.warn(`skipped ${file} (${why})`));
     const { jobs, unreachable } = await reconcile(store, all);
     for (const why of unreachable.values()) log.warn(`${why}; its jobs show their last known status (marked ?)`);
-    const shown = values.all ? jobs : jobs.filter((j) => j.status === "running");
-    const unverified = (j: JobRecord) => j.status === "running" && unreachable.has(j.worker);
+    const shown = values.all ? jobs : jobs.filter(isActive);
+    const unverified = (j: JobRecord) => isActive(j) && unreachable.has(j.worker);
     if (values.json) {
       process.stdout.write(
         `${JSON.stringify(

@@ -32,7 +32,7 @@ export default defineCommand({
   meta: {
     name: "prune",
     description:
-      "Remove finished jobs (done, failed, stopped, timeout) and their dirs on the workers. Example: p prune --dry-run",
+      "Remove finished jobs (done, failed, stopped, timeout, skipped) and their dirs on the workers. Example: p prune --dry-run",
   },
   args,
   async run({ rawArgs }) {
@@ -43,7 +43,7 @@ export default defineCommand({
       store,
       store.list((f, why) => log.warn(`skipped ${f} (${why})`)),
     );
-    const finished = new Set(["done", "failed", "stopped", "timeout", ...(values.force ? ["unknown"] : [])]);
+    const finished = new Set(["done", "failed", "stopped", "timeout", "skipped", ...(values.force ? ["unknown"] : [])]);
     // a job that ended while the p that started it is still printing its output is left to it
     const streaming = jobs.filter(
       (j) => finished.has(j.status) && j.client_pid && j.client_pid !== process.pid && isAlive(j.client_pid),

@@ -5,7 +5,7 @@ import { jsonArg, strictArgs } from "../_args.ts";
 import { EXIT, usage } from "../_errors.ts";
 import { bytes } from "../_format.ts";
 import { withWorker } from "../lib/control.ts";
-import { byWorker, reconcile, workerOf } from "../lib/records.ts";
+import { byWorker, isActive, reconcile, workerOf } from "../lib/records.ts";
 
 const args = {
   ids: { type: "positional", required: false, description: "Job ids (or unique prefixes)" },
@@ -24,10 +24,10 @@ export default defineCommand({
     const { jobs, unreachable } = await reconcile(store, found);
     if (unreachable.size)
       throw new PError("worker_unreachable", `${[...unreachable.values()][0]}; nothing was removed`);
-    const running = jobs.filter((j) => j.status === "running");
+    const running = jobs.filter(isActive);
     if (running.length && !values.force)
       throw usage(
-        `job ${running.map((j) => j.id.slice(0, 8)).join(", ")} is running; stop it first (p stop) or use --force`,
+        `job ${running.map((j) => j.id.slice(0, 8)).join(", ")} has not ended; stop it first (p stop) or use --force`,
       );
     const removed: { id: string; worker: string; bytes: number }[] = [];
     await Promise.all(

@@ -4,7 +4,7 @@ import { jsonArg, strictArgs } from "../_args.ts";
 import { EXIT, usage } from "../_errors.ts";
 import { jobJson } from "../_format.ts";
 import { stopJob } from "../lib/control.ts";
-import { workerOf } from "../lib/records.ts";
+import { isActive, workerOf } from "../lib/records.ts";
 
 const args = {
   id: { type: "positional", required: false, description: "Job id or a unique prefix of it" },
@@ -14,7 +14,8 @@ const args = {
 export default defineCommand({
   meta: {
     name: "stop",
-    description: "Stop a running job and all its processes (TERM, then KILL after 10s). Example: p stop a3f2",
+    description:
+      "Stop a running job and all its processes (TERM, then KILL after 10s), or a queued one. Example: p stop a3f2",
   },
   args,
   async run({ rawArgs }) {
@@ -23,7 +24,7 @@ export default defineCommand({
     const store = new JobStore();
     const job = store.find(positionals[0]!);
     const short = job.id.slice(0, 8);
-    if (job.status !== "running") {
+    if (!isActive(job)) {
       if (values.json) process.stdout.write(`${JSON.stringify({ ...jobJson(job), stopped: false })}\n`);
       else process.stdout.write(`Job ${short} is not running (${job.status}); nothing to stop\n`);
       return EXIT.ok;

@@ -30,20 +30,26 @@ export function newRecord(id: string, worker: Worker, argv: string[], command: s
 
 /** A followed job's last status line, as the state it says. */
 export function stateOfFollow(s: FollowStatus): RemoteState {
-  if (s.exitCode === null) return { state: "lost" };
-  return { state: "exited", exitCode: s.exitCode, endedAt: s.endedAt, stopped: s.stopped, timedOut: s.timedOut };
+  if (s.exitCode === null && s.ran) return { state: "lost" };
+  const { exitCode, endedAt, stopped, timedOut, skipped } = s;
+  return { state: "exited", exitCode, endedAt, stopped, timedOut, skipped };
 }
 
 /** The record a worker's answer implies: the one place a worker's word becomes a status. */
 export function applyState(job: JobRecord, s: RemoteState): JobRecord {
-  const { follow_offset, client_pid, ...settled } = job;
+  const { follow_offset, client_pid, waiting_for, ...settled } = job;
+  const { waiting_for: _, ...started } = job;
   switch (s.state) {
     case "running":
-      return job;
+      return job.status === "queued" ? { ...started, status: "running" } : job;
+    case "queued":
+      return job.status === "queued" && waiting_for === s.waitingFor
+        ? job
+        : { ...job, status: "queued", waiting_for: s.waitingFor };
     case "exited":
       return {
         ...settled,
-        status: s.stopped ? "stopped" : s.timedOut ? "timeout" : "done",
+        status: s.skipped ? "skipped" : s.stopped ? "stopped" : s.timedOut ? "timeout" : "done",
         exit_code: s.exitCode,
         ended_at: s.endedAt ?? job.ended_at ?? now(),
       };
@@ -52,6 +58,9 @@ export function applyState(job: JobRecord, s: RemoteState): JobRecord {
       return { ...settled, status: "unknown", ended_at: job.ended_at ?? now() };
   }
 }
+
+/** A job that has not ended: running, or waiting in its worker's queue. */
+export const isActive = (job: JobRecord) => job.status === "running" || job.status === "queued";
 
 /** A job that never started: the sync or the launch failed. */
 export const failedRecord = (job: JobRecord, error: string): JobRecord => ({
@@ -82,7 +91,7 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
   const unreachable = new Map<string, string>();
   const updated = new Map<string, JobRecord | undefined>();
   await Promise.all(
-    byWorker(jobs.filter((j) => j.status === "running")).map(async (group) => {
+    byWorker(jobs.filter(isActive)).map(async (group) => {
       const worker = workerOf(group[0]!);
       try {
         // the SSH client loads only when there is a worker to ask: `p ls` with nothing
@@ -93,7 +102,7 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
           const states = await backend.status(group.map((j) => j.id));
           for (const job of group) {
             const s = states.get(job.id);
-            if (!s || s.state === "running") continue;
+            if (!s || (s.state === "running" && job.status === "running")) continue;
             // another p may have changed or removed the record since it was read
             updated.set(
               job.id,

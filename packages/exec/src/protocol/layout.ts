@@ -12,11 +12,14 @@ import { PError } from "../errors.ts";
  *                         the last use), <key>.spare (a pristine copy, the next job's work
  *                         dir), <key>.part and <key>.keep (the spare or mirror being made),
  *                         <key>.lock.tick (a probe of the file system's clock)
+ *   .p/queue/             the queue (see queue.sh): an entry <ticket>.<id> per job from
+ *                         its launch to its end; capacity, seq (the last ticket), lock
  */
 export const P_DIR = ".p";
 export const JOBS_DIR = `${P_DIR}/jobs`;
 export const WORKDIRS_DIR = `${P_DIR}/workdirs`;
 export const MIRRORS_DIR = `${P_DIR}/mirrors`;
+export const QUEUE_DIR = `${P_DIR}/queue`;
 
 /** Suffixes of what shares a mirror's name (or a work dir's, for PART). */
 export const SUFFIX = { part: ".part", lock: ".lock", spare: ".spare", keep: ".keep", tick: ".tick" } as const;
@@ -39,9 +42,28 @@ export const JOB_FILES = {
   stopped: "stopped",
   /** Present once the job's time limit has signalled it. */
   timedOut: "timedout",
+  /** Present if the job never ran: a job it runs after did not succeed. */
+  skipped: "skipped",
+  /** What the job needs of the queue: `<1|all> <gpus>`. */
+  needs: "needs",
+  /** The jobs it runs after: `<ok|any> <id>...`. */
+  after: "after",
+  /** Why it waits in the queue (slot, gpu, exclusive, after <id>). */
+  waiting: "waiting",
+  /** Its place, once the queue gave it one: `<slot> <gpus|->`, or `skip`. */
+  granted: "granted",
   exitCode: "exitcode",
   endedAt: "ended_at",
 } as const;
+
+/** The job files that only some jobs have: the marks of how one ended, a queue's details. */
+export const OCCASIONAL_JOB_FILES: readonly string[] = [
+  JOB_FILES.stopped,
+  JOB_FILES.timedOut,
+  JOB_FILES.skipped,
+  JOB_FILES.after,
+  JOB_FILES.waiting,
+];
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -78,6 +100,7 @@ export const SHELL_LAYOUT: Record<string, string> = {
   P_JOBS: JOBS_DIR,
   P_WORKDIRS: WORKDIRS_DIR,
   P_MIRRORS: MIRRORS_DIR,
+  P_QUEUE: QUEUE_DIR,
   P_PART: SUFFIX.part,
   P_LOCK: SUFFIX.lock,
   P_SPARE: SUFFIX.spare,

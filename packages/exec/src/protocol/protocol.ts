@@ -23,25 +23,42 @@ export const FOLLOW_MARK = "p-follow";
 export const STATUS_MARK = "p-status ";
 
 export interface FollowStatus {
+  /** Null if the job has no exit code: it is lost, or it never ran (`ran` false). */
   exitCode: number | null;
   endedAt: number | null;
   /** Ended by `stop`. */
   stopped: boolean;
   /** Ended by its time limit (its exit code is then 124). */
   timedOut: boolean;
+  /** Never ran: a job it runs after did not succeed. */
+  skipped: boolean;
+  /** False if the job ended without running (stopped while queued, or skipped). */
+  ran: boolean;
   /** Size of the whole log, in bytes, when the status was read. */
   size: number;
 }
 
-/** `p-status <exit code|unknown> <ended_at|-> <stopped|timeout|-> <log size>`; undefined if `line` is not one. */
+/** How a job that has ended was ended (end_mark in lib.sh). */
+type EndMark = "stopped" | "timeout" | "skipped" | "-";
+const END_MARKS: readonly string[] = ["stopped", "timeout", "skipped", "-"];
+const marks = (mark: EndMark) => ({
+  stopped: mark === "stopped",
+  timedOut: mark === "timeout",
+  skipped: mark === "skipped",
+});
+
+/**
+ * `p-status <exit code|-|unknown> <ended_at|-> <stopped|timeout|skipped|-> <log size>` (- for
+ * a job that never ran); undefined if `line` is not one.
+ */
 export function parseFollowStatus(line: string): FollowStatus | undefined {
-  const m = /^p-status (\d+|unknown) (\d+|-) (stopped|timeout|-) +(\d+)$/.exec(line.trim());
+  const m = /^p-status (\d+|-|unknown) (\d+|-) (stopped|timeout|skipped|-) +(\d+)$/.exec(line.trim());
   if (!m) return undefined;
   return {
-    exitCode: m[1] === "unknown" ? null : Number(m[1]),
+    exitCode: /^\d+$/.test(m[1]!) ? Number(m[1]) : null,
     endedAt: m[2] === "-" ? null : Number(m[2]),
-    stopped: m[3] === "stopped",
-    timedOut: m[3] === "timeout",
+    ...marks(m[3] as EndMark),
+    ran: m[1] !== "-",
     size: Number(m[4]),
   };
 }
@@ -49,7 +66,17 @@ export function parseFollowStatus(line: string): FollowStatus | undefined {
 /** What a worker says of a job. */
 export type RemoteState =
   | { state: "running" }
-  | { state: "exited"; exitCode: number; endedAt: number | null; stopped: boolean; timedOut: boolean }
+  /** Waiting in the worker's queue, for: slot, gpu, exclusive, or `after <short id>`. */
+  | { state: "queued"; waitingFor: string }
+  /** Ended; `exitCode` null if it never ran (stopped while queued, or skipped). */
+  | {
+      state: "exited";
+      exitCode: number | null;
+      endedAt: number | null;
+      stopped: boolean;
+      timedOut: boolean;
+      skipped: boolean;
+    }
   /** The process is gone and left no exit code. */
   | { state: "lost" }
   /** No such job dir. */
@@ -57,16 +84,16 @@ export type RemoteState =
 
 /** One `<id> <state...>` line (see job_state in lib.sh); undefined if it is not one. */
 export function parseStateLine(line: string): [string, RemoteState] | undefined {
-  const [id, state, code, ended, stopped, ...rest] = line.trim().split(" ");
-  if (!id || rest.length) return undefined;
+  const [id, state, code, ended, mark, ...rest] = line.trim().split(" ");
+  if (!id) return undefined;
+  if (state === "queued" && code !== undefined)
+    return [id, { state, waitingFor: [code, ended, mark, ...rest].join(" ").trim() }];
+  if (rest.length) return undefined;
   if ((state === "running" || state === "lost" || state === "gone") && code === undefined) return [id, { state }];
-  if (state !== "exited" || !/^\d+$/.test(code ?? "") || !/^(\d+|-)$/.test(ended ?? "")) return undefined;
-  if (stopped !== "stopped" && stopped !== "timeout" && stopped !== "-") return undefined;
+  if (state !== "exited" || !/^(\d+|-)$/.test(code ?? "") || !/^(\d+|-)$/.test(ended ?? "")) return undefined;
+  if (!END_MARKS.includes(mark ?? "")) return undefined;
   const endedAt = ended === "-" ? null : Number(ended);
-  return [
-    id,
-    { state, exitCode: Number(code), endedAt, stopped: stopped === "stopped", timedOut: stopped === "timeout" },
-  ];
+  return [id, { state, exitCode: code === "-" ? null : Number(code), endedAt, ...marks(mark as EndMark) }];
 }
 
 /** The status script's report: each job's state. */

@@ -6,6 +6,7 @@ import launch from "./sh/launch.sh" with { type: "text" };
 import lib from "./sh/lib.sh" with { type: "text" };
 import mirror from "./sh/mirror.sh" with { type: "text" };
 import probe from "./sh/probe.sh" with { type: "text" };
+import queue from "./sh/queue.sh" with { type: "text" };
 import remove from "./sh/remove.sh" with { type: "text" };
 import status from "./sh/status.sh" with { type: "text" };
 import stop from "./sh/stop.sh" with { type: "text" };
@@ -15,16 +16,21 @@ export const SCRIPTS = { launch, follow, status, stop, remove, mirror, probe } a
 export type ScriptName = keyof typeof SCRIPTS;
 
 /** The shared functions, for tests that check the scripts' syntax. */
-export const LIBRARY = lib;
+export const LIBRARY = { lib, queue } as const;
 
-// every script starts in the home (which all layout paths are relative to) with the layout set
-const PRELUDE = `cd || exit 1\n${Object.entries(SHELL_LAYOUT)
+const LAYOUT = `${Object.entries(SHELL_LAYOUT)
   .map(([k, v]) => `${k}=${shq(v)}`)
   .join("\n")}\n`;
+// the layout and the shared functions, which a job's runner reads too (as $P_LIB)
+const SHARED = `${LAYOUT}${lib}\n${queue}\n`;
 
-/** The whole text `sh -c` runs for a script: the layout, the shared functions, the script. */
+/**
+ * The whole text `sh -c` runs for a script: it starts in the home (which all layout paths
+ * are relative to), with the layout and the shared functions, then the script.
+ */
 export function scriptText(name: ScriptName): string {
-  return `${PRELUDE}${lib}\n${SCRIPTS[name]}`;
+  const forRunner = name === "launch" ? `P_LIB=${shq(SHARED)}\n` : "";
+  return `cd || exit 1\n${SHARED}${forRunner}${SCRIPTS[name]}`;
 }
 
 /**
@@ -53,6 +59,40 @@ export interface LaunchSpec {
   tty?: { cols: number; rows: number };
   /** Seconds after which the job is ended (TERM, KILL 10 s later), with exit code 124. */
   timeoutS?: number;
+  /** The worker's capacity, which the queue holds jobs to (none: no limit). */
+  capacity?: Capacity;
+  /** Take the whole worker: wait until no other job of p's runs, and let none start beside it. */
+  exclusive?: boolean;
+  /** Wait for this many of the worker's GPUs to be free; the job gets them as CUDA_VISIBLE_DEVICES. */
+  gpus?: number;
+  /** Start once these jobs have ended: with exit 0 (else the job is skipped), or `any` way. */
+  after?: { ids: string[]; any?: boolean };
+}
+
+/** What a worker offers the queue: slots (jobs at once) and GPUs (their indexes). */
+export interface Capacity {
+  slots?: number;
+  gpus?: string[];
+}
+
+/** The queue's arguments of launch.sh: the worker's capacity, what the job needs, what it runs after. */
+function queueArgs(spec: LaunchSpec): string[] {
+  const gpuList = spec.capacity?.gpus ?? [];
+  for (const g of gpuList)
+    if (!/^[A-Za-z0-9_.:-]+$/.test(g)) throw new PError("invalid_argument", `GPU ${JSON.stringify(g)} is not a GPU id`);
+  const slots = spec.capacity?.slots;
+  const capacity = `${slots === undefined ? "-" : Math.max(1, Math.floor(slots))} ${gpuList.join(",") || "-"}`;
+  const gpus = Math.max(0, Math.floor(spec.gpus ?? 0));
+  if (gpus > gpuList.length)
+    throw new PError(
+      "invalid_argument",
+      `the job needs ${gpus} GPU${gpus === 1 ? "" : "s"} and worker ${spec.worker} has ${gpuList.length || "none"}`,
+    );
+  const needs = `${spec.exclusive ? "all" : "1"} ${gpus}`;
+  const after = spec.after?.ids.length
+    ? `${spec.after.any ? "any" : "ok"} ${spec.after.ids.map(assertJobId).join(" ")}`
+    : "-";
+  return [capacity, needs, after];
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -69,7 +109,7 @@ export function launchCommand(spec: LaunchSpec, follow: boolean): string {
   const mode = follow ? "follow" : "detach";
   const timeout = spec.timeoutS === undefined ? "-" : String(Math.max(1, Math.ceil(spec.timeoutS)));
   const args = [mode, assertJobId(spec.id), spec.command, spec.cwd, spec.worker, spec.dir ?? "", tty, timeout];
-  return scriptCommand("launch", [...args, ...env]);
+  return scriptCommand("launch", [...args, ...queueArgs(spec), ...env]);
 }
 
 /** A job's output from byte `offset`; with `follow`, until the job ends. Then its status line. */

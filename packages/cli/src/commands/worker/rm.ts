@@ -3,7 +3,7 @@ import { JobStore, loadConfig, pickWorker, saveConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
 import { usage } from "../../_errors.ts";
-import { reconcile } from "../../lib/records.ts";
+import { isActive, reconcile } from "../../lib/records.ts";
 
 const args = {
   name: { type: "positional", required: false, description: "Worker to unregister" },
@@ -25,13 +25,13 @@ export default defineCommand({
     // ask the worker first: a job recorded as running may have ended since
     const { jobs } = await reconcile(
       store,
-      store.list().filter((j) => j.worker === worker.name && j.status === "running"),
+      store.list().filter((j) => j.worker === worker.name && isActive(j)),
     );
-    const running = jobs.filter((j) => j.status === "running");
+    const running = jobs.filter(isActive);
     if (running.length)
       throw usage(
         problem(
-          `worker ${worker.name} has ${running.length} running job(s)`,
+          `worker ${worker.name} has ${running.length} running or queued job(s)`,
           running.map((j) => j.id.slice(0, 8)).join(", "),
           "stop them first: p stop <id>",
         ),

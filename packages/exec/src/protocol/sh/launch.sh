@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# launch.sh MODE ID COMMAND CWD WORKER DIR TTY TIMEOUT [NAME=VALUE...]
+# launch.sh MODE ID COMMAND CWD WORKER DIR TTY TIMEOUT CAPACITY NEEDS AFTER [NAME=VALUE...]
 # Records job ID and starts COMMAND for it, detached: the runner has a session of its own,
 # so it outlives the SSH connection, and starts the job in another new session (so stop
 # can signal the job's whole process group, and the runner survives that), waits, and
@@ -7,14 +7,18 @@
 # to the home unless absolute) or, if DIR is empty, in its own work dir (made if a sync did
 # not). TTY is - or COLSxROWS: the job's pseudo-terminal. TIMEOUT is - or the seconds after
 # which the job's process group gets TERM (KILL 10 s later), and it ends with 124, as GNU
-# timeout ends. NAME=VALUE pairs are set in its
-# environment (before its login shell reads the profile, as ssh's SendEnv does).
+# timeout ends. The job waits in the worker's queue (see queue.sh) until it fits:
+# CAPACITY is the worker's, "<slots|-> <gpu,list|->"; NEEDS the job's, "<1|all> <gpus>";
+# AFTER is - or "<ok|any> <id>...", the jobs it runs after. It then gets P_SLOT and, with
+# GPUs, CUDA_VISIBLE_DEVICES. NAME=VALUE pairs are set in its environment (before its
+# login shell reads the profile, as ssh's SendEnv does).
 # MODE is detach (print nothing) or follow (then stream its output, as follow.sh does).
 # Nothing is started as an asynchronous list (cmd &): a non-interactive shell makes those
 # ignore SIGINT and SIGQUIT, and a job could never undo that.
 set -e
-mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=$6 tty=$7 timeout=$8
-shift 8
+mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=$6 tty=$7 timeout=$8 capacity=$9 needs=${10} after=${11}
+shift 11
+root=$PWD
 job=$PWD/$P_JOBS/$id
 if [ -z "$dir" ]; then
   work=$P_WORKDIRS/$id
@@ -33,6 +37,11 @@ put "$job" cmd "$command"
 put "$job" cwd "$cwd"
 put "$job" worker "$worker"
 put "$job" started_at "$(date +%s)"
+# (with a newline, for read)
+put "$job" needs "$needs
+"
+[ "$after" = - ] || put "$job" after "$after
+"
 : >"$job/output.log"
 command -v setsid >/dev/null || {
   echo "setsid not found on the worker: install util-linux" >&2
@@ -88,9 +97,32 @@ timer_text='
 # (what its shell says of a job a signal ended goes nowhere: the job's output is the job's)
 # shellcheck disable=SC2016 # the runner's text is for the runner's shell to expand
 runner_text='
-  job=$1 timeout=$2 timer_text=$3
+  job=$1 timeout=$2 timer_text=$3 root=$4
+  eval "$5"
+  shift 5
+  # its turn: a dispatch grants it a place and wakes it (USR1, taken from before anyone
+  # knows its pid until it ends); now and then it dispatches itself, for a job killed
+  # with its runner, whose place nothing else frees
+  woke=
+  trap "woke=1" USR1
   printf "%s\n" "$$" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
-  shift 3
+  n=0
+  while [ ! -f "$job/granted" ] && [ ! -f "$job/exitcode" ]; do
+    sleep 1 &
+    nap=$!
+    [ -n "$woke" ] || wait "$nap"
+    woke=
+    n=$((n + 1))
+    [ $((n % 2)) -ne 0 ] || (cd "$root" && queue_locked queue_dispatch)
+  done
+  [ -z "${nap:-}" ] || kill "$nap" 2>/dev/null
+  # stopped or skipped while it waited
+  [ ! -f "$job/exitcode" ] || exit 0
+  read -r slot gpus <"$job/granted"
+  set -- "$@" P_SLOT="$slot"
+  [ "$gpus" = - ] || set -- "$@" CUDA_VISIBLE_DEVICES="$gpus"
+  # (the time it spent queued does not count)
+  [ -z "${nap:-}" ] || put "$job" started_at "$(date +%s)"
   timer=
   if [ "$timeout" != - ]; then
     # (a background child is no group leader, so setsid makes the session without a fork)
@@ -104,8 +136,10 @@ runner_text='
   [ -f "$job/timedout" ] && code=124
   date +%s >"$job/.ended_at.tmp" && mv -f "$job/.ended_at.tmp" "$job/ended_at"
   printf "%s\n" "$code" >"$job/.exitcode.tmp" && mv -f "$job/.exitcode.tmp" "$job/exitcode"
+  # its place is free
+  cd "$root" && queue_locked queue_dispatch
 '
-set -- "$job" "$timeout" "$timer_text" "$job_text" p-job "$job" "$shell" "$command" "$tty" "$@"
+set -- "$job" "$timeout" "$timer_text" "$root" "$P_LIB" "$job_text" p-job "$job" "$shell" "$command" "$tty" "$@"
 export P_JOB_ID="$id"
 if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1; then
   # a setsid without -f (util-linux before 2.30): the job then starts ignoring SIGINT
@@ -117,6 +151,9 @@ while [ ! -f "$job/runner" ] && [ "$n" -lt 1000 ]; do
   sleep 0.01
   n=$((n + 1))
 done
+# in the queue: it starts now if it fits
+cd "$root"
+queue_locked queue_enqueue "$job" "$capacity"
 set +e
 [ "$mode" = follow ] || exit 0
 follow_job "$job" 0 yes

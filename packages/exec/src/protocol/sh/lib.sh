@@ -4,8 +4,17 @@
 # The layout variables (P_JOBS, P_LOCK, ...) are set first; see layout.ts.
 
 # alive PID: the process exists and is not a zombie (an init that reaps slowly leaves those)
+# (read from /proc where there is one: no fork, for the queue's dispatch that asks often)
 alive() {
-  kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'
+  kill -0 "$1" 2>/dev/null || return 1
+  if [ -r "/proc/$1/stat" ]; then
+    # "<pid> (<name>) <state> ...", and a name may hold anything
+    read -r alive_stat <"/proc/$1/stat" 2>/dev/null || return 1
+    alive_stat=${alive_stat##*) }
+    [ "${alive_stat%% *}" != Z ]
+  else
+    ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'
+  fi
 }
 
 # group_alive PGID: a process of the group exists and is not a zombie
@@ -19,9 +28,11 @@ put() {
 }
 
 # end_mark DIR: how a job that has ended was ended: stopped (by stop), timeout (by its
-# time limit) or - (by itself)
+# time limit), skipped (never run: a job it runs after did not succeed) or - (by itself)
 end_mark() {
-  if [ -f "$1/stopped" ]; then
+  if [ -f "$1/skipped" ]; then
+    echo skipped
+  elif [ -f "$1/stopped" ]; then
     echo stopped
   elif [ -f "$1/timedout" ]; then
     echo timeout
@@ -30,8 +41,9 @@ end_mark() {
   fi
 }
 
-# job_state DIR: one line, "<id> running", "<id> lost" (gone without an exit code),
-# "<id> gone" (no such job) or "<id> exited <code> <ended_at|-> <stopped|timeout|->"
+# job_state DIR: one line, "<id> running", "<id> queued <why>", "<id> lost" (gone without
+# an exit code), "<id> gone" (no such job) or "<id> exited <code|-> <ended_at|->
+# <stopped|timeout|skipped|->" (- for the code of a job that never ran)
 job_state() {
   state_dir=$1
   state_id=${state_dir##*/}
@@ -40,8 +52,14 @@ job_state() {
   elif [ -f "$state_dir/exitcode" ]; then
     state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
     echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $(end_mark "$state_dir")"
-  elif state_runner=$(cat "$state_dir/runner" 2>/dev/null) && alive "$state_runner"; then
-    echo "$state_id running"
+  elif read -r state_runner <"$state_dir/runner" 2>/dev/null && alive "$state_runner"; then
+    if queue_waiting "$state_dir"; then
+      state_why=-
+      [ -f "$state_dir/waiting" ] && read -r state_why <"$state_dir/waiting"
+      echo "$state_id queued $state_why"
+    else
+      echo "$state_id running"
+    fi
   else
     echo "$state_id lost"
   fi
@@ -54,6 +72,8 @@ stop_job() {
   stop_dir=$1
   [ -d "$stop_dir" ] || return 2
   [ -f "$stop_dir/exitcode" ] && return 1
+  # a job still in the queue leaves it, and never runs
+  queue_waiting "$stop_dir" && queue_locked queue_cancel "$stop_dir" && return 0
   # the pid file appears a moment after the launch
   stop_n=0
   while [ ! -f "$stop_dir/pid" ] && [ "$stop_n" -lt 50 ]; do

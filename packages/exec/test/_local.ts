@@ -1,0 +1,30 @@
+import { afterAll } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/**
+ * The worker-side scripts run for real by the local sh, with HOME a scratch dir of the
+ * test file's own (removed after it): a worker without SSH.
+ */
+export function localWorker(prefix: string, idSpace = "8000") {
+  const home = mkdtempSync(join(tmpdir(), `p-${prefix}-`));
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+  const env = { HOME: home, SHELL: "/bin/sh", PATH: process.env.PATH! };
+  let n = 0;
+  const newId = () => `00000000-0000-4000-${idSpace}-${String(++n).padStart(12, "0")}`;
+
+  /** Run a script with stdin held open, as an SSH channel holds it, unless `closeStdin`. */
+  async function sh(script: string, closeStdin = false) {
+    const p = Bun.spawn(["sh", "-c", script], { env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    if (closeStdin) p.stdin.end();
+    const [out, err, code] = await Promise.all([
+      new Response(p.stdout).text(),
+      new Response(p.stderr).text(),
+      p.exited,
+    ]);
+    if (!closeStdin) p.stdin.end();
+    return { out, err, code };
+  }
+  return { home, env, newId, sh };
+}
