@@ -77,10 +77,10 @@ describe("capacity", () => {
     const capacity = { gpus: ["0", "1", "2"] };
     const a = await launch('echo "$CUDA_VISIBLE_DEVICES"; sleep 0.6', { capacity, gpus: 2 });
     const b = await launch('echo "$CUDA_VISIBLE_DEVICES"', { capacity, gpus: 2 });
-    const c = await launch('echo "$CUDA_VISIBLE_DEVICES"; echo "[${CUDA_VISIBLE_DEVICES-unset}]"', { capacity });
+    const c = await launch('echo "$CUDA_VISIBLE_DEVICES"; env | grep -c ^CUDA_VISIBLE_DEVICES=', { capacity });
     expect(await states([a, b])).toEqual(["running", "queued gpu"]);
     expect(await ended(c)).toBe("0");
-    expect(output(c)).toBe("\n[unset]\n");
+    expect(output(c)).toBe("\n0\n");
     expect((await states([b]))[0]).toBe("queued gpu");
     expect(await ended(b)).toBe("0");
     expect(output(a)).toBe("0,1\n");

@@ -32,7 +32,8 @@ export default defineCommand({
   meta: {
     name: "prune",
     description:
-      "Remove finished jobs (done, failed, stopped, timeout, skipped) and their dirs on the workers. Example: p prune --dry-run",
+      "Remove finished jobs (done, failed, stopped, timeout, skipped) and their dirs on the workers. " +
+      "Example: p prune --dry-run",
   },
   args,
   async run({ rawArgs }) {
