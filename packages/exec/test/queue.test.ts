@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -15,8 +15,15 @@ import { localWorker } from "./_local.ts";
 const { home, newId, sh } = localWorker("queue", "a000");
 const jobFile = (id: string, name: string) => join(home, ".p/jobs", id, name);
 
+// each test starts with the worker's queue empty: what one left running is waited for
+const launched: string[] = [];
+afterEach(async () => {
+  for (const id of launched.splice(0)) await ended(id).catch(() => {});
+});
+
 async function launch(command: string, more: Partial<LaunchSpec> = {}) {
   const id = newId();
+  launched.push(id);
   const r = await sh(launchCommand({ id, command, cwd: "/", worker: "w", ...more }, false));
   expect(r).toMatchObject({ err: "", code: 0 });
   return id;
@@ -77,7 +84,7 @@ describe("capacity", () => {
     const capacity = { gpus: ["0", "1", "2"] };
     const a = await launch('echo "$CUDA_VISIBLE_DEVICES"; sleep 0.6', { capacity, gpus: 2 });
     const b = await launch('echo "$CUDA_VISIBLE_DEVICES"', { capacity, gpus: 2 });
-    const c = await launch('echo "$CUDA_VISIBLE_DEVICES"; env | grep -c ^CUDA_VISIBLE_DEVICES=', { capacity });
+    const c = await launch('echo "$CUDA_VISIBLE_DEVICES"; env | grep -c ^CUDA_VISIBLE_DEVICES=; true', { capacity });
     expect(await states([a, b])).toEqual(["running", "queued gpu"]);
     expect(await ended(c)).toBe("0");
     expect(output(c)).toBe("\n0\n");
@@ -106,7 +113,7 @@ describe("capacity", () => {
 
 describe("dependencies", () => {
   test("--after waits for success; a failure skips the job and those after it; --after-any runs anyway", async () => {
-    const first = await launch("sleep 0.4; exit 3");
+    const first = await launch("sleep 1; exit 3");
     const ok = await launch("echo ran", { after: { ids: [first] } });
     const chained = await launch("echo ran", { after: { ids: [ok] } });
     const any = await launch("echo ran anyway", { after: { ids: [first], any: true } });
@@ -153,6 +160,7 @@ describe("leaving the queue", () => {
   test("a job killed with its runner frees its slot for the next", async () => {
     const capacity = { slots: 1 };
     const a = await launch("sleep 30", { capacity });
+    launched.pop();
     const b = await launch("echo b ran", { capacity });
     expect(await states([a, b])).toEqual(["running", "queued slot"]);
     const pid = Number(readFileSync(jobFile(a, "pid"), "utf8"));
