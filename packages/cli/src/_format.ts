@@ -1,5 +1,5 @@
 import { homedir } from "node:os";
-import type { JobRecord } from "@p/store";
+import type { JobRecord, Worker } from "@p/store";
 import { pc } from "./_color.ts";
 
 /** `[Job done: exit N]`, as the spec prints it when a job ends. */
@@ -60,6 +60,12 @@ export const statusText = (j: JobRecord, unverified: boolean) =>
   `${j.status}${j.status === "queued" && j.waiting_for ? ` (${j.waiting_for})` : ""}${
     j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""
   }${unverified ? "?" : ""}`;
+
+/** A worker's capacity, in words: "3 slots, GPUs 0,1", "no slot limit". */
+export const capacityText = (w: Worker) =>
+  `${w.slots === undefined ? "no slot limit" : `${w.slots} slot${w.slots === 1 ? "" : "s"}`}${
+    w.gpus?.length ? `, GPUs ${w.gpus.join(",")}` : ""
+  }`;
 
 export function jobJson(j: JobRecord, unverified = false) {
   return {

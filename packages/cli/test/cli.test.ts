@@ -24,7 +24,7 @@ describe("routing", () => {
   test.each([
     [["--version"], 0, /^\d+\.\d+\.\d+\n$/],
     [["ls"], 0, /^ID +WORKER +CWD +COMMAND +STATUS +DURATION\n$/],
-    [["worker", "ls"], 0, /^NAME +CONNECTION +DEFAULT\ndead +p@127\.0\.0\.1:1 +\*\n$/],
+    [["worker", "ls"], 0, /^NAME +CONNECTION +DEFAULT +SLOTS +GPUS\ndead +p@127\.0\.0\.1:1 +\* +0\/- +-\n$/],
     [["completion", "bash"], 0, /complete -F _p_complete p/],
   ])("p %p exits %p and prints what it should", async (argv, code, stdout) => {
     const r = await run(argv);
@@ -61,7 +61,14 @@ describe("routing", () => {
 describe("argument errors: one line, exit 64, nothing changed", () => {
   test.each([
     [["ls", "--bogus"], "unknown option '--bogus'; see p ls --help"],
-    [["--", " "], "no command given; usage: p [worker] [-n] [-d] [-t] [--timeout DUR] -- <command>"],
+    [["--", " "], "no command given; usage: p [worker] [-n] [-d] [-t] [--timeout DUR] [--exclusive]"],
+    [["--gpus", "0", "--", "true"], '--gpus "0" is not a number of GPUs'],
+    [["--after", "abcd", "--", "true"], 'no job matches "abcd"'],
+    [["--after", "a", "--after-any", "b", "--", "true"], "give --after or --after-any, not both"],
+    [["worker", "set", "dead", "--slots", "0"], '--slots "0" is not a number of slots'],
+    [["worker", "set", "dead", "--gpus", "a b"], '--gpus "a b" is not a list of GPUs'],
+    [["worker", "set", "dead"], "usage: p worker set <name> [--slots N|none] [--gpus LIST|none]"],
+    [["worker", "set", "nosuch", "--slots", "2"], 'no worker named "nosuch"'],
     [["dead", "extra", "--", "true"], "expected at most one worker before --, got dead extra"],
     [["logs"], "usage: p logs [-f] <job-id>"],
     [["logs", "../etc"], "is not valid"],
@@ -81,7 +88,7 @@ describe("argument errors: one line, exit 64, nothing changed", () => {
     expect(r.stdout).toBe("");
     expect(r.code).toBe(64);
     expect((await run(["worker", "ls", "--json"])).stdout).toBe(
-      `${JSON.stringify([{ name: "dead", connection: "p@127.0.0.1:1", default: true }], null, 2)}\n`,
+      `${JSON.stringify([{ name: "dead", connection: "p@127.0.0.1:1", default: true, slots_in_use: 0 }], null, 2)}\n`,
     );
   });
 
@@ -180,5 +187,24 @@ describe("p-exec and p-sync share the rules", () => {
     const r = await inProcess(pExec, ["status", "dead", "00000000-0000-4000-8000-000000000001"]);
     expect(r.code).toBe(255);
     expect(r.stderr).toContain("worker dead is unreachable");
+  });
+});
+
+describe("a worker's capacity", () => {
+  test("set changes slots and GPUs, none takes them away, and ls shows them", async () => {
+    const set = await run(["worker", "set", "dead", "--slots", "3", "--gpus", "0,1"]);
+    expect(set).toMatchObject({ code: 0, stdout: "Worker dead: 3 slots, GPUs 0,1\n" });
+    const listed = JSON.parse((await run(["worker", "ls", "--json"])).stdout)[0];
+    expect(listed).toMatchObject({ name: "dead", slots: 3, gpus: ["0", "1"], slots_in_use: 0 });
+    expect((await run(["worker", "ls"])).stdout).toMatch(/\n?dead +\S+ +\* +0\/3 +0,1\n$/);
+    expect((await run(["worker", "set", "dead", "--slots", "none", "--gpus", "none"])).stdout).toBe(
+      "Worker dead: no slot limit\n",
+    );
+    expect(JSON.parse((await run(["worker", "ls", "--json"])).stdout)[0]).toEqual({
+      name: "dead",
+      connection: "p@127.0.0.1:1",
+      default: true,
+      slots_in_use: 0,
+    });
   });
 });

@@ -17,6 +17,8 @@ export interface FollowOptions {
   out: OutputSink;
   /** Bytes written to `out` so far, counted as they go: what was shown when a stream is cut. */
   progress?: { bytes: number };
+  /** Told, after a launch, that the job waits in the worker's queue, and for what. */
+  onQueued?: (waitingFor: string) => void;
 }
 
 export interface FollowResult extends FollowStatus {
@@ -53,8 +55,8 @@ export interface Removal {
  * behind a login node) is a second implementation of this interface.
  */
 export interface WorkerBackend {
-  /** Record and start a job, detached. */
-  launch(spec: LaunchSpec): Promise<void>;
+  /** Record and start a job, detached; its state right after (running, or queued). */
+  launch(spec: LaunchSpec): Promise<RemoteState | undefined>;
   /** Record and start a job, and follow it to its end, in one round trip. */
   start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult>;
   /** A job's output (to its end with `follow`), and its status. */

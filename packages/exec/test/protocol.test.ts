@@ -128,6 +128,11 @@ describe("parseProbe", () => {
       "rsync yes\nsetsid yes\nflock no\ncores 8\nmem_kib 16000000\n",
       { rsync: true, setsid: true, flock: false, cores: 8, memBytes: 16000000 * 1024 },
     ],
+    [
+      "rsync yes\nsetsid yes\nflock yes\ncores 2\nmem_kib 1024\ngpus 0,1,2\n",
+      { rsync: true, setsid: true, flock: true, cores: 2, memBytes: 1024 * 1024, gpus: ["0", "1", "2"] },
+    ],
+    ["rsync yes\nsetsid yes\nflock yes\ngpus -\n", { rsync: true, setsid: true, flock: true }],
     ["rsync no\nsetsid yes\nflock yes\ncores -\nmem_kib -\n", { rsync: false, setsid: true, flock: true }],
     ["", { rsync: false, setsid: false, flock: false }],
   ])("%p", (text, probe) => {

@@ -8,7 +8,14 @@ import { configDir } from "./paths.ts";
 export interface Worker {
   name: string;
   connection: string;
+  /** Jobs of p's at once on it; none: no limit. */
+  slots?: number;
+  /** Its GPUs' indexes, which jobs with --gpus wait for. */
+  gpus?: string[];
 }
+
+/** A GPU's index or id, as CUDA_VISIBLE_DEVICES takes it. */
+export const GPU_ID = /^[A-Za-z0-9_.:-]+$/;
 
 export interface Config {
   default_worker?: string;
@@ -93,6 +100,10 @@ export function loadConfig(path = configPath()): Config {
     if (why) throw bad(undefined, `${where}: worker name ${JSON.stringify(w.name)} is not valid: ${why}`);
     if (seen.has(w.name)) throw bad(undefined, `worker ${w.name} is listed twice`);
     seen.add(w.name);
+    if (w.slots !== undefined && !(Number.isInteger(w.slots) && w.slots > 0))
+      throw bad(undefined, `${where}: slots must be a whole number above 0`);
+    if (w.gpus !== undefined && !(Array.isArray(w.gpus) && w.gpus.every((g: unknown) => GPU_ID.test(String(g)))))
+      throw bad(undefined, `${where}: gpus must be a list of GPU indexes`);
   }
   const def = raw.default_worker;
   if (def !== undefined && def !== null && typeof def !== "string")
@@ -106,7 +117,12 @@ export function loadConfig(path = configPath()): Config {
   if (raw.tty !== undefined && raw.tty !== "auto") throw bad(undefined, "tty must be auto (or left out)");
   return {
     ...(typeof def === "string" && { default_worker: def }),
-    workers: workers.map((w: Worker) => ({ name: w.name, connection: w.connection })),
+    workers: workers.map((w: Worker) => ({
+      name: w.name,
+      connection: w.connection,
+      ...(w.slots !== undefined && { slots: w.slots }),
+      ...(w.gpus !== undefined && { gpus: w.gpus.map(String) }),
+    })),
     ...(forward !== undefined && { forward_env: forward as false | string[] }),
     ...(raw.tty === "auto" && { tty: "auto" as const }),
   };

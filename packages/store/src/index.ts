@@ -3,6 +3,7 @@ export {
   assertWorkerName,
   type Config,
   configPath,
+  GPU_ID,
   loadConfig,
   pickWorker,
   RESERVED_NAMES,

@@ -1,9 +1,10 @@
-import type { Config } from "@p/store";
+import type { Config, JobStore, Worker } from "@p/store";
 import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
-import { EXIT } from "../_errors.ts";
+import { EXIT, usage } from "../_errors.ts";
 import { doneLine } from "../_format.ts";
 import { endOfOutput } from "../_io.ts";
+import { parseGpuCount, resolveAfter } from "../lib/capacity.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { jobSurroundings, userEnvOf } from "../lib/env.ts";
 import type { Followed } from "../lib/follow.ts";
@@ -52,6 +53,35 @@ export const jobArgs = {
     description: "End the job after this long (90s, 30m, 2h): TERM, KILL 10 s later; exit 124",
   },
 } as const satisfies ArgsDef;
+
+/** The flags of a job's place in its worker's queue (p only). */
+export const queueArgs = {
+  exclusive: {
+    type: "boolean",
+    description: "Take the whole worker: wait until no other job of p's runs there, and let none start beside it",
+  },
+  gpus: { type: "string", description: "Wait for N of the worker's GPUs; the job gets them as CUDA_VISIBLE_DEVICES" },
+  after: {
+    type: "string",
+    description: "Start once these jobs (ID[,ID...], same worker) have ended with exit 0; else end as skipped",
+  },
+  "after-any": { type: "string", description: "Start once these jobs (ID[,ID...], same worker) have ended, however" },
+} as const satisfies ArgsDef;
+
+/** queueArgs as parsed, for runJob. */
+export function queueOptions(values: Record<string, unknown>, store: JobStore, worker: Worker) {
+  if (values.after !== undefined && values["after-any"] !== undefined)
+    throw usage("give --after or --after-any, not both");
+  const flag = values.after !== undefined ? "--after" : "--after-any";
+  const after = (values.after ?? values["after-any"]) as string | undefined;
+  return {
+    ...(values.exclusive === true && { exclusive: true }),
+    ...(values.gpus !== undefined && { gpus: parseGpuCount(values.gpus as string) }),
+    ...(after !== undefined && {
+      after: { ids: resolveAfter(store, after, worker, flag), any: flag === "--after-any" },
+    }),
+  };
+}
 
 /** Of jobArgs, those that may be given more than once. */
 export const REPEATABLE = ["env", "env-file"];

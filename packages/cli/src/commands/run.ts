@@ -7,15 +7,16 @@ import { jobJson } from "../_format.ts";
 import { interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
 import { runJob } from "../lib/run.ts";
 import { retryFor } from "../lib/workers.ts";
-import { endFollow, jobArgs, jobOptions, REPEATABLE } from "./_run.ts";
+import { endFollow, jobArgs, jobOptions, queueArgs, queueOptions, REPEATABLE } from "./_run.ts";
 
-const USAGE = "p [worker] [-n] [-d] [-t] [--timeout DUR] -- <command>";
+const USAGE = "p [worker] [-n] [-d] [-t] [--timeout DUR] [--exclusive] [--gpus N] [--after ID[,ID]] -- <command>";
 
 const args = {
   worker: { type: "positional", required: false, description: "Worker to run on (default: the default worker)" },
   "no-sync": { type: "boolean", alias: "n", description: "Do not sync the current directory first" },
   detach: { type: "boolean", alias: "d", description: "Start the job, print its id and return" },
   ...jobArgs,
+  ...queueArgs,
   ...jsonArg,
 } as const;
 
@@ -33,6 +34,8 @@ export default defineCommand({
     const config = loadConfig();
     const worker = pickWorker(config, positionals[0]);
     const detach = Boolean(values.detach);
+    const store = new JobStore();
+    const queue = queueOptions(values, store, worker);
     const out = stdoutSink();
     const interrupt = interruptSignal();
     try {
@@ -43,7 +46,8 @@ export default defineCommand({
         sync: !values["no-sync"],
         detach,
         ...jobOptions(values, config),
-        store: new JobStore(),
+        ...queue,
+        store,
         out,
         signal: interrupt.signal,
         retry: retryFor(worker, sayReconnecting),
@@ -51,6 +55,8 @@ export default defineCommand({
         onFollow: (job) => {
           if (process.stderr.isTTY) process.stderr.write(`${pc.dim(`job ${job.id.slice(0, 8)} on ${worker.name}`)}\n`);
         },
+        onQueued: (why) =>
+          process.stderr.write(`${pc.dim(`queued (${why}) on ${worker.name}; it starts when it can`)}\n`),
       });
       if (outcome.kind === "launched") {
         process.stdout.write(values.json ? `${JSON.stringify(jobJson(outcome.job))}\n` : `${outcome.job.id}\n`);

@@ -32,6 +32,8 @@ export interface FollowJobOptions {
   signal?: AbortSignal;
   /** Retry a lost connection and resume at the byte where it stopped; without it, a loss ends the follow. */
   retry?: Retry;
+  /** Told that the job launched waits in the worker's queue, and for what (its record says so too). */
+  onQueued?: (waitingFor: string) => void;
 }
 
 export type Followed =
@@ -64,7 +66,11 @@ export async function followJob(first: WorkerBackend, w: Watch, opts: FollowJobO
     for (let launch = opts.launch; ; launch = undefined) {
       stream = { bytes: 0 };
       try {
-        const follow = { out: opts.out, offset: offset + shown, progress: stream };
+        const onQueued = (waitingFor: string) => {
+          w.store?.update(w.id, (current) => applyState(current, { state: "queued", waitingFor }));
+          opts.onQueued?.(waitingFor);
+        };
+        const follow = { out: opts.out, offset: offset + shown, progress: stream, onQueued };
         const status = await (launch ? backend.start(launch, follow) : backend.follow(w.id, follow));
         // a record another p removed meanwhile (p rm) stays removed
         const job = w.store?.update(w.id, (current) => applyState(current, stateOfFollow(status)));

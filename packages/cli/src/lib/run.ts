@@ -1,8 +1,9 @@
 import { commandLine, type OutputSink, PError, type WorkerBackend } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
 import { v4 as uuid } from "uuid";
+import { capacityOf } from "./capacity.ts";
 import { type Followed, followJob, type Retry } from "./follow.ts";
-import { failedRecord, newRecord } from "./records.ts";
+import { applyState, failedRecord, newRecord } from "./records.ts";
 import { syncJob } from "./sync.ts";
 import { openWorker } from "./workers.ts";
 
@@ -24,6 +25,12 @@ export interface RunRequest {
   tty?: { cols: number; rows: number };
   /** End the job after this many seconds (status timeout, exit code 124). */
   timeoutS?: number;
+  /** Take the whole worker: nothing else of p's runs beside it. */
+  exclusive?: boolean;
+  /** Wait for this many of the worker's GPUs. */
+  gpus?: number;
+  /** Start once these jobs (of the same worker) have ended: with exit 0 (else it is skipped), or `any` way. */
+  after?: { ids: string[]; any?: boolean };
   /** Where records are kept (p), or none (p-exec). */
   store?: JobStore;
   /** Where a followed job's output goes. */
@@ -36,6 +43,8 @@ export interface RunRequest {
   retry?: Retry;
   /** Called just before a job that is followed starts. */
   onFollow?: (job: JobRecord) => void;
+  /** Told that a followed job waits in the worker's queue, and for what. */
+  onQueued?: (waitingFor: string) => void;
 }
 
 export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRecord } | (Followed & { job: JobRecord });
@@ -50,6 +59,9 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const job = {
     ...newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync),
     ...(req.timeoutS !== undefined && { timeout_s: req.timeoutS }),
+    ...(req.exclusive && { exclusive: true }),
+    ...(req.gpus && { gpus: req.gpus }),
+    ...(req.after?.ids.length && { after: req.after.ids, ...(req.after.any && { after_any: true }) }),
   };
   const record: JobRecord = req.detach ? job : { ...job, client_pid: process.pid };
   const cancelled = () => req.signal?.aborted === true;
@@ -91,11 +103,16 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       ...(req.env && { env: req.env }),
       ...(req.tty && { tty: req.tty }),
       ...(req.timeoutS !== undefined && { timeoutS: req.timeoutS }),
+      capacity: capacityOf(req.worker),
+      ...(req.exclusive && { exclusive: true }),
+      ...(req.gpus && { gpus: req.gpus }),
+      ...(req.after && { after: req.after }),
     };
     try {
       if (req.detach) {
-        await backend.launch(spec);
-        return { kind: "launched", job };
+        const state = await backend.launch(spec);
+        if (state?.state !== "queued") return { kind: "launched", job };
+        return { kind: "launched", job: req.store?.update(id, (j) => applyState(j, state)) ?? applyState(job, state) };
       }
       const watch = { id, worker: req.worker.name, store: req.store, resume: req.resume(id) };
       req.onFollow?.(job);
@@ -104,6 +121,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
         launch: spec,
         ...(req.signal && { signal: req.signal }),
         ...(req.retry && { retry: req.retry }),
+        ...(req.onQueued && { onQueued: req.onQueued }),
       });
       return { ...followed, job: followed.kind === "ended" ? (followed.job ?? job) : job };
     } catch (err) {

@@ -19,6 +19,8 @@ export const SCRIPT_EXIT = {
 
 /** The follow script's first stderr line, once it has found the job (after a launch: it has started). */
 export const FOLLOW_MARK = "p-follow";
+/** Prefix of the stderr line of a followed launch whose job waits in the queue: `p-queued <why>`. */
+export const QUEUED_MARK = "p-queued ";
 /** Prefix of the follow script's last stderr line (see parseFollowStatus). */
 export const STATUS_MARK = "p-status ";
 
@@ -141,6 +143,8 @@ export interface Probe {
   flock: boolean;
   cores?: number;
   memBytes?: number;
+  /** The GPUs' indexes (from nvidia-smi -L), if it has any. */
+  gpus?: string[];
 }
 
 export function parseProbe(text: string): Probe {
@@ -157,5 +161,6 @@ export function parseProbe(text: string): Probe {
     flock: facts.get("flock") === "yes",
     ...(num("cores") !== undefined && { cores: num("cores") }),
     ...(mem !== undefined && { memBytes: mem * 1024 }),
+    ...(/^[0-9,]+$/.test(facts.get("gpus") ?? "") && { gpus: facts.get("gpus")!.split(",").filter(Boolean) }),
   };
 }

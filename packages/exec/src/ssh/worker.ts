@@ -9,6 +9,8 @@ import {
   parseSizes,
   parseStatusReport,
   parseStopReport,
+  QUEUED_MARK,
+  type RemoteState,
   SCRIPT_EXIT,
   STATUS_MARK,
   type StopReport,
@@ -33,7 +35,7 @@ export class SshWorker implements WorkerBackend {
     readonly name: string,
   ) {}
 
-  async launch(spec: LaunchSpec): Promise<void> {
+  async launch(spec: LaunchSpec): Promise<RemoteState | undefined> {
     const r = await this.conn.run(launchCommand(spec, false));
     if (r.code === null && r.signal === undefined)
       throw new PError(
@@ -45,6 +47,7 @@ export class SshWorker implements WorkerBackend {
         ),
       );
     if (r.code !== 0) throw remoteFailure("", r.stderr, r.code, r.signal);
+    return parseStatusReport(r.stdout).get(spec.id);
   }
 
   start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult> {
@@ -59,14 +62,15 @@ export class SshWorker implements WorkerBackend {
   private async followWith(command: string, id: string, opts: FollowOptions): Promise<FollowResult> {
     const offset = opts.offset ?? 0;
     const progress = opts.progress ?? { bytes: 0 };
-    let s = await this.stream(command, id, opts.out, progress);
+    let s = await this.stream(command, id, opts, progress);
     for (let tries = 0; offset + progress.bytes < s.size && tries < 5; tries++)
-      s = await this.stream(followCommand(id, offset + progress.bytes, false), id, opts.out, progress);
+      s = await this.stream(followCommand(id, offset + progress.bytes, false), id, opts, progress);
     return s;
   }
 
   /** One run of a follow script: stdout to `out` with backpressure, until its status line. */
-  private async stream(command: string, id: string, out: FollowOptions["out"], progress: { bytes: number }) {
+  private async stream(command: string, id: string, opts: FollowOptions, progress: { bytes: number }) {
+    const { out } = opts;
     const { channel, ended } = await this.conn.exec(command);
     return new Promise<FollowResult>((resolve, reject) => {
       let status: FollowStatus | undefined;
@@ -87,6 +91,7 @@ export class SshWorker implements WorkerBackend {
           pending = pending.slice(nl + 1);
           if (line.startsWith(STATUS_MARK)) status = parseFollowStatus(line);
           else if (line === FOLLOW_MARK) found = true;
+          else if (line.startsWith(QUEUED_MARK)) opts.onQueued?.(line.slice(QUEUED_MARK.length));
           else diagnostics.push(line);
         }
       });

@@ -1,4 +1,4 @@
-import { loadConfig, type Worker } from "@p/store";
+import { JobStore, loadConfig, type Worker } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
 import { EXIT } from "../../_errors.ts";
@@ -46,20 +46,32 @@ export default defineCommand({
     const { values } = strictArgs(args, rawArgs, "worker ls");
     const config = loadConfig();
     const checks = values.check ? await Promise.all(config.workers.map(check)) : [];
+    // slots in use: this machine's jobs running there, as last known
+    const running = new JobStore().list().filter((j) => j.status === "running");
     const rows = config.workers.map((w, i) => ({
       ...w,
       default: w.name === config.default_worker,
+      slots_in_use: running.filter((j) => j.worker === w.name).length,
       ...(checks[i] && { check: checks[i] }),
     }));
     if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     else if (rows.length === 0)
       process.stderr.write("No workers registered; add one with: p worker register user@host\n");
     else {
-      const header = ["NAME", "CONNECTION", "DEFAULT", ...(values.check ? ["STATUS", "RSYNC", "RTT"] : [])];
+      const header = [
+        "NAME",
+        "CONNECTION",
+        "DEFAULT",
+        "SLOTS",
+        "GPUS",
+        ...(values.check ? ["STATUS", "RSYNC", "RTT"] : []),
+      ];
       const cells = rows.map((w) => [
         w.name,
         w.connection,
         w.default ? "*" : "",
+        `${w.slots_in_use}/${w.slots ?? "-"}`,
+        w.gpus?.join(",") ?? "-",
         ...(w.check
           ? [
               w.check.reachable ? "ok" : "unreachable",

@@ -12,7 +12,8 @@
 # AFTER is - or "<ok|any> <id>...", the jobs it runs after. It then gets P_SLOT and, with
 # GPUs, CUDA_VISIBLE_DEVICES. NAME=VALUE pairs are set in its environment (before its
 # login shell reads the profile, as ssh's SendEnv does).
-# MODE is detach (print nothing) or follow (then stream its output, as follow.sh does).
+# MODE is detach (then print the job's state line) or follow (then say "p-queued <why>"
+# on stderr if it waits, and stream its output, as follow.sh does).
 # Nothing is started as an asynchronous list (cmd &): a non-interactive shell makes those
 # ignore SIGINT and SIGQUIT, and a job could never undo that.
 set -e
@@ -155,5 +156,12 @@ done
 cd "$root"
 queue_locked queue_enqueue "$job" "$capacity"
 set +e
-[ "$mode" = follow ] || exit 0
+# detached: the job's state (running, or queued and why); followed: why it waits, if it does
+if [ "$mode" != follow ]; then
+  job_state "$job"
+  exit 0
+fi
+if queue_waiting "$job" && read -r why <"$job/waiting" 2>/dev/null; then
+  printf 'p-queued %s\n' "$why" >&2
+fi
 follow_job "$job" 0 yes

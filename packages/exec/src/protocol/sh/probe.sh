@@ -8,3 +8,6 @@ have setsid
 have flock
 echo "cores $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo -)"
 echo "mem_kib $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || echo -)"
+# the GPUs' indexes, comma-separated, where nvidia-smi is
+gpus=$(nvidia-smi -L 2>/dev/null | sed -n 's/^GPU \([0-9][0-9]*\):.*/\1/p' | paste -sd, -)
+echo "gpus ${gpus:--}"
