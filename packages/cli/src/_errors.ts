@@ -8,6 +8,8 @@ export const EXIT = {
   usage: 64,
   /** p could not do its work: sync or launch failed, a remote command broke. */
   failure: 70,
+  /** p wait --timeout gave up (as GNU timeout exits). */
+  timeout: 124,
   /** Ctrl+C: detached from a job (it keeps running) or cancelled before it started. */
   interrupted: 130,
   /** The worker could not be reached or would not let us in (as ssh uses 255). */

@@ -3,8 +3,8 @@ import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
 import { usage } from "../_errors.ts";
 
-const COMMANDS = "ls logs stop pull rm prune worker completion";
-const WORKER_COMMANDS = "register ls default rm";
+const COMMANDS = "ls logs stop pull rm prune wait worker completion";
+const WORKER_COMMANDS = "register ls set default rm";
 
 const BASH = `# p completion for bash: eval "$(p completion bash)"
 _p_complete() {
@@ -15,11 +15,11 @@ _p_complete() {
   done
   case "\${words[0]}" in
     "") COMPREPLY=($(compgen -W "${COMMANDS} -- -n -d $(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;;
-    logs|stop|pull|rm) COMPREPLY=($(compgen -W "$(p completion --candidates jobs 2>/dev/null | cut -f1)" -- "$cur")) ;;
+    logs|stop|pull|rm|wait) COMPREPLY=($(compgen -W "$(p completion --candidates jobs 2>/dev/null | cut -f1)" -- "$cur")) ;;
     worker)
       if [ \${#words[@]} -eq 1 ]; then COMPREPLY=($(compgen -W "${WORKER_COMMANDS}" -- "$cur"))
       else case "\${words[1]}" in
-        default|rm) COMPREPLY=($(compgen -W "$(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;;
+        default|rm|set) COMPREPLY=($(compgen -W "$(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;;
       esac
       fi ;;
     completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
@@ -38,10 +38,10 @@ const FISH = `# p completion for fish: p completion fish | source
 complete -c p -f
 complete -c p -n __fish_use_subcommand -a '${COMMANDS}'
 complete -c p -n __fish_use_subcommand -a '(p completion --candidates workers)' -d worker
-complete -c p -n '__fish_seen_subcommand_from logs stop pull rm' -a '(p completion --candidates jobs)'
+complete -c p -n '__fish_seen_subcommand_from logs stop pull rm wait' -a '(p completion --candidates jobs)'
 complete -c p -n '__fish_seen_subcommand_from worker; and not __fish_seen_subcommand_from ${WORKER_COMMANDS}' \\
   -a '${WORKER_COMMANDS}'
-complete -c p -n '__fish_seen_subcommand_from worker; and __fish_seen_subcommand_from default rm' \\
+complete -c p -n '__fish_seen_subcommand_from worker; and __fish_seen_subcommand_from default rm set' \\
   -a '(p completion --candidates workers)'
 complete -c p -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'
 `;

@@ -14,6 +14,7 @@ export const commands: Record<string, Loader> = {
   pull: () => load(import("./pull.ts")),
   rm: () => load(import("./rm.ts")),
   prune: () => load(import("./prune.ts")),
+  wait: () => load(import("./wait.ts")),
   worker: () => load(import("./worker/index.ts")),
   completion: () => load(import("./completion.ts")),
 };

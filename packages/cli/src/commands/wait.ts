@@ -1,0 +1,85 @@
+import { type JobRecord, JobStore } from "@p/store";
+import { defineCommand } from "citty";
+import { jsonArg, strictArgs } from "../_args.ts";
+import { pc } from "../_color.ts";
+import { EXIT, usage } from "../_errors.ts";
+import { jobJson, statusText } from "../_format.ts";
+import { log } from "../_log.ts";
+import { parseDuration } from "../lib/duration.ts";
+import { isActive, reconcile } from "../lib/records.ts";
+
+const args = {
+  all: { type: "boolean", alias: "a", description: "Wait for every running and queued job" },
+  timeout: { type: "string", description: "Give up after this long (90s, 30m, 2h): exit 124" },
+  "fail-fast": { type: "boolean", description: "Stop waiting as soon as one job does not succeed" },
+  ...jsonArg,
+} as const;
+
+/** A job that ended and did not succeed: its exit code, or 1 if it has none (skipped, stopped while queued, lost). */
+const failureCode = (j: JobRecord) => (j.status === "done" && j.exit_code === 0 ? 0 : j.exit_code || 1);
+
+/** Jobs are asked about at most once a second per worker (one round trip each). */
+const POLL_MS = 1000;
+
+export default defineCommand({
+  meta: {
+    name: "wait",
+    description:
+      "Wait for jobs to end; exit 0 if all succeeded, else the first failure's code. Example: p wait a3f2 b71c",
+  },
+  args,
+  async run({ rawArgs }) {
+    const { values, positionals } = strictArgs(args, rawArgs, "wait");
+    if (positionals.length === 0 && !values.all) throw usage("usage: p wait <job-id>... | --all [--timeout DUR]");
+    const deadline =
+      values.timeout === undefined ? Infinity : Date.now() + parseDuration(String(values.timeout)) * 1000;
+    const store = new JobStore();
+    const wanted = values.all ? store.list().filter(isActive) : positionals.map((p) => store.find(p));
+    const ids = [...new Set(wanted.map((j) => j.id))];
+    const said = new Set<string>();
+    let jobs = ids.map((id) => wanted.find((j) => j.id === id)!);
+    const warned = new Set<string>();
+    for (;;) {
+      const t0 = Date.now();
+      const { jobs: now, unreachable } = await reconcile(store, jobs.filter(isActive));
+      const fresh = new Map(now.map((j) => [j.id, j]));
+      jobs = jobs.map((j) => fresh.get(j.id) ?? j);
+      for (const [name, why] of unreachable)
+        if (!warned.has(name)) {
+          warned.add(name);
+          log.warn(`${why}; still waiting for its jobs`);
+        }
+      for (const j of jobs)
+        if (!isActive(j) && !said.has(j.id) && !values.json) {
+          said.add(j.id);
+          process.stderr.write(`${pc.dim(`job ${j.id.slice(0, 8)} ${statusText(j, false)}`)}\n`);
+        }
+      const failed = jobs.find((j) => !isActive(j) && failureCode(j) !== 0);
+      const pending = jobs.filter(isActive);
+      if (pending.length === 0 || (values["fail-fast"] && failed)) break;
+      if (Date.now() >= deadline) {
+        if (values.json)
+          process.stdout.write(
+            `${JSON.stringify(
+              jobs.map((j) => jobJson(j)),
+              null,
+              2,
+            )}\n`,
+          );
+        log.warn(`gave up waiting: ${pending.map((j) => j.id.slice(0, 8)).join(", ")} had not ended`);
+        return EXIT.timeout;
+      }
+      await Bun.sleep(Math.max(0, Math.min(POLL_MS - (Date.now() - t0), deadline - Date.now())));
+    }
+    if (values.json)
+      process.stdout.write(
+        `${JSON.stringify(
+          jobs.map((j) => jobJson(j)),
+          null,
+          2,
+        )}\n`,
+      );
+    const first = jobs.find((j) => !isActive(j) && failureCode(j) !== 0);
+    return first ? failureCode(first) : EXIT.ok;
+  },
+});
