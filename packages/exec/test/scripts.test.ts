@@ -25,7 +25,8 @@ const { home, newId, sh } = localWorker("script");
 async function runJob(command: string) {
   const id = newId();
   const launch = await sh(launchCommand({ id, command, cwd: "/client/dir", worker: "w1" }, false));
-  expect(launch).toEqual({ out: "", err: "", code: 0 });
+  // a detached launch says the state the job is in: it runs (nothing holds this worker back)
+  expect(launch).toEqual({ out: `${id} running\n`, err: "", code: 0 });
   const follow = await sh(followCommand(id));
   return { id, j: join(home, ".p/jobs", id), ...follow };
 }

@@ -102,21 +102,23 @@ runner_text='
   eval "$5"
   shift 5
   # its turn: a dispatch grants it a place and wakes it (USR1, taken from before anyone
-  # knows its pid until it ends); now and then it dispatches itself, for a job killed
-  # with its runner, whose place nothing else frees
+  # knows its pid until it ends). The first job waiting also dispatches each second, for
+  # a job killed with its runner, whose place nothing else frees.
   woke=
   trap "woke=1" USR1
   printf "%s\n" "$$" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
-  n=0
+  work=$PWD
+  cd "$root"
   while [ ! -f "$job/granted" ] && [ ! -f "$job/exitcode" ]; do
-    sleep 1 &
+    if queue_first_waiting "$job"; then first=yes nap_s=1; else first=no nap_s=5; fi
+    sleep "$nap_s" &
     nap=$!
     [ -n "$woke" ] || wait "$nap"
     woke=
-    n=$((n + 1))
-    [ $((n % 2)) -ne 0 ] || (cd "$root" && queue_locked queue_dispatch)
+    [ "$first" = no ] || queue_locked queue_dispatch
   done
   [ -z "${nap:-}" ] || kill "$nap" 2>/dev/null
+  cd "$work"
   # stopped or skipped while it waited
   [ ! -f "$job/exitcode" ] || exit 0
   read -r slot gpus <"$job/granted"

@@ -15,7 +15,7 @@
 
 # queue_locked COMMAND...: run a command of these functions under the queue's lock
 queue_locked() {
-  mkdir -p "$P_QUEUE"
+  [ -d "$P_QUEUE" ] || mkdir -p "$P_QUEUE"
   (
     set +e
     flock 9 || exit 1
@@ -25,7 +25,11 @@ queue_locked() {
 
 # queue_enqueue DIR CAPACITY: give the job an entry after every other (under the lock)
 queue_enqueue() {
-  printf '%s\n' "$2" >"$P_QUEUE/.capacity.tmp" && mv -f "$P_QUEUE/.capacity.tmp" "$P_QUEUE/capacity"
+  queue_was=
+  [ -f "$P_QUEUE/capacity" ] && read -r queue_was <"$P_QUEUE/capacity"
+  if [ "$queue_was" != "$2" ]; then
+    printf '%s\n' "$2" >"$P_QUEUE/.capacity.tmp" && mv -f "$P_QUEUE/.capacity.tmp" "$P_QUEUE/capacity"
+  fi
   queue_seq=0
   [ -f "$P_QUEUE/seq" ] && read -r queue_seq <"$P_QUEUE/seq"
   queue_seq=$((queue_seq + 1))
@@ -48,6 +52,19 @@ queue_cancel() {
   queue_dispatch
 }
 
+# queue_first_waiting DIR: no job waits before this one (no lock: a glance, which the
+# next one corrects; a job not yet in the queue has none before it either)
+queue_first_waiting() {
+  for q_entry in "$P_QUEUE"/*.*; do
+    [ -e "$q_entry" ] || continue
+    q_dir=$P_JOBS/${q_entry##*.}
+    if [ -f "$q_dir/granted" ] || [ -f "$q_dir/exitcode" ]; then continue; fi
+    [ "${q_entry##*.}" = "${1##*/}" ]
+    return
+  done
+  return 0
+}
+
 # queue_never_ran DIR: record the end of a job that never started ("-" for its exit code)
 # and wake its runner, which then leaves
 queue_never_ran() {
@@ -67,28 +84,36 @@ queue_wake() {
 queue_dispatch() {
   q_slots=- q_gpus=-
   [ -f "$P_QUEUE/capacity" ] && read -r q_slots q_gpus <"$P_QUEUE/capacity"
-  # what the jobs that run hold; the entries of jobs that have ended go
-  q_used=0 q_taken=' ' q_taken_gpus=, q_closed='' q_running=0
+  # what the jobs that run hold; the entries of jobs that have ended go (a few file
+  # tests per job: this runs often, and on some machines each is slow)
+  q_used=0 q_taken=' ' q_taken_gpus=, q_closed='' q_running=0 q_waiting=''
   for q_entry in "$P_QUEUE"/*.*; do
     [ -e "$q_entry" ] || continue
     q_dir=$P_JOBS/${q_entry##*.}
-    if [ -f "$q_dir/exitcode" ] || ! read -r q_runner <"$q_dir/runner" 2>/dev/null || ! alive "$q_runner"; then
+    if [ -f "$q_dir/exitcode" ]; then
       rm -f "$q_entry"
-      continue
+    elif [ ! -f "$q_dir/granted" ]; then
+      q_waiting="$q_waiting $q_entry"
+    elif ! read -r q_runner <"$q_dir/runner" 2>/dev/null || ! alive "$q_runner"; then
+      rm -f "$q_entry"
+    else
+      read -r q_slot q_held <"$q_dir/granted"
+      read -r q_need _ <"$q_dir/needs"
+      [ "$q_need" = all ] && q_closed=exclusive
+      q_used=$((q_used + 1)) q_running=$((q_running + 1))
+      q_taken="$q_taken$q_slot "
+      q_take_gpus "$q_held"
     fi
-    [ -f "$q_dir/granted" ] || continue
-    read -r q_slot q_held <"$q_dir/granted"
-    read -r q_need _ <"$q_dir/needs"
-    [ "$q_need" = all ] && q_closed=exclusive
-    q_used=$((q_used + 1)) q_running=$((q_running + 1))
-    q_taken="$q_taken$q_slot "
-    q_take_gpus "$q_held"
   done
   # the jobs that wait, first come first served
-  for q_entry in "$P_QUEUE"/*.*; do
-    [ -e "$q_entry" ] || continue
+  for q_entry in $q_waiting; do
     q_dir=$P_JOBS/${q_entry##*.}
-    queue_waiting "$q_dir" || continue
+    # once nothing more can start, only what runs after other jobs may change (be skipped)
+    q_full=
+    if [ -n "$q_closed" ] || { [ "$q_slots" != - ] && [ "$q_used" -ge "$q_slots" ]; }; then
+      [ -f "$q_dir/after" ] || continue
+      q_full=yes
+    fi
     q_after "$q_dir"
     if [ "$q_dep" = failed ]; then
       : >"$q_dir/skipped"
@@ -99,24 +124,25 @@ queue_dispatch() {
       q_why "$q_dir" "after $q_dep"
       continue
     fi
+    [ -z "$q_full" ] || continue
     read -r q_need q_ngpus <"$q_dir/needs"
     q_free_gpus
-    if [ -n "$q_closed" ]; then
+    if [ "$q_need" = all ] && [ "$q_running" -gt 0 ]; then
       q_why "$q_dir" exclusive
-    elif [ "$q_need" = all ] && [ "$q_running" -gt 0 ]; then
-      q_why "$q_dir" exclusive
-    elif [ "$q_slots" != - ] && [ "$q_used" -ge "$q_slots" ]; then
-      q_why "$q_dir" slot
     elif [ "$q_ngpus" -gt "$q_nfree" ]; then
       q_why "$q_dir" gpu
+    elif ! read -r q_runner <"$q_dir/runner" 2>/dev/null || ! alive "$q_runner"; then
+      # killed while it waited: it never runs
+      rm -f "$q_entry"
+      continue
     else
       # granted: the lowest slot number free, the first GPUs free
       q_slot=1
       while case $q_taken in *" $q_slot "*) true ;; *) false ;; esac; do q_slot=$((q_slot + 1)); done
+      q_mine=-
       # shellcheck disable=SC2086 # the free GPUs, one word each
-      q_mine=$(q_first "$q_ngpus" $q_free)
-      printf '%s %s\n' "$q_slot" "${q_mine:--}" >"$q_dir/.granted.tmp" && mv -f "$q_dir/.granted.tmp" "$q_dir/granted"
-      rm -f "$q_dir/waiting"
+      [ "$q_ngpus" -eq 0 ] || q_mine=$(q_first "$q_ngpus" $q_free)
+      printf '%s %s\n' "$q_slot" "$q_mine" >"$q_dir/.granted.tmp" && mv -f "$q_dir/.granted.tmp" "$q_dir/granted"
       queue_wake "$q_dir"
       q_used=$((q_used + 1)) q_running=$((q_running + 1))
       q_taken="$q_taken$q_slot "
@@ -130,8 +156,14 @@ queue_dispatch() {
     else
       q_used=$((q_used + 1))
       # shellcheck disable=SC2086 # the free GPUs, one word each
-      q_take_gpus "$(q_first "$q_ngpus" $q_free)"
+      [ "$q_ngpus" -eq 0 ] || q_take_gpus "$(q_first "$q_ngpus" $q_free)"
     fi
+  done
+  # why the rest wait, for status: said once, when a job first waits
+  [ -n "$q_closed" ] || q_closed=slot
+  for q_entry in $q_waiting; do
+    q_dir=$P_JOBS/${q_entry##*.}
+    [ -f "$q_dir/waiting" ] || [ -f "$q_dir/granted" ] || [ -f "$q_dir/exitcode" ] || q_why "$q_dir" "$q_closed"
   done
 }
 
