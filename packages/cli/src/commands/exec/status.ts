@@ -8,7 +8,11 @@ import { parseJobArgs, targetAndId } from "./_job.ts";
 const args = { ...targetAndId, ...jsonArg } as const;
 
 const stateText = (s: RemoteState) =>
-  s.state === "exited" ? `${s.stopped ? "stopped" : s.timedOut ? "timeout" : "exited"} ${s.exitCode}` : s.state;
+  s.state === "exited"
+    ? `${s.skipped ? "skipped" : s.stopped ? "stopped" : s.timedOut ? "timeout" : "exited"} ${s.exitCode ?? "-"}`
+    : s.state === "queued"
+      ? `queued (${s.waitingFor})`
+      : s.state;
 
 export default defineCommand({
   meta: {
