@@ -24,7 +24,7 @@ describe("routing", () => {
   test.each([
     [["--version"], 0, /^\d+\.\d+\.\d+\n$/],
     [["ls"], 0, /^ID +WORKER +CWD +COMMAND +STATUS +DURATION\n$/],
-    [["worker", "ls"], 0, /^NAME +CONNECTION +DEFAULT +SLOTS +GPUS\ndead +p@127\.0\.0\.1:1 +\* +0\/- +-\n$/],
+    [["worker", "ls"], 0, /^NAME +CONNECTION +DEFAULT\ndead +p@127\.0\.0\.1:1 +\*\n$/],
     [["completion", "bash"], 0, /complete -F _p_complete p/],
   ])("p %p exits %p and prints what it should", async (argv, code, stdout) => {
     const r = await run(argv);
@@ -88,7 +88,7 @@ describe("argument errors: one line, exit 64, nothing changed", () => {
     expect(r.stdout).toBe("");
     expect(r.code).toBe(64);
     expect((await run(["worker", "ls", "--json"])).stdout).toBe(
-      `${JSON.stringify([{ name: "dead", connection: "p@127.0.0.1:1", default: true, slots_in_use: 0 }], null, 2)}\n`,
+      `${JSON.stringify([{ name: "dead", connection: "p@127.0.0.1:1", default: true }], null, 2)}\n`,
     );
   });
 
@@ -204,7 +204,6 @@ describe("a worker's capacity", () => {
       name: "dead",
       connection: "p@127.0.0.1:1",
       default: true,
-      slots_in_use: 0,
     });
   });
 });

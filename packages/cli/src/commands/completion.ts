@@ -15,7 +15,8 @@ _p_complete() {
   done
   case "\${words[0]}" in
     "") COMPREPLY=($(compgen -W "${COMMANDS} -- -n -d $(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;;
-    logs|stop|pull|rm|wait) COMPREPLY=($(compgen -W "$(p completion --candidates jobs 2>/dev/null | cut -f1)" -- "$cur")) ;;
+    logs|stop|pull|rm|wait)
+      COMPREPLY=($(compgen -W "$(p completion --candidates jobs 2>/dev/null | cut -f1)" -- "$cur")) ;;
     worker)
       if [ \${#words[@]} -eq 1 ]; then COMPREPLY=($(compgen -W "${WORKER_COMMANDS}" -- "$cur"))
       else case "\${words[1]}" in

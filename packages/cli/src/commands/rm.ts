@@ -27,7 +27,8 @@ export default defineCommand({
     const running = jobs.filter(isActive);
     if (running.length && !values.force)
       throw usage(
-        `job ${running.map((j) => j.id.slice(0, 8)).join(", ")} has not ended; stop it first (p stop) or use --force`,
+        `job ${running.map((j) => j.id.slice(0, 8)).join(", ")} is running or queued; ` +
+          "stop it first (p stop) or use --force",
       );
     const removed: { id: string; worker: string; bytes: number }[] = [];
     await Promise.all(

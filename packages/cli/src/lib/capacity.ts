@@ -44,7 +44,8 @@ export function resolveAfter(store: JobStore, value: string, worker: Worker, fla
     const job = store.find(prefix);
     if (job.worker !== worker.name)
       throw usage(
-        `job ${job.id.slice(0, 8)} ran on worker ${job.worker}, not ${worker.name}; ${flag} takes jobs of the same worker`,
+        `job ${job.id.slice(0, 8)} ran on worker ${job.worker}, not ${worker.name}; ` +
+          `${flag} takes jobs of the same worker`,
       );
     return job.id;
   });

@@ -51,33 +51,35 @@ export default defineCommand({
     const rows = config.workers.map((w, i) => ({
       ...w,
       default: w.name === config.default_worker,
-      slots_in_use: running.filter((j) => j.worker === w.name).length,
+      ...(w.slots !== undefined && { slots_in_use: running.filter((j) => j.worker === w.name).length }),
       ...(checks[i] && { check: checks[i] }),
     }));
     if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     else if (rows.length === 0)
       process.stderr.write("No workers registered; add one with: p worker register user@host\n");
     else {
+      // capacity columns once some worker has a capacity
+      const capacity = rows.some((w) => w.slots !== undefined || w.gpus !== undefined);
       const header = [
         "NAME",
         "CONNECTION",
         "DEFAULT",
-        "SLOTS",
-        "GPUS",
         ...(values.check ? ["STATUS", "RSYNC", "RTT"] : []),
+        ...(capacity ? ["SLOTS", "GPUS"] : []),
       ];
       const cells = rows.map((w) => [
         w.name,
         w.connection,
         w.default ? "*" : "",
-        `${w.slots_in_use}/${w.slots ?? "-"}`,
-        w.gpus?.join(",") ?? "-",
         ...(w.check
           ? [
               w.check.reachable ? "ok" : "unreachable",
               w.check.reachable ? (w.check.rsync ? "yes" : "MISSING") : "-",
               w.check.rtt_ms !== undefined ? `${w.check.rtt_ms}ms` : "-",
             ]
+          : []),
+        ...(capacity
+          ? [w.slots === undefined ? "-" : `${w.slots_in_use ?? 0}/${w.slots}`, w.gpus?.join(",") ?? "-"]
           : []),
       ]);
       process.stdout.write(`${table(header, cells)}\n`);

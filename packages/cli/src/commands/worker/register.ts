@@ -63,7 +63,8 @@ export default defineCommand({
       if (!probe?.rsync || !probe.setsid)
         log.warn(`worker ${name} lacks rsync or setsid; install rsync and util-linux there before running jobs`);
       if (probe && values.gpus === undefined && probe.gpus?.length) worker = { ...worker, gpus: probe.gpus };
-      if (probe && !values.json) process.stderr.write(`${pc.dim(`${name} has ${machineText(probe)}`)}\n`);
+      if (probe && !values.json && process.stderr.isTTY)
+        process.stderr.write(`${pc.dim(`${name} has ${machineText(probe)}`)}\n`);
     }
     config.workers.push(worker);
     const isDefault = !config.default_worker;
@@ -72,7 +73,9 @@ export default defineCommand({
     if (values.json) process.stdout.write(`${JSON.stringify({ ...worker, default: isDefault })}\n`);
     else
       process.stdout.write(
-        `Registered worker ${name} (${connection})${isDefault ? " as the default" : ""}: ${capacityText(worker)}\n`,
+        `Registered worker ${name} (${connection})${isDefault ? " as the default" : ""}${
+          worker.slots !== undefined || worker.gpus ? `: ${capacityText(worker)}` : ""
+        }\n`,
       );
     return EXIT.ok;
   },
