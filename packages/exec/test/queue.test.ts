@@ -6,6 +6,7 @@ import {
   launchCommand,
   parseFollowStatus,
   parseStatusReport,
+  removeCommand,
   statusCommand,
   stopCommand,
 } from "../src/protocol/index.ts";
@@ -45,6 +46,16 @@ async function ended(id: string, timeoutMs = 15_000) {
   }
   return readFileSync(jobFile(id, "exitcode"), "utf8").trim();
 }
+
+/** A process that exists and is not a zombie. */
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+};
 
 const output = (id: string) => readFileSync(jobFile(id, "output.log"), "utf8");
 
@@ -170,5 +181,18 @@ describe("leaving the queue", () => {
     expect(await ended(b)).toBe("0");
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(await states([a])).toEqual(["lost"]);
+  });
+
+  test("a queued job whose dir is removed leaves no runner behind", async () => {
+    const capacity = { slots: 1 };
+    const a = await launch("sleep 3", { capacity });
+    const b = await launch("echo b ran", { capacity });
+    launched.pop();
+    const runner = Number(readFileSync(jobFile(b, "runner"), "utf8"));
+    expect((await sh(removeCommand([b]))).code).toBe(0);
+    const t0 = Date.now();
+    while (isAlive(runner) && Date.now() - t0 < 5000) await Bun.sleep(50);
+    expect(isAlive(runner)).toBe(false);
+    expect(await ended(a)).toBe("0");
   });
 });

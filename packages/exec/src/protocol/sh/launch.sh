@@ -110,6 +110,8 @@ runner_text='
   work=$PWD
   cd "$root"
   while [ ! -f "$job/granted" ] && [ ! -f "$job/exitcode" ]; do
+    # a job removed while it waited (its dir is gone) never runs
+    [ -d "$job" ] || exit 0
     if queue_first_waiting "$job"; then first=yes nap_s=1; else first=no nap_s=5; fi
     sleep "$nap_s" &
     nap=$!
