@@ -179,3 +179,31 @@ describe("GPUs", () => {
     expect(tooMany.stderr).toContain("needs 3 GPUs and worker gpubox has 2");
   });
 });
+
+describe("secrets", () => {
+  test("--secret reaches the job, and no argv on either side, record or worker file ever shows it", async () => {
+    const value = `tok-${crypto.randomUUID()}`;
+    let seen = "";
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const ps = Bun.spawnSync(["ps", "-eo", "args"]).stdout.toString();
+        if (ps.includes(value)) seen = ps.split("\n").find((l) => l.includes(value)) ?? "?";
+        await Bun.sleep(10);
+      }
+    })();
+    const r = await p(["-n", "--secret", "TOKEN", "--", 'printf %s "$TOKEN" | wc -c; sleep 1'], {
+      env: { ...env, TOKEN: value },
+    });
+    sampling = false;
+    await sampler;
+    expect(r).toMatchObject({ code: 0, stdout: `${value.length}\n` });
+    expect(seen).toBe("");
+    const grep = (dir: string) => Bun.spawnSync(["grep", "-rl", value, dir]).stdout.toString();
+    expect(grep(join(home("p-w1"), ".p"))).toBe("");
+    expect(grep(env.XDG_DATA_HOME!)).toBe("");
+    const listed = (await p(["ls", "-a", "--json"], { env })).stdout;
+    expect(listed).not.toContain(value);
+    expect((JSON.parse(listed) as Record<string, unknown>[]).at(-1)).toMatchObject({ secrets: ["TOKEN"] });
+  });
+});

@@ -80,6 +80,7 @@ export function jobJson(j: JobRecord, unverified = false) {
     started_at: j.started_at,
     ended_at: j.ended_at,
     duration_s: durationS(j),
+    ...(j.secrets?.length && { secrets: j.secrets }),
     ...(j.exclusive && { exclusive: true }),
     ...(j.gpus && { gpus: j.gpus }),
     ...(j.after?.length && { after: j.after, after_any: j.after_any === true }),

@@ -63,6 +63,8 @@ describe("argument errors: one line, exit 64, nothing changed", () => {
     [["ls", "--bogus"], "unknown option '--bogus'; see p ls --help"],
     [["--", " "], "no command given; usage: p [worker] [-n] [-d] [-t] [--timeout DUR] [--exclusive]"],
     [["--gpus", "0", "--", "true"], '--gpus "0" is not a number of GPUs'],
+    [["--secret", "P_TEST_UNSET_X", "--", "true"], "--secret P_TEST_UNSET_X: P_TEST_UNSET_X is not set here"],
+    [["--secret", "A-B", "--", "true"], '--secret "A-B" is not a variable name'],
     [["--after", "abcd", "--", "true"], 'no job matches "abcd"'],
     [["--after", "a", "--after-any", "b", "--", "true"], "give --after or --after-any, not both"],
     [["worker", "set", "dead", "--slots", "0"], '--slots "0" is not a number of slots'],

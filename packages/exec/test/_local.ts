@@ -14,9 +14,14 @@ export function localWorker(prefix: string, idSpace = "8000") {
   let n = 0;
   const newId = () => `00000000-0000-4000-${idSpace}-${String(++n).padStart(12, "0")}`;
 
-  /** Run a script with stdin held open, as an SSH channel holds it, unless `closeStdin`. */
-  async function sh(script: string, closeStdin = false) {
+  /**
+   * Run a script with stdin held open, as an SSH channel holds it, unless `closeStdin`;
+   * `input` is written to it first.
+   */
+  async function sh(script: string, closeStdin = false, input = "") {
     const p = Bun.spawn(["sh", "-c", script], { env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    if (input) p.stdin.write(input);
+    p.stdin.flush();
     if (closeStdin) p.stdin.end();
     const [out, err, code] = await Promise.all([
       new Response(p.stdout).text(),

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   assertJobId,
@@ -9,6 +9,7 @@ import {
   launchCommand,
   OCCASIONAL_JOB_FILES,
   parseFollowStatus,
+  secretInput,
 } from "../src/protocol/index.ts";
 import { localWorker } from "./_local.ts";
 
@@ -173,6 +174,19 @@ describe("the job's surroundings, as a login session gives them", () => {
     expect(() => launchCommand({ id, command, cwd: "/", worker: "w", env: { "A=B": "x" } }, false)).toThrow(
       /not a variable name/,
     );
+  });
+
+  test("secrets reach the job's environment by stdin, and no argv or job file holds them", async () => {
+    const id = newId();
+    const secret = "s3cr3t a b'c\nd $HOME";
+    const spec = { id, command: 'printf "%s" "$TOKEN"', cwd: "/", worker: "w", secrets: { TOKEN: secret } };
+    const command = launchCommand(spec, true);
+    expect(command).not.toContain("s3cr3t");
+    const r = await sh(command, false, secretInput(spec));
+    expect(r.out).toBe(secret);
+    // (the log holds what the job printed: here, the secret itself)
+    for (const file of readdirSync(join(home, ".p/jobs", id)).filter((f) => f !== "output.log"))
+      expect(readFileSync(join(home, ".p/jobs", id, file), "utf8")).not.toContain("s3cr3t");
   });
 
   test("with a tty, the job runs on a pseudo-terminal of the given size, and keeps its exit code", async () => {

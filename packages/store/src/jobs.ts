@@ -28,6 +28,8 @@ export interface JobRecord {
   timeout_s?: number;
   /** While queued: what it waits for (slot, gpu, exclusive, after <id>). */
   waiting_for?: string;
+  /** The names of the variables given with `--secret` (never their values). */
+  secrets?: string[];
   /** Takes the whole worker (`--exclusive`). */
   exclusive?: boolean;
   /** GPUs it takes (`--gpus N`). */

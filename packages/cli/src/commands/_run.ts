@@ -6,7 +6,7 @@ import { doneLine } from "../_format.ts";
 import { endOfOutput } from "../_io.ts";
 import { parseGpuCount, resolveAfter } from "../lib/capacity.ts";
 import { parseDuration } from "../lib/duration.ts";
-import { jobSurroundings, userEnvOf } from "../lib/env.ts";
+import { jobSurroundings, secretsOf, userEnvOf } from "../lib/env.ts";
 import type { Followed } from "../lib/follow.ts";
 
 /**
@@ -52,6 +52,10 @@ export const jobArgs = {
     type: "string",
     description: "End the job after this long (90s, 30m, 2h): TERM, KILL 10 s later; exit 124",
   },
+  secret: {
+    type: "string",
+    description: "KEY: its value here goes to the job's environment, never in an argv, file or record (repeatable)",
+  },
 } as const satisfies ArgsDef;
 
 /** The flags of a job's place in its worker's queue (p only). */
@@ -84,12 +88,13 @@ export function queueOptions(values: Record<string, unknown>, store: JobStore, w
 }
 
 /** Of jobArgs, those that may be given more than once. */
-export const REPEATABLE = ["env", "env-file"];
+export const REPEATABLE = ["env", "env-file", "secret"];
 
 /** jobArgs as parsed, into what runJob takes: variables, terminal, time limit. */
 export function jobOptions(values: Record<string, unknown>, config: Config) {
   return {
     ...jobSurroundings(config, Boolean(values.tty), userEnvOf(values)),
     ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
+    ...(values.secret !== undefined && { secrets: secretsOf(values.secret as string[], process.env) }),
   };
 }

@@ -106,6 +106,23 @@ export function userEnv(
   return out;
 }
 
+/**
+ * `--secret KEY`: each name's value here, for the job's environment by a way no argv, file
+ * or record shows (only the names are kept).
+ */
+export function secretsOf(names: readonly string[], local: Record<string, string | undefined>) {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    if (!NAME.test(name))
+      throw new PError("invalid_argument", `--secret ${JSON.stringify(name)} is not a variable name`);
+    const value = local[name];
+    if (value === undefined)
+      throw new PError("invalid_argument", `--secret ${name}: ${name} is not set here; export it first`);
+    out[name] = value;
+  }
+  return out;
+}
+
 /** userEnv of parsed --env and --env-file flags, against this process's environment. */
 export const userEnvOf = (values: Record<string, unknown>) =>
   userEnv(

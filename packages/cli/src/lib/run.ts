@@ -23,6 +23,8 @@ export interface RunRequest {
   env?: Record<string, string>;
   /** Run the job under a pseudo-terminal of this size. */
   tty?: { cols: number; rows: number };
+  /** Variables for the job that no argv, file or record may show; only their names are recorded. */
+  secrets?: Record<string, string>;
   /** End the job after this many seconds (status timeout, exit code 124). */
   timeoutS?: number;
   /** Take the whole worker: nothing else of p's runs beside it. */
@@ -59,6 +61,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const job = {
     ...newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync),
     ...(req.timeoutS !== undefined && { timeout_s: req.timeoutS }),
+    ...(req.secrets && { secrets: Object.keys(req.secrets) }),
     ...(req.exclusive && { exclusive: true }),
     ...(req.gpus && { gpus: req.gpus }),
     ...(req.after?.ids.length && { after: req.after.ids, ...(req.after.any && { after_any: true }) }),
@@ -101,6 +104,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       worker: req.worker.name,
       ...(req.dir !== undefined && { dir: req.dir }),
       ...(req.env && { env: req.env }),
+      ...(req.secrets && { secrets: req.secrets }),
       ...(req.tty && { tty: req.tty }),
       ...(req.timeoutS !== undefined && { timeoutS: req.timeoutS }),
       capacity: capacityOf(req.worker),

@@ -55,6 +55,11 @@ export interface LaunchSpec {
   dir?: string;
   /** Variables set in the job's environment before its login shell starts. */
   env?: Record<string, string>;
+  /**
+   * Variables for the job's environment that no argv, file or output may show: they
+   * travel on the launch's stdin (see secretInput), never in its command line.
+   */
+  secrets?: Record<string, string>;
   /** Run the job under a pseudo-terminal of this size. */
   tty?: { cols: number; rows: number };
   /** Seconds after which the job is ended (TERM, KILL 10 s later), with exit code 124. */
@@ -97,19 +102,36 @@ function queueArgs(spec: LaunchSpec): string[] {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Record and start a job; with `follow`, stream its output to its end in the same round trip. */
+const assertEnvName = (name: string) => {
+  if (!ENV_NAME.test(name)) throw new PError("invalid_argument", `${JSON.stringify(name)} is not a variable name`);
+  return name;
+};
+
+/**
+ * What a launch reads on its stdin before anything else: the secrets, as shell
+ * assignments (`export NAME='value'`) that launch.sh evaluates; launchCommand passes
+ * only their length. Empty without secrets.
+ */
+export function secretInput(spec: LaunchSpec): string {
+  return Object.entries(spec.secrets ?? {})
+    .map(([name, value]) => `export ${assertEnvName(name)}=${shq(value)}\n`)
+    .join("");
+}
+
+/**
+ * Record and start a job; with `follow`, stream its output to its end in the same round
+ * trip. With secrets, secretInput(spec) must be written to the command's stdin.
+ */
 export function launchCommand(spec: LaunchSpec, follow: boolean): string {
   if (spec.dir === "")
     throw new PError("invalid_argument", "the directory to run in is empty; give a path or leave it out");
-  const env = Object.entries(spec.env ?? {}).map(([name, value]) => {
-    if (!ENV_NAME.test(name)) throw new PError("invalid_argument", `${JSON.stringify(name)} is not a variable name`);
-    return `${name}=${value}`;
-  });
+  const env = Object.entries(spec.env ?? {}).map(([name, value]) => `${assertEnvName(name)}=${value}`);
+  const secretBytes = String(Buffer.byteLength(secretInput(spec)));
   const tty = spec.tty ? `${Math.max(1, Math.floor(spec.tty.cols))}x${Math.max(1, Math.floor(spec.tty.rows))}` : "-";
   const mode = follow ? "follow" : "detach";
   const timeout = spec.timeoutS === undefined ? "-" : String(Math.max(1, Math.ceil(spec.timeoutS)));
   const args = [mode, assertJobId(spec.id), spec.command, spec.cwd, spec.worker, spec.dir ?? "", tty, timeout];
-  return scriptCommand("launch", [...args, ...queueArgs(spec), ...env]);
+  return scriptCommand("launch", [...args, ...queueArgs(spec), secretBytes, ...env]);
 }
 
 /** A job's output from byte `offset`; with `follow`, until the job ends. Then its status line. */

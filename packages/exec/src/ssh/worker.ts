@@ -22,6 +22,7 @@ import {
   probeCommand,
   type RemoveOptions,
   removeCommand,
+  secretInput,
   statusCommand,
   stopCommand,
 } from "../protocol/scripts.ts";
@@ -36,7 +37,8 @@ export class SshWorker implements WorkerBackend {
   ) {}
 
   async launch(spec: LaunchSpec): Promise<RemoteState | undefined> {
-    const r = await this.conn.run(launchCommand(spec, false));
+    const secrets = secretInput(spec);
+    const r = await this.conn.run(launchCommand(spec, false), secrets || undefined);
     if (r.code === null && r.signal === undefined)
       throw new PError(
         "connection_lost",
@@ -51,7 +53,7 @@ export class SshWorker implements WorkerBackend {
   }
 
   start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult> {
-    return this.followWith(launchCommand(spec, true), spec.id, { ...opts, offset: 0 });
+    return this.followWith(launchCommand(spec, true), spec.id, { ...opts, offset: 0 }, secretInput(spec));
   }
 
   follow(id: string, opts: FollowOptions): Promise<FollowResult> {
@@ -59,19 +61,21 @@ export class SshWorker implements WorkerBackend {
   }
 
   /** Stream to the end; GNU tail may quit before it has sent all a fast job wrote: fetch the rest. */
-  private async followWith(command: string, id: string, opts: FollowOptions): Promise<FollowResult> {
+  private async followWith(command: string, id: string, opts: FollowOptions, input = ""): Promise<FollowResult> {
     const offset = opts.offset ?? 0;
     const progress = opts.progress ?? { bytes: 0 };
-    let s = await this.stream(command, id, opts, progress);
+    let s = await this.stream(command, id, opts, progress, input);
     for (let tries = 0; offset + progress.bytes < s.size && tries < 5; tries++)
       s = await this.stream(followCommand(id, offset + progress.bytes, false), id, opts, progress);
     return s;
   }
 
   /** One run of a follow script: stdout to `out` with backpressure, until its status line. */
-  private async stream(command: string, id: string, opts: FollowOptions, progress: { bytes: number }) {
+  private async stream(command: string, id: string, opts: FollowOptions, progress: { bytes: number }, input = "") {
     const { out } = opts;
     const { channel, ended } = await this.conn.exec(command);
+    // stdin stays open: its end tells the worker the client has gone
+    if (input) channel.write(input);
     return new Promise<FollowResult>((resolve, reject) => {
       let status: FollowStatus | undefined;
       let found = false;

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# launch.sh MODE ID COMMAND CWD WORKER DIR TTY TIMEOUT CAPACITY NEEDS AFTER [NAME=VALUE...]
+# launch.sh MODE ID COMMAND CWD WORKER DIR TTY TIMEOUT CAPACITY NEEDS AFTER SECRETS [NAME=VALUE...]
 # Records job ID and starts COMMAND for it, detached: the runner has a session of its own,
 # so it outlives the SSH connection, and starts the job in another new session (so stop
 # can signal the job's whole process group, and the runner survives that), waits, and
@@ -11,14 +11,22 @@
 # CAPACITY is the worker's, "<slots|-> <gpu,list|->"; NEEDS the job's, "<1|all> <gpus>";
 # AFTER is - or "<ok|any> <id>...", the jobs it runs after. It then gets P_SLOT and, with
 # GPUs, CUDA_VISIBLE_DEVICES. NAME=VALUE pairs are set in its environment (before its
-# login shell reads the profile, as ssh's SendEnv does).
+# login shell reads the profile, as ssh's SendEnv does). SECRETS is the number of bytes
+# to read from stdin first: "export NAME='value'" lines (quoted by the client), which go
+# into the job's environment and nowhere else: no argv, no file.
 # MODE is detach (then print the job's state line) or follow (then say "p-queued <why>"
 # on stderr if it waits, and stream its output, as follow.sh does).
 # Nothing is started as an asynchronous list (cmd &): a non-interactive shell makes those
 # ignore SIGINT and SIGQUIT, and a job could never undo that.
 set -e
 mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=$6 tty=$7 timeout=$8 capacity=$9 needs=${10} after=${11}
-shift 11
+secret_bytes=${12}
+shift 12
+if [ "$secret_bytes" -gt 0 ]; then
+  secrets=$(head -c "$secret_bytes")
+  eval "$secrets"
+  unset secrets
+fi
 root=$PWD
 job=$PWD/$P_JOBS/$id
 if [ -z "$dir" ]; then
