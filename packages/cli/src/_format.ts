@@ -56,6 +56,9 @@ export const tilde = (p: string) => {
   const home = homedir();
   return p === home || p.startsWith(`${home}/`) ? `~${p.slice(home.length)}` : p;
 };
+/** A job's commit, short, with `*` when the files synced differed from it; - outside git. */
+export const gitText = (j: JobRecord) => (j.git ? `${j.git.commit.slice(0, 8)}${j.git.dirty ? "*" : ""}` : "-");
+
 export const statusText = (j: JobRecord, unverified: boolean) =>
   `${j.status}${j.status === "queued" && j.waiting_for ? ` (${j.waiting_for})` : ""}${
     j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""
@@ -71,6 +74,8 @@ export function jobJson(j: JobRecord, unverified = false) {
   return {
     id: j.id,
     short_id: j.id.slice(0, 8),
+    ...(j.name && { name: j.name }),
+    ...(j.tags?.length && { tags: j.tags }),
     worker: j.worker,
     cwd: j.cwd,
     command: j.command,
@@ -80,6 +85,8 @@ export function jobJson(j: JobRecord, unverified = false) {
     started_at: j.started_at,
     ended_at: j.ended_at,
     duration_s: durationS(j),
+    ...(j.git && { git: j.git }),
+    ...(j.rerun_of && { rerun_of: j.rerun_of }),
     ...(j.secrets?.length && { secrets: j.secrets }),
     ...(j.exclusive && { exclusive: true }),
     ...(j.gpus && { gpus: j.gpus }),

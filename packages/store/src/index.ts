@@ -10,5 +10,5 @@ export {
   saveConfig,
   type Worker,
 } from "./config.ts";
-export { type JobRecord, type JobStatus, JobStore } from "./jobs.ts";
+export { assertJobName, JOB_NAME, type JobRecord, type JobStatus, JobStore } from "./jobs.ts";
 export { configDir, dataDir } from "./paths.ts";

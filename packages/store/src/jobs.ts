@@ -4,6 +4,18 @@ import { isJobId, PError } from "@p/exec/protocol";
 import { writeFileAtomic } from "./atomic.ts";
 import { dataDir } from "./paths.ts";
 
+/** A job's name (`--name`): letters, digits, '.', '_' and '-', starting with a letter or digit. */
+export const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export function assertJobName(name: string, what = "job name"): string {
+  if (!JOB_NAME.test(name))
+    throw new PError(
+      "invalid_argument",
+      `${what} ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 64)`,
+    );
+  return name;
+}
+
 export type JobStatus = "queued" | "running" | "done" | "failed" | "stopped" | "timeout" | "skipped" | "unknown";
 
 /** A job as the client remembers it: `$XDG_DATA_HOME/p/jobs/<id>.json`. */
@@ -28,6 +40,17 @@ export interface JobRecord {
   timeout_s?: number;
   /** While queued: what it waits for (slot, gpu, exclusive, after <id>). */
   waiting_for?: string;
+  /** Its name (`--name`): any job-id argument accepts it. */
+  name?: string;
+  /** Its tags (`--tag`), for p ls --tag and p wait --tag. */
+  tags?: string[];
+  /** The git commit, branch and whether the files synced differ from it, in a git work tree. */
+  git?: { commit: string; branch: string | null; dirty: boolean };
+  /** `--env` as given (KEY=VALUE, or KEY for the value here) and `--env-file` paths: what p rerun reads again. */
+  env_args?: string[];
+  env_files?: string[];
+  /** The job this one re-runs (p rerun). */
+  rerun_of?: string;
   /** The names of the variables given with `--secret` (never their values). */
   secrets?: string[];
   /** Takes the whole worker (`--exclusive`). */
@@ -247,18 +270,31 @@ export class JobStore {
     }
   }
 
-  /** The one job whose id starts with `prefix`, as docker resolves ids. */
+  /**
+   * The one job named `prefix` (`--name`), or else whose id starts with it, as docker
+   * resolves ids. A name or prefix that fits several jobs is refused.
+   */
   find(prefix: string): JobRecord {
     const p = prefix.toLowerCase();
+    const jobs = this.list();
+    const named = JOB_NAME.test(prefix) ? jobs.filter((j) => j.name === prefix) : [];
+    if (named.length > 1)
+      throw new PError(
+        "ambiguous_job_id",
+        `job name ${JSON.stringify(prefix)} is ambiguous: ` +
+          `${named.length} jobs have it (${named.map((j) => j.id.slice(0, 8)).join(", ")}); give an id`,
+      );
+    if (named.length === 1) return named[0]!;
     if (!/^[0-9a-f-]+$/.test(p))
       throw new PError(
         "invalid_argument",
-        `job id ${JSON.stringify(prefix)} is not valid: use the id (or a prefix) from p ls`,
+        `job ${JSON.stringify(prefix)} is not valid: use an id (or a prefix) or a name from p ls -a`,
       );
-    const matches = this.list().filter((j) => j.id.startsWith(p));
+    const matches = jobs.filter((j) => j.id.startsWith(p));
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0)
       throw new PError("job_not_found", `no job matches ${JSON.stringify(prefix)}; see p ls -a`);
+    // (a prefix is never empty: it would match everything)
     throw new PError(
       "ambiguous_job_id",
       `job id ${JSON.stringify(prefix)} is ambiguous: ` +

@@ -182,3 +182,28 @@ export function linkedWorktree(dir: string): LinkedWorktree | undefined {
     return undefined;
   }
 }
+
+/** Where a directory's files come from in git: the commit, the branch, and whether they differ. */
+export interface Provenance {
+  commit: string;
+  /** Null on a detached HEAD. */
+  branch: string | null;
+  /** The files git would sync differ from the commit: changed, staged or new (not ignored). */
+  dirty: boolean;
+}
+
+/** The provenance of a git work tree's files, or undefined outside one (or before a first commit). */
+export async function gitProvenance(dir: string): Promise<Provenance | undefined> {
+  const git = async (...args: string[]) => {
+    const proc = Bun.spawn(["git", "-C", dir, ...args], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    return code === 0 ? out : undefined;
+  };
+  const [commit, branch, status] = await Promise.all([
+    git("rev-parse", "--verify", "-q", "HEAD"),
+    git("symbolic-ref", "--short", "-q", "HEAD"),
+    git("status", "--porcelain", "--untracked-files=normal"),
+  ]);
+  if (!commit?.trim() || status === undefined) return undefined;
+  return { commit: commit.trim(), branch: branch?.trim() || null, dirty: status.trim() !== "" };
+}

@@ -1,5 +1,14 @@
 export { type Explanation, explainPath, type Listing, listSynced } from "./explain.ts";
-export { gitFiles, ignoredPaths, type LinkedWorktree, linkedWorktree, syncedFiles, walkFiles } from "./files.ts";
+export {
+  gitFiles,
+  gitProvenance,
+  ignoredPaths,
+  type LinkedWorktree,
+  linkedWorktree,
+  type Provenance,
+  syncedFiles,
+  walkFiles,
+} from "./files.ts";
 export {
   excludeRules,
   type MirrorSyncInput,

@@ -1,13 +1,16 @@
-import type { Config, JobStore, Worker } from "@p/store";
+import { resolve } from "node:path";
+import { assertJobName, type Config, type JobStore, type Worker } from "@p/store";
 import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
 import { EXIT, usage } from "../_errors.ts";
-import { doneLine } from "../_format.ts";
-import { endOfOutput } from "../_io.ts";
+import { doneLine, jobJson } from "../_format.ts";
+import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
 import { parseGpuCount, resolveAfter } from "../lib/capacity.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { jobSurroundings, secretsOf, userEnvOf } from "../lib/env.ts";
 import type { Followed } from "../lib/follow.ts";
+import { type RunRequest, runJob } from "../lib/run.ts";
+import { retryFor } from "../lib/workers.ts";
 
 /**
  * How following a job ends for the user, for p, p logs -f and p-exec alike: the done line
@@ -72,6 +75,25 @@ export const queueArgs = {
   "after-any": { type: "string", description: "Start once these jobs (ID[,ID...], same worker) have ended, however" },
 } as const satisfies ArgsDef;
 
+/** A job's labels (p only): a name any job-id argument accepts, and tags. */
+export const labelArgs = {
+  name: { type: "string", description: "Name the job: p logs, stop, wait... accept the name as they accept its id" },
+  tag: { type: "string", description: "Tag the job, for p ls --tag and p wait --tag (repeatable)" },
+} as const satisfies ArgsDef;
+
+/** What p's record keeps of the flags: the labels, and --env as given (p rerun reads it again). */
+export function recordOptions(values: Record<string, unknown>) {
+  const tags = (values.tag as string[] | undefined)?.map((t) => assertJobName(t, "tag"));
+  const envArgs = values.env as string[] | undefined;
+  const envFiles = (values["env-file"] as string[] | undefined)?.map((f) => resolve(f));
+  return {
+    ...(values.name !== undefined && { name: assertJobName(String(values.name)) }),
+    ...(tags?.length && { tags: [...new Set(tags)] }),
+    ...(envArgs?.length && { env_args: envArgs }),
+    ...(envFiles?.length && { env_files: envFiles }),
+  };
+}
+
 /** queueArgs as parsed, for runJob. */
 export function queueOptions(values: Record<string, unknown>, store: JobStore, worker: Worker) {
   if (values.after !== undefined && values["after-any"] !== undefined)
@@ -97,4 +119,40 @@ export function jobOptions(values: Record<string, unknown>, config: Config) {
     ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
     ...(values.secret !== undefined && { secrets: secretsOf(values.secret as string[], process.env) }),
   };
+}
+
+/**
+ * Run a job for p (p -- cmd, p rerun): follow it to its end and exit with its code, or
+ * print its id (its JSON with `json`) when detached.
+ */
+export async function runAndReport(
+  req: Omit<RunRequest, "out" | "signal" | "retry" | "resume" | "onFollow" | "onQueued">,
+  json: boolean,
+): Promise<number> {
+  const { worker } = req;
+  const out = stdoutSink();
+  const interrupt = interruptSignal();
+  try {
+    const outcome = await runJob({
+      ...req,
+      out,
+      signal: interrupt.signal,
+      retry: retryFor(worker, sayReconnecting),
+      resume: (id) => `p logs -f ${id.slice(0, 8)}`,
+      onFollow: (job) => {
+        if (process.stderr.isTTY) process.stderr.write(`${pc.dim(`job ${job.id.slice(0, 8)} on ${worker.name}`)}\n`);
+      },
+      onQueued: (why) =>
+        process.stderr.write(`${pc.dim(`queued (${why}) on ${worker.name}; it starts when it can`)}\n`),
+    });
+    if (outcome.kind === "launched") {
+      process.stdout.write(json ? `${JSON.stringify(jobJson(outcome.job))}\n` : `${outcome.job.id}\n`);
+      return EXIT.ok;
+    }
+    if (outcome.kind === "cancelled") return endFollow(outcome, out, { id: "", worker: worker.name, resume: "" });
+    const { id } = outcome.job;
+    return endFollow(outcome, out, { id, worker: worker.name, resume: `p logs -f ${id.slice(0, 8)}` });
+  } finally {
+    interrupt.dispose();
+  }
 }

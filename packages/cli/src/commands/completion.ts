@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
 import { usage } from "../_errors.ts";
 
-const COMMANDS = "ls logs stop pull rm prune wait worker completion";
+const COMMANDS = "ls logs stop pull rm prune wait rerun worker completion";
 const WORKER_COMMANDS = "register ls set default rm";
 
 const BASH = `# p completion for bash: eval "$(p completion bash)"
@@ -15,7 +15,7 @@ _p_complete() {
   done
   case "\${words[0]}" in
     "") COMPREPLY=($(compgen -W "${COMMANDS} -- -n -d $(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;;
-    logs|stop|pull|rm|wait)
+    logs|stop|pull|rm|wait|rerun)
       COMPREPLY=($(compgen -W "$(p completion --candidates jobs 2>/dev/null | cut -f1)" -- "$cur")) ;;
     worker)
       if [ \${#words[@]} -eq 1 ]; then COMPREPLY=($(compgen -W "${WORKER_COMMANDS}" -- "$cur"))
@@ -39,7 +39,7 @@ const FISH = `# p completion for fish: p completion fish | source
 complete -c p -f
 complete -c p -n __fish_use_subcommand -a '${COMMANDS}'
 complete -c p -n __fish_use_subcommand -a '(p completion --candidates workers)' -d worker
-complete -c p -n '__fish_seen_subcommand_from logs stop pull rm wait' -a '(p completion --candidates jobs)'
+complete -c p -n '__fish_seen_subcommand_from logs stop pull rm wait rerun' -a '(p completion --candidates jobs)'
 complete -c p -n '__fish_seen_subcommand_from worker; and not __fish_seen_subcommand_from ${WORKER_COMMANDS}' \\
   -a '${WORKER_COMMANDS}'
 complete -c p -n '__fish_seen_subcommand_from worker; and __fish_seen_subcommand_from default rm set' \\

@@ -15,6 +15,7 @@ export const commands: Record<string, Loader> = {
   rm: () => load(import("./rm.ts")),
   prune: () => load(import("./prune.ts")),
   wait: () => load(import("./wait.ts")),
+  rerun: () => load(import("./rerun.ts")),
   worker: () => load(import("./worker/index.ts")),
   completion: () => load(import("./completion.ts")),
 };

@@ -1,7 +1,7 @@
 import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
-import { clock, durationS, jobJson, statusText, table, tilde } from "../_format.ts";
+import { clock, durationS, gitText, jobJson, statusText, table, tilde } from "../_format.ts";
 import { log } from "../_log.ts";
 import { isActive, reconcile } from "../lib/records.ts";
 
@@ -11,6 +11,8 @@ const args = {
     alias: "a",
     description: "Also show finished jobs (done, failed, stopped, timeout, skipped, unknown)",
   },
+  long: { type: "boolean", alias: "l", description: "Also show each job's name, tags and git commit (* if dirty)" },
+  tag: { type: "string", description: "Only the jobs with this tag" },
   ...jsonArg,
 } as const;
 
@@ -26,7 +28,8 @@ export default defineCommand({
     const all = store.list((file, why) => log.warn(`skipped ${file} (${why})`));
     const { jobs, unreachable } = await reconcile(store, all);
     for (const why of unreachable.values()) log.warn(`${why}; its jobs show their last known status (marked ?)`);
-    const shown = values.all ? jobs : jobs.filter(isActive);
+    const tag = values.tag as string | undefined;
+    const shown = (values.all ? jobs : jobs.filter(isActive)).filter((j) => !tag || j.tags?.includes(tag));
     const unverified = (j: JobRecord) => isActive(j) && unreachable.has(j.worker);
     if (values.json) {
       process.stdout.write(
@@ -38,16 +41,21 @@ export default defineCommand({
       );
       return 0;
     }
+    const long = Boolean(values.long);
     const rows = shown.map((j) => [
       j.id.slice(0, 8),
+      ...(long ? [j.name ?? "-"] : []),
       j.worker,
       tilde(j.cwd),
       j.command.replace(/\s+/g, " "),
       statusText(j, unverified(j)),
       clock(durationS(j)),
+      ...(long ? [gitText(j), j.tags?.join(",") || "-"] : []),
     ]);
-    const fit = process.stdout.isTTY ? { width: process.stdout.columns || 80, shrink: 3 } : undefined;
-    process.stdout.write(`${table(["ID", "WORKER", "CWD", "COMMAND", "STATUS", "DURATION"], rows, fit)}\n`);
+    const header = ["ID", ...(long ? ["NAME"] : []), "WORKER", "CWD", "COMMAND", "STATUS", "DURATION"];
+    if (long) header.push("GIT", "TAGS");
+    const fit = process.stdout.isTTY ? { width: process.stdout.columns || 80, shrink: long ? 4 : 3 } : undefined;
+    process.stdout.write(`${table(header, rows, fit)}\n`);
     return 0;
   },
 });

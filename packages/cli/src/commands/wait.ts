@@ -1,3 +1,4 @@
+import { PError } from "@p/exec/protocol";
 import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
@@ -10,6 +11,7 @@ import { isActive, reconcile } from "../lib/records.ts";
 
 const args = {
   all: { type: "boolean", alias: "a", description: "Wait for every running and queued job" },
+  tag: { type: "string", description: "Wait for every job with this tag" },
   timeout: { type: "string", description: "Give up after this long (90s, 30m, 2h): exit 124" },
   "fail-fast": { type: "boolean", description: "Stop waiting as soon as one job does not succeed" },
   ...jsonArg,
@@ -30,11 +32,18 @@ export default defineCommand({
   args,
   async run({ rawArgs }) {
     const { values, positionals } = strictArgs(args, rawArgs, "wait");
-    if (positionals.length === 0 && !values.all) throw usage("usage: p wait <job-id>... | --all [--timeout DUR]");
+    if (positionals.length === 0 && !values.all && values.tag === undefined)
+      throw usage("usage: p wait <job-id|name>... | --all | --tag T [--timeout DUR] [--fail-fast]");
     const deadline =
       values.timeout === undefined ? Infinity : Date.now() + parseDuration(String(values.timeout)) * 1000;
     const store = new JobStore();
-    const wanted = values.all ? store.list().filter(isActive) : positionals.map((p) => store.find(p));
+    const tag = values.tag as string | undefined;
+    const wanted = [
+      ...positionals.map((p) => store.find(p)),
+      ...(values.all ? store.list().filter(isActive) : []),
+      ...(tag !== undefined ? store.list().filter((j) => j.tags?.includes(tag)) : []),
+    ];
+    if (wanted.length === 0 && tag !== undefined) throw new PError("job_not_found", `no job has the tag ${tag}`);
     const ids = [...new Set(wanted.map((j) => j.id))];
     const said = new Set<string>();
     let jobs = ids.map((id) => wanted.find((j) => j.id === id)!);

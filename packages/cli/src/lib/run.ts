@@ -1,5 +1,6 @@
 import { commandLine, type OutputSink, PError, type WorkerBackend } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
+import { gitProvenance } from "@p/sync";
 import { v4 as uuid } from "uuid";
 import { capacityOf } from "./capacity.ts";
 import { type Followed, followJob, type Retry } from "./follow.ts";
@@ -33,6 +34,8 @@ export interface RunRequest {
   gpus?: number;
   /** Start once these jobs (of the same worker) have ended: with exit 0 (else it is skipped), or `any` way. */
   after?: { ids: string[]; any?: boolean };
+  /** What the record keeps besides: name, tags, the --env flags as given, the job re-run. */
+  record?: Pick<JobRecord, "name" | "tags" | "env_args" | "env_files" | "rerun_of">;
   /** Where records are kept (p), or none (p-exec). */
   store?: JobStore;
   /** Where a followed job's output goes. */
@@ -61,6 +64,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const job = {
     ...newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync),
     ...(req.timeoutS !== undefined && { timeout_s: req.timeoutS }),
+    ...req.record,
     ...(req.secrets && { secrets: Object.keys(req.secrets) }),
     ...(req.exclusive && { exclusive: true }),
     ...(req.gpus && { gpus: req.gpus }),
@@ -75,6 +79,8 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const connecting = openWorker(req.worker);
   const syncing = req.sync ? syncJob(req.cwd, req.worker.connection, id, sync.signal) : Promise.resolve();
   syncing.catch(() => {});
+  // where the files come from in git, recorded with the job (for p only: p-exec keeps no record)
+  const provenance = req.store ? gitProvenance(req.cwd).catch(() => undefined) : Promise.resolve(undefined);
   let backend: WorkerBackend;
   try {
     backend = await connecting;
@@ -96,6 +102,11 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     }
     if (cancelled()) return { kind: "cancelled" };
 
+    const git = await provenance;
+    if (git) {
+      job.git = git;
+      record.git = git;
+    }
     req.store?.save(record);
     const spec = {
       id,
