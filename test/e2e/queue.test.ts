@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { home, jobDirOf, p, startWorkers, type Workers, waitFor } from "./_harness.ts";
+import { home, jobDirOf, p, scratch, startWorkers, type Workers, waitFor } from "./_harness.ts";
 
 // Many jobs on one worker, through the compiled p and real sshd: the queue on the worker.
 setDefaultTimeout(90_000);
@@ -205,5 +205,46 @@ describe("secrets", () => {
     const listed = (await p(["ls", "-a", "--json"], { env })).stdout;
     expect(listed).not.toContain(value);
     expect((JSON.parse(listed) as Record<string, unknown>[]).at(-1)).toMatchObject({ secrets: ["TOKEN"] });
+  });
+});
+
+describe("names, tags, provenance and rerun", () => {
+  test("a named, tagged job in a git tree: found by name, listed by tag, its commit recorded; rerun reads it all again", async () => {
+    const cwd = scratch("named");
+    const git = (...a: string[]) => Bun.spawnSync(["git", "-C", cwd, ...a], { stderr: "pipe" });
+    git("init", "-q", "-b", "trunk");
+    writeFileSync(join(cwd, "data.txt"), "one\n");
+    git("add", ".");
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first");
+    const commit = git("rev-parse", "HEAD").stdout.toString().trim();
+    const command = 'cat data.txt; echo "$X $TOKEN"';
+    const run = (extra: string[], more: Record<string, string> = {}) =>
+      p(["--name", "build", "--tag", "ci", "--env", "X", "--secret", "TOKEN", ...extra, "--", command], {
+        env: { ...env, X: "x1", TOKEN: "t1", ...more },
+        cwd,
+      });
+    expect(await run([])).toMatchObject({ code: 0, stdout: "one\nx1 t1\n" });
+    expect((await p(["logs", "build"], { env })).stdout).toBe("one\nx1 t1\n");
+    const tagged = JSON.parse((await p(["ls", "-a", "--tag", "ci", "--json"], { env })).stdout);
+    expect(tagged).toHaveLength(1);
+    expect(tagged[0]).toMatchObject({ name: "build", tags: ["ci"], git: { commit, branch: "trunk", dirty: false } });
+    // the files change; rerun syncs them as they are now, reads X and TOKEN here again
+    writeFileSync(join(cwd, "data.txt"), "two\n");
+    const again = await p(["rerun", "build"], { env: { ...env, X: "x2", TOKEN: "t2" }, cwd: scratch("elsewhere") });
+    expect(again).toMatchObject({ code: 0, stdout: "two\nx2 t2\n" });
+    expect(again.stderr).toContain(`Re-running job ${tagged[0].short_id}`);
+    const both = JSON.parse((await p(["ls", "-a", "--tag", "ci", "--json"], { env })).stdout);
+    expect(both).toHaveLength(2);
+    expect(both[1]).toMatchObject({ rerun_of: tagged[0].id, git: { commit, dirty: true }, tags: ["ci"] });
+    expect(both[1].name).toBeUndefined();
+    const long = await p(["ls", "-a", "-l", "--tag", "ci"], { env });
+    expect(long.stdout).toContain(`${commit.slice(0, 8)}*`);
+    expect(long.stdout).toMatch(/build/);
+    expect((await p(["wait", "--tag", "ci"], { env })).code).toBe(0);
+    // a second job of the same name: the name no longer says which
+    expect((await run([])).code).toBe(0);
+    const ambiguous = await p(["logs", "build"], { env });
+    expect(ambiguous.code).toBe(64);
+    expect(ambiguous.stderr).toContain('job name "build" is ambiguous');
   });
 });
