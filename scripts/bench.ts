@@ -238,6 +238,57 @@ try {
     (p, b) => [`<= 1.2x`, p <= 1.2 * b],
   );
 
+  // the queue: 20 jobs of sleep 1 on 4 slots, held back by a gate so that they all wait
+  // at once; each job stamps its start and end on the worker
+  sh(`${P} worker set bench --slots 4`);
+  const stamps = `/home/${USER}/stamps`;
+  sh(`${ssh} 'rm -f stamps'`);
+  const gate = sh(`cd ${src} && ${P} -n -d -- sleep 4`).trim();
+  for (let i = 0; i < 20; i++)
+    sh(
+      `cd ${src} && ${P} -n -d --after-any ${gate} -- ` +
+        `'echo "s $(date +%s%N)" >>${stamps}; sleep 1; echo "e $(date +%s%N)" >>${stamps}'`,
+    );
+  sh(`${P} wait --all`);
+  const marks = sh(`${ssh} 'cat stamps'`).trim().split("\n");
+  const at = (k: string) =>
+    marks
+      .filter((m) => m.startsWith(k))
+      .map((m) => Number(m.split(" ")[1]) / 1e9)
+      .sort((a, b) => a - b);
+  const [starts, ends] = [at("s"), at("e")];
+  const makespan = ends.at(-1)! - starts[0]!;
+  rows.push({
+    what: "queue: 20 x sleep 1 on 4 slots",
+    p: makespan,
+    base: 5,
+    baseName: "the ideal makespan",
+    goal: "<= 1.15x",
+    ok: makespan <= 1.15 * 5,
+  });
+  // the k-th end frees the slot the (k+4)-th start takes
+  const startDelay = median(ends.slice(0, 16).map((e, k) => starts[k + 4]! - e));
+  rows.push({
+    what: "queue: a job starts after a slot frees",
+    p: startDelay,
+    base: 0.5,
+    baseName: "the goal (median)",
+    goal: "<= 1.0x",
+    ok: startDelay <= 0.5,
+  });
+  say(`queue: makespan ${makespan.toFixed(2)}s, start after a slot frees ${startDelay.toFixed(3)}s`);
+  // submitting a job that must wait: one holds the only slot
+  sh(`${P} worker set bench --slots 1`);
+  const holder = sh(`cd ${src} && ${P} -n -d -- sleep 600`).trim();
+  await compare(
+    "submit a queued job (p -n -d -- true)",
+    `cd ${src} && ${P} -n -d -- true`,
+    "ssh host true",
+    () => `${ssh} true`,
+    (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+  );
+  sh(`${P} stop ${holder} && ${P} wait --all && ${P} worker set bench --slots none`);
+
   // 10,000 job records
   const many = join(dir, "many");
   mkdirSync(join(many, "p", "jobs"), { recursive: true, mode: 0o700 });
