@@ -285,6 +285,8 @@ export class JobStore {
           `${named.length} jobs have it (${named.map((j) => j.id.slice(0, 8)).join(", ")}); give an id`,
       );
     if (named.length === 1) return named[0]!;
+    if (!/^[0-9a-f-]+$/.test(p) && JOB_NAME.test(prefix))
+      throw new PError("job_not_found", `no job is named ${JSON.stringify(prefix)}; see p ls -a`);
     if (!/^[0-9a-f-]+$/.test(p))
       throw new PError(
         "invalid_argument",

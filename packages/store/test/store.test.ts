@@ -144,6 +144,21 @@ describe("JobStore", () => {
     expect(() => store.find(prefix)).toThrow(why);
   });
 
+  test("a name finds its job before any prefix does; a name two jobs share is refused", () => {
+    const c = "aaaa3333-0000-4000-8000-000000000003";
+    const d = "aaaa4444-0000-4000-8000-000000000004";
+    store.save({ ...job(c, 30), name: "aaaa" });
+    expect(store.find("aaaa").id).toBe(c);
+    store.save({ ...job(d, 40), name: "bench-1" });
+    expect(store.find("bench-1").id).toBe(d);
+    store.save({ ...job("aaaa5555-0000-4000-8000-000000000005", 50), name: "bench-1" });
+    expect(() => store.find("bench-1")).toThrow(
+      /job name "bench-1" is ambiguous: 2 jobs have it \(aaaa4444, aaaa5555\)/,
+    );
+    expect(() => store.find("nightly")).toThrow(/no job is named "nightly"/);
+    for (const id of [c, d, "aaaa5555-0000-4000-8000-000000000005"]) store.remove(id);
+  });
+
   test("a path-like id never reaches the file system", () => {
     expect(() => store.get("../../etc/passwd")).toThrow(/not a UUID/);
   });
