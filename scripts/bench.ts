@@ -238,18 +238,18 @@ try {
     (p, b) => [`<= 1.2x`, p <= 1.2 * b],
   );
 
-  // the queue: 20 jobs of sleep 1 on 4 slots, held back by a gate so that they all wait
-  // at once; each job stamps its start and end on the worker
+  // the queue: 20 jobs of sleep 1 on 4 slots, held back by a gate (a job that ends once
+  // they are all in the queue) so that they all wait at once; each stamps its start and end
   sh(`${P} worker set bench --slots 4`);
   const stamps = `/home/${USER}/stamps`;
-  sh(`${ssh} 'rm -f stamps'`);
-  const gate = sh(`cd ${src} && ${P} -n -d -- sleep 4`).trim();
+  sh(`${ssh} 'rm -f stamps go'`);
+  const gate = sh(`cd ${src} && ${P} -n -d -- 'while [ ! -f ~/go ]; do sleep 0.05; done'`).trim();
   for (let i = 0; i < 20; i++)
     sh(
       `cd ${src} && ${P} -n -d --after-any ${gate} -- ` +
         `'echo "s $(date +%s%N)" >>${stamps}; sleep 1; echo "e $(date +%s%N)" >>${stamps}'`,
     );
-  sh(`${P} wait --all`);
+  sh(`${ssh} 'touch go' && ${P} wait --all`);
   const marks = sh(`${ssh} 'cat stamps'`).trim().split("\n");
   const at = (k: string) =>
     marks

@@ -41,17 +41,18 @@ else
 fi
 user_umask=$(umask)
 umask 077
-mkdir -p "$job"
-put "$job" cmd "$command"
-put "$job" cwd "$cwd"
-put "$job" worker "$worker"
-put "$job" started_at "$(date +%s)"
-# (with a newline, for read)
-put "$job" needs "$needs
-"
-[ "$after" = - ] || put "$job" after "$after
-"
-: >"$job/output.log"
+# the job's files are written in a dir of their own, which one rename makes the job's:
+# they appear at once, all whole
+new=$PWD/$P_JOBS/.$id.new
+mkdir -p "$new"
+printf '%s' "$command" >"$new/cmd"
+printf '%s' "$cwd" >"$new/cwd"
+printf '%s' "$worker" >"$new/worker"
+date +%s >"$new/started_at"
+printf '%s\n' "$needs" >"$new/needs"
+[ "$after" = - ] || printf '%s\n' "$after" >"$new/after"
+: >"$new/output.log"
+mv "$new" "$job"
 command -v setsid >/dev/null || {
   echo "setsid not found on the worker: install util-linux" >&2
   exit 127
@@ -107,14 +108,14 @@ timer_text='
 # shellcheck disable=SC2016 # the runner's text is for the runner's shell to expand
 runner_text='
   job=$1 timeout=$2 timer_text=$3 root=$4
-  eval "$5"
-  shift 5
   # its turn: a dispatch grants it a place and wakes it (USR1, taken from before anyone
   # knows its pid until it ends). The first job waiting also dispatches each second, for
   # a job killed with its runner, whose place nothing else frees.
   woke=
   trap "woke=1" USR1
   printf "%s\n" "$$" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
+  eval "$5"
+  shift 5
   work=$PWD
   cd "$root"
   while [ ! -f "$job/granted" ] && [ ! -f "$job/exitcode" ]; do
