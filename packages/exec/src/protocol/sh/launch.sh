@@ -29,26 +29,28 @@ if [ "$secret_bytes" -gt 0 ]; then
 fi
 root=$PWD
 job=$PWD/$P_JOBS/$id
+# the job's files are written in a dir of their own (private: 700, as p's dirs are), which
+# one rename makes the job's: they appear at once, all whole. The job keeps the umask ssh
+# gives: this shell never changes it.
+new=$PWD/$P_JOBS/.$id.new
+if [ ! -d "$P_JOBS" ] || [ ! -d "$P_WORKDIRS" ]; then
+  (umask 077 && mkdir -p "$P_JOBS" "$P_WORKDIRS")
+fi
 if [ -z "$dir" ]; then
   work=$P_WORKDIRS/$id
-  mkdir -p "$work"
+  # shellcheck disable=SC2174 # the parents exist: -m is for these two
+  mkdir -p -m 700 "$work" "$new"
 else
   work=$dir
   [ -d "$work" ] || {
     printf 'no directory %s on the worker\n' "$dir" >&2
     exit 2
   }
+  mkdir -m 700 "$new"
 fi
-user_umask=$(umask)
-umask 077
-# the job's files are written in a dir of their own, which one rename makes the job's:
-# they appear at once, all whole
-new=$PWD/$P_JOBS/.$id.new
-mkdir -p "$new"
 printf '%s' "$command" >"$new/cmd"
 printf '%s' "$cwd" >"$new/cwd"
 printf '%s' "$worker" >"$new/worker"
-date +%s >"$new/started_at"
 printf '%s\n' "$needs" >"$new/needs"
 [ "$after" = - ] || printf '%s\n' "$after" >"$new/after"
 : >"$new/output.log"
@@ -67,7 +69,6 @@ case "${SHELL##*/}" in
   *) shell=/bin/sh ;;
 esac
 cd "$work"
-umask "$user_umask"
 
 # the job itself: its pid (its process group and session) first, then the command, in
 # the user's login shell, under a pseudo-terminal of the client's size with TTY
@@ -132,11 +133,11 @@ runner_text='
   cd "$work"
   # stopped or skipped while it waited
   [ ! -f "$job/exitcode" ] || exit 0
-  read -r slot gpus <"$job/granted"
+  # (written in one go, but it may be caught between its creation and that write)
+  until read -r slot gpus <"$job/granted" && [ -n "$gpus" ]; do sleep 0.01; done
+  put "$job" started_at "$(date +%s)"
   set -- "$@" P_SLOT="$slot"
   [ "$gpus" = - ] || set -- "$@" CUDA_VISIBLE_DEVICES="$gpus"
-  # (the time it spent queued does not count)
-  [ -z "${nap:-}" ] || put "$job" started_at "$(date +%s)"
   timer=
   if [ "$timeout" != - ]; then
     # (a background child is no group leader, so setsid makes the session without a fork)
@@ -159,22 +160,22 @@ if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1; th
   # a setsid without -f (util-linux before 2.30): the job then starts ignoring SIGINT
   setsid sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1 &
 fi
+# in the queue, while the runner starts: it starts now if it fits
+cd "$root"
+queue_locked queue_enqueue "$job" "$capacity"
 # the runner says it runs before anyone can ask (status, stop, follow)
 n=0
 while [ ! -f "$job/runner" ] && [ "$n" -lt 1000 ]; do
   sleep 0.01
   n=$((n + 1))
 done
-# in the queue: it starts now if it fits
-cd "$root"
-queue_locked queue_enqueue "$job" "$capacity"
 set +e
 # detached: the job's state (running, or queued and why); followed: why it waits, if it does
 if [ "$mode" != follow ]; then
   job_state "$job"
   exit 0
 fi
-if queue_waiting "$job" && read -r why <"$job/waiting" 2>/dev/null; then
+if queue_waiting "$job" && read -r why 2>/dev/null <"$job/waiting"; then
   printf 'p-queued %s\n' "$why" >&2
 fi
 follow_job "$job" 0 yes

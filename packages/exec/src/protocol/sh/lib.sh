@@ -9,7 +9,7 @@ alive() {
   kill -0 "$1" 2>/dev/null || return 1
   if [ -r "/proc/$1/stat" ]; then
     # "<pid> (<name>) <state> ...", and a name may hold anything
-    read -r alive_stat <"/proc/$1/stat" 2>/dev/null || return 1
+    read -r alive_stat 2>/dev/null <"/proc/$1/stat" || return 1
     alive_stat=${alive_stat##*) }
     [ "${alive_stat%% *}" != Z ]
   else
@@ -52,7 +52,7 @@ job_state() {
   elif [ -f "$state_dir/exitcode" ]; then
     state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
     echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $(end_mark "$state_dir")"
-  elif read -r state_runner <"$state_dir/runner" 2>/dev/null && alive "$state_runner"; then
+  elif read -r state_runner 2>/dev/null <"$state_dir/runner" && alive "$state_runner"; then
     if queue_waiting "$state_dir"; then
       state_why=-
       [ -f "$state_dir/waiting" ] && read -r state_why <"$state_dir/waiting"

@@ -74,7 +74,7 @@ queue_never_ran() {
 }
 
 queue_wake() {
-  read -r queue_runner <"$1/runner" 2>/dev/null && kill -USR1 "$queue_runner" 2>/dev/null
+  read -r queue_runner 2>/dev/null <"$1/runner" && kill -USR1 "$queue_runner" 2>/dev/null
   return 0
 }
 
@@ -94,7 +94,7 @@ queue_dispatch() {
       rm -f "$q_entry"
     elif [ ! -f "$q_dir/granted" ]; then
       q_waiting="$q_waiting $q_entry"
-    elif ! read -r q_runner <"$q_dir/runner" 2>/dev/null || ! alive "$q_runner"; then
+    elif q_gone "$q_dir"; then
       rm -f "$q_entry"
     else
       read -r q_slot q_held <"$q_dir/granted"
@@ -131,7 +131,7 @@ queue_dispatch() {
       q_why "$q_dir" exclusive
     elif [ "$q_ngpus" -gt "$q_nfree" ]; then
       q_why "$q_dir" gpu
-    elif ! read -r q_runner <"$q_dir/runner" 2>/dev/null || ! alive "$q_runner"; then
+    elif q_gone "$q_dir"; then
       # killed while it waited: it never runs
       rm -f "$q_entry"
       continue
@@ -142,7 +142,8 @@ queue_dispatch() {
       q_mine=-
       # shellcheck disable=SC2086 # the free GPUs, one word each
       [ "$q_ngpus" -eq 0 ] || q_mine=$(q_first "$q_ngpus" $q_free)
-      printf '%s %s\n' "$q_slot" "$q_mine" >"$q_dir/.granted.tmp" && mv -f "$q_dir/.granted.tmp" "$q_dir/granted"
+      # (one write: its reader waits for the whole line)
+      printf '%s %s\n' "$q_slot" "$q_mine" >"$q_dir/granted"
       queue_wake "$q_dir"
       q_used=$((q_used + 1)) q_running=$((q_running + 1))
       q_taken="$q_taken$q_slot "
@@ -165,6 +166,16 @@ queue_dispatch() {
     q_dir=$P_JOBS/${q_entry##*.}
     [ -f "$q_dir/waiting" ] || [ -f "$q_dir/granted" ] || [ -f "$q_dir/exitcode" ] || q_why "$q_dir" "$q_closed"
   done
+}
+
+# q_gone DIR: the job's runner has died. A runner not yet started (its launch still
+# under way) has not, unless its launch died too: a minute on, it counts as gone.
+q_gone() {
+  if read -r q_runner 2>/dev/null <"$1/runner"; then
+    ! alive "$q_runner"
+  else
+    [ -n "$(find "$1/needs" -mmin +1 2>/dev/null)" ]
+  fi
 }
 
 # q_why DIR REASON: why the job waits, for status
@@ -216,7 +227,7 @@ q_after() {
     if [ -f "$q_of/exitcode" ]; then
       read -r q_code <"$q_of/exitcode"
       [ "$q_mode" = any ] || [ "$q_code" = 0 ] || { q_dep=failed; return 0; }
-    elif [ -d "$q_of" ] && read -r q_runner <"$q_of/runner" 2>/dev/null && alive "$q_runner"; then
+    elif [ -d "$q_of" ] && read -r q_runner 2>/dev/null <"$q_of/runner" && alive "$q_runner"; then
       [ -n "$q_dep" ] || q_dep=$(printf '%.8s' "$q_id")
     elif [ "$q_mode" != any ]; then
       # gone, or lost with its runner: it did not succeed
