@@ -41,7 +41,7 @@ describe("status.sh", () => {
     const gone = newId();
     waitFile(join(exited.j, "exitcode"));
     waitFile(join(lost.j, "pid"));
-    process.kill(Number(readFileSync(join(lost.j, "runner"), "utf8")), "SIGKILL");
+    process.kill(Number.parseInt(readFileSync(join(lost.j, "runner"), "utf8"), 10), "SIGKILL");
     // the pid file can appear a moment before the job has made its own process group
     const pgid = -Number(readFileSync(join(lost.j, "pid"), "utf8"));
     for (let i = 0; ; i++) {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   type LaunchSpec,
@@ -175,7 +175,7 @@ describe("leaving the queue", () => {
     const b = await launch("echo b ran", { capacity });
     expect(await states([a, b])).toEqual(["running", "queued slot"]);
     const pid = Number(readFileSync(jobFile(a, "pid"), "utf8"));
-    process.kill(Number(readFileSync(jobFile(a, "runner"), "utf8")), "SIGKILL");
+    process.kill(Number.parseInt(readFileSync(jobFile(a, "runner"), "utf8"), 10), "SIGKILL");
     process.kill(-pid, "SIGKILL");
     const t0 = Date.now();
     expect(await ended(b)).toBe("0");
@@ -188,11 +188,34 @@ describe("leaving the queue", () => {
     const a = await launch("sleep 3", { capacity });
     const b = await launch("echo b ran", { capacity });
     launched.pop();
-    const runner = Number(readFileSync(jobFile(b, "runner"), "utf8"));
+    const runner = Number.parseInt(readFileSync(jobFile(b, "runner"), "utf8"), 10);
     expect((await sh(removeCommand([b]))).code).toBe(0);
     const t0 = Date.now();
     while (isAlive(runner) && Date.now() - t0 < 5000) await Bun.sleep(50);
     expect(isAlive(runner)).toBe(false);
     expect(await ended(a)).toBe("0");
+    // nor does its place in the queue hold anyone back
+    const c = await launch("echo c ran", { capacity });
+    expect(await ended(c, 4000)).toBe("0");
+  });
+
+  test("a runner's pid taken by another process later is not the runner: the job is lost, its place freed", async () => {
+    const capacity = { slots: 1 };
+    const a = await launch("sleep 30", { capacity });
+    launched.pop();
+    const b = await launch("echo b ran", { capacity });
+    const [pid, start] = readFileSync(jobFile(a, "runner"), "utf8").split("\n");
+    expect(start).toMatch(/^\d+$/);
+    process.kill(-Number.parseInt(readFileSync(jobFile(a, "pid"), "utf8"), 10), "SIGKILL");
+    process.kill(Number(pid), "SIGKILL");
+    // as if the pid had been reused: a live process of this user, started at another time
+    const other = Bun.spawn(["sleep", "30"]);
+    writeFileSync(jobFile(a, "runner"), `${other.pid}\n${start}\n`);
+    try {
+      expect(await ended(b)).toBe("0");
+      expect(await states([a])).toEqual(["lost"]);
+    } finally {
+      other.kill();
+    }
   });
 });

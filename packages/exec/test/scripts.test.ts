@@ -121,7 +121,7 @@ describe("launch + follow", () => {
     await sh(launchCommand({ id, command: "sleep 30", cwd: "/", worker: "w" }, false));
     const j = join(home, ".p/jobs", id);
     for (let i = 0; i < 50 && !existsSync(join(j, "pid")); i++) Bun.sleepSync(20);
-    process.kill(Number(readFileSync(join(j, "runner"), "utf8")), "SIGKILL");
+    process.kill(Number.parseInt(readFileSync(join(j, "runner"), "utf8"), 10), "SIGKILL");
     process.kill(-Number(readFileSync(join(j, "pid"), "utf8")), "SIGKILL");
     expect(statusOf((await sh(followCommand(id))).err)).toEqual({
       exitCode: null,

@@ -114,9 +114,11 @@ runner_text='
   # a job killed with its runner, whose place nothing else frees.
   woke=
   trap "woke=1" USR1
-  printf "%s\n" "$$" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
   eval "$5"
   shift 5
+  # its pid, and when it started: by the time it is read, the pid may name another process
+  proc_start $$
+  printf "%s\n%s\n" "$$" "$proc_start" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
   work=$PWD
   cd "$root"
   while [ ! -f "$job/granted" ] && [ ! -f "$job/exitcode" ]; do

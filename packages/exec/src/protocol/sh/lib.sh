@@ -17,6 +17,28 @@ alive() {
   fi
 }
 
+# proc_start PID: sets proc_start to when the process started (clock ticks since boot,
+# field 22 of /proc/PID/stat), or empty where there is no /proc
+proc_start() {
+  proc_start=
+  read -r proc_stat 2>/dev/null <"/proc/$1/stat" || return 0
+  # shellcheck disable=SC2086 # the fields after the name, one word each
+  set -- ${proc_stat##*) }
+  [ $# -lt 20 ] || proc_start=${20}
+}
+
+# runner_alive DIR: the job's runner runs. Its runner file names its pid and, on a second
+# line, when it started: pids are reused (a busy machine wraps through 32768 of them in
+# minutes), and another process with the same pid is not the runner. Sets runner_pid.
+runner_alive() {
+  runner_pid='' runner_start=''
+  { read -r runner_pid && read -r runner_start; } 2>/dev/null <"$1/runner"
+  [ -n "$runner_pid" ] && alive "$runner_pid" || return 1
+  [ -n "$runner_start" ] || return 0
+  proc_start "$runner_pid"
+  [ -z "$proc_start" ] || [ "$proc_start" = "$runner_start" ]
+}
+
 # group_alive PGID: a process of the group exists and is not a zombie
 group_alive() {
   ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
@@ -52,7 +74,7 @@ job_state() {
   elif [ -f "$state_dir/exitcode" ]; then
     state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
     echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $(end_mark "$state_dir")"
-  elif read -r state_runner 2>/dev/null <"$state_dir/runner" && alive "$state_runner"; then
+  elif runner_alive "$state_dir"; then
     if queue_waiting "$state_dir"; then
       state_why=-
       [ -f "$state_dir/waiting" ] && read -r state_why <"$state_dir/waiting"
@@ -124,10 +146,10 @@ follow_job() {
     echo "job ${follow_dir##*/} is not on this worker" >&2
     return 3
   }
-  follow_runner=$(cat "$follow_dir/runner" 2>/dev/null)
   # the job is found: after a launch, this tells the client that the job has started
   echo p-follow >&2
-  if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && [ -n "$follow_runner" ] && alive "$follow_runner"; then
+  if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && runner_alive "$follow_dir"; then
+    follow_runner=$runner_pid
     exec 3<&0
     # tail stops once this watcher (our own child, reaped at once) sees the job end: it
     # looks often in the first second (most jobs p follows end soon), then every 0.1 s;
@@ -137,7 +159,7 @@ follow_job() {
       while [ ! -f "$follow_dir/exitcode" ] && kill -0 "$follow_runner" 2>/dev/null; do
         if [ "$n" -lt 50 ]; then sleep 0.02; else sleep 0.1; fi
         n=$((n + 1))
-        [ $((n % 20)) -ne 0 ] || alive "$follow_runner" || break
+        [ $((n % 20)) -ne 0 ] || runner_alive "$follow_dir" || break
       done
     ) </dev/null >/dev/null 2>&1 &
     follow_watcher=$!

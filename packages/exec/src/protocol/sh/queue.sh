@@ -58,7 +58,7 @@ queue_first_waiting() {
   for q_entry in "$P_QUEUE"/*.*; do
     [ -e "$q_entry" ] || continue
     q_dir=$P_JOBS/${q_entry##*.}
-    if [ -f "$q_dir/granted" ] || [ -f "$q_dir/exitcode" ]; then continue; fi
+    if [ -f "$q_dir/granted" ] || [ -f "$q_dir/exitcode" ] || [ ! -d "$q_dir" ]; then continue; fi
     [ "${q_entry##*.}" = "${1##*/}" ]
     return
   done
@@ -74,7 +74,8 @@ queue_never_ran() {
 }
 
 queue_wake() {
-  read -r queue_runner 2>/dev/null <"$1/runner" && kill -USR1 "$queue_runner" 2>/dev/null
+  # shellcheck disable=SC2154 # runner_pid is set by runner_alive (lib.sh)
+  runner_alive "$1" && kill -USR1 "$runner_pid" 2>/dev/null
   return 0
 }
 
@@ -90,7 +91,8 @@ queue_dispatch() {
   for q_entry in "$P_QUEUE"/*.*; do
     [ -e "$q_entry" ] || continue
     q_dir=$P_JOBS/${q_entry##*.}
-    if [ -f "$q_dir/exitcode" ]; then
+    if [ -f "$q_dir/exitcode" ] || [ ! -d "$q_dir" ]; then
+      # ended, or removed
       rm -f "$q_entry"
     elif [ ! -f "$q_dir/granted" ]; then
       q_waiting="$q_waiting $q_entry"
@@ -171,8 +173,8 @@ queue_dispatch() {
 # q_gone DIR: the job's runner has died. A runner not yet started (its launch still
 # under way) has not, unless its launch died too: a minute on, it counts as gone.
 q_gone() {
-  if read -r q_runner 2>/dev/null <"$1/runner"; then
-    ! alive "$q_runner"
+  if [ -f "$1/runner" ]; then
+    ! runner_alive "$1"
   else
     [ -n "$(find "$1/needs" -mmin +1 2>/dev/null)" ]
   fi
@@ -227,7 +229,7 @@ q_after() {
     if [ -f "$q_of/exitcode" ]; then
       read -r q_code <"$q_of/exitcode"
       [ "$q_mode" = any ] || [ "$q_code" = 0 ] || { q_dep=failed; return 0; }
-    elif [ -d "$q_of" ] && read -r q_runner 2>/dev/null <"$q_of/runner" && alive "$q_runner"; then
+    elif [ -d "$q_of" ] && runner_alive "$q_of"; then
       [ -n "$q_dep" ] || q_dep=$(printf '%.8s' "$q_id")
     elif [ "$q_mode" != any ]; then
       # gone, or lost with its runner: it did not succeed
