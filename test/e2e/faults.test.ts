@@ -342,13 +342,13 @@ describe("faults", () => {
 
   test("the worker's sshd killed mid-launch: the job runs at most once, and p says what happened", async () => {
     tally.faults++;
-    // a worker whose `date` dawdles: the launch stamps started_at with it after writing the
-    // job's cmd and before starting its runner, so the kill lands between the two
-    const real = join(w.dir, "date.real");
-    const slow = join(w.dir, "date.slow");
-    Bun.spawnSync(["cp", Bun.which("date")!, real]);
+    // a worker whose `setsid` dawdles: the launch starts the runner with it after the job's
+    // files appear, so the kill lands between the two
+    const real = join(w.dir, "setsid.real");
+    const slow = join(w.dir, "setsid.slow");
+    Bun.spawnSync(["cp", Bun.which("setsid")!, real]);
     writeFileSync(slow, `#!/bin/sh\nsleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const odd = await oddWorker(w, "slowlaunch", "p-w1", `mount --bind ${slow} "$(command -v date)"`);
+    const odd = await oddWorker(w, "slowlaunch", "p-w1", `mount --bind ${slow} "$(command -v setsid)"`);
     try {
       const before = onW1();
       const run = spawnP(["--", "echo ran >> ~/launched; echo hi"], { env: odd.env, cwd: scratch("midlaunch") });
@@ -365,7 +365,7 @@ describe("faults", () => {
       // p cannot know whether the job got going, and says so
       expect(stderr).toContain(`lost the connection before job ${id!.slice(0, 8)} could be confirmed running`);
       expect(stderr).toMatch(/p ls shows what the worker says/);
-      // the launch may still finish on the worker (the dawdling `date` runs for the exit too)
+      // the launch may still finish on the worker (the dawdling `setsid` starts the runner yet)
       await waitFor(() => existsSync(join(jobDirOf("p-w1", id!), "exitcode")), 8000).catch(() => {});
       // the worker's word decides: done if the runner got to start it, unknown if not
       const listed = JSON.parse((await p(["ls", "-a", "--json"], { env: odd.env })).stdout);

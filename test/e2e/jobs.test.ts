@@ -228,7 +228,10 @@ describe("job ids", () => {
     const ids = (await lsJson("-a")).map((j) => j.id as string);
     const unknown = await p(["logs", "zzzz"], { env });
     expect(unknown.code).toBe(64);
-    expect(unknown.stderr).toMatch(/not valid/);
+    expect(unknown.stderr).toMatch(/no job is named "zzzz"/);
+    const invalid = await p(["logs", "../etc"], { env });
+    expect(invalid.code).toBe(64);
+    expect(invalid.stderr).toMatch(/not valid/);
     const none = await p(["stop", "ffffffff-ffff"], { env });
     expect(none.code).toBe(64);
     expect(none.stderr).toMatch(/no job matches "ffffffff-ffff"/);
