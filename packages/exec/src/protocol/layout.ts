@@ -25,8 +25,10 @@ export const QUEUE_DIR = `${P_DIR}/queue`;
 export const SUFFIX = { part: ".part", lock: ".lock", spare: ".spare", keep: ".keep", tick: ".tick" } as const;
 
 /**
- * The files of a job dir, as the worker-side scripts write and read them. Each appears
- * atomically (written to `.<name>.tmp`, then renamed), so a reader never sees half of one.
+ * The files of a job dir, as the worker-side scripts write and read them. Those read while
+ * they may change appear atomically (written to `.<name>.tmp`, then renamed, or with the
+ * job dir itself), so a reader never sees half of one; started_at and ended_at, read only
+ * once the job has ended, are written as they are.
  */
 export const JOB_FILES = {
   command: "cmd",

@@ -137,7 +137,8 @@ runner_text='
   [ ! -f "$job/exitcode" ] || exit 0
   # (written in one go, but it may be caught between its creation and that write)
   until read -r slot gpus <"$job/granted" && [ -n "$gpus" ]; do sleep 0.01; done
-  put "$job" started_at "$(date +%s)"
+  # (read by no one before the job ends: written as it is, a fork saved on the way to the job)
+  date +%s >"$job/started_at"
   set -- "$@" P_SLOT="$slot"
   [ "$gpus" = - ] || set -- "$@" CUDA_VISIBLE_DEVICES="$gpus"
   timer=
@@ -151,7 +152,8 @@ runner_text='
   # (waited for, so that a limit passing just as the job ended is settled either way)
   [ -z "$timer" ] || { kill -KILL -"$timer" 2>/dev/null || kill -KILL "$timer"; wait "$timer"; } 2>/dev/null
   [ -f "$job/timedout" ] && code=124
-  date +%s >"$job/.ended_at.tmp" && mv -f "$job/.ended_at.tmp" "$job/ended_at"
+  # (read only once exitcode, which appears whole, says the job has ended)
+  date +%s >"$job/ended_at"
   printf "%s\n" "$code" >"$job/.exitcode.tmp" && mv -f "$job/.exitcode.tmp" "$job/exitcode"
   # its place is free
   cd "$root" && queue_locked queue_dispatch
