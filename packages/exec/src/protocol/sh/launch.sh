@@ -129,7 +129,8 @@ runner_text='
     nap=$!
     [ -n "$woke" ] || wait "$nap"
     woke=
-    [ "$first" = no ] || queue_locked queue_dispatch
+    # (not when woken by its grant: the job starts at once)
+    [ "$first" = no ] || [ -f "$job/granted" ] || queue_locked queue_dispatch
   done
   [ -z "${nap:-}" ] || kill "$nap" 2>/dev/null
   cd "$work"

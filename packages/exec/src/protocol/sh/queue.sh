@@ -14,13 +14,21 @@
 # $P_QUEUE/capacity is "<slots|-> <gpu,list|->" as the last launch gave it.
 
 # queue_locked COMMAND...: run a command of these functions under the queue's lock
+# (in this shell, not a subshell: a fork saved; closing fd 9 lets the lock go, and nothing
+# started meanwhile holds it)
 queue_locked() {
   [ -d "$P_QUEUE" ] || mkdir -p "$P_QUEUE"
-  (
-    set +e
-    flock 9 || exit 1
+  case $- in *e*) queue_errexit=yes && set +e ;; *) queue_errexit='' ;; esac
+  exec 9>>"$P_QUEUE/lock"
+  if flock 9; then
     "$@"
-  ) 9>>"$P_QUEUE/lock"
+    queue_status=$?
+  else
+    queue_status=1
+  fi
+  exec 9>&-
+  [ -z "$queue_errexit" ] || set -e
+  return "$queue_status"
 }
 
 # queue_enqueue DIR CAPACITY: give the job an entry after every other (under the lock)
@@ -174,10 +182,10 @@ queue_dispatch() {
 # under way) has not, unless its launch died too: a minute on, it counts as gone.
 q_gone() {
   if [ -f "$1/runner" ]; then
-    ! runner_alive "$1"
-  else
-    [ -n "$(find "$1/needs" -mmin +1 2>/dev/null)" ]
+    runner_alive "$1" && return 1
+    return 0
   fi
+  [ -n "$(find "$1/needs" -mmin +1 2>/dev/null)" ]
 }
 
 # q_why DIR REASON: why the job waits, for status
