@@ -102,11 +102,12 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     }
     if (cancelled()) return { kind: "cancelled" };
 
-    const git = await provenance;
-    if (git) {
+    // the provenance joins the record once known: the launch never waits for git
+    const known = provenance.then((git) => {
+      if (!git) return;
       job.git = git;
-      record.git = git;
-    }
+      req.store?.update(id, { git });
+    });
     req.store?.save(record);
     const spec = {
       id,
@@ -126,6 +127,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     try {
       if (req.detach) {
         const state = await backend.launch(spec);
+        await known;
         if (state?.state !== "queued") return { kind: "launched", job };
         return { kind: "launched", job: req.store?.update(id, (j) => applyState(j, state)) ?? applyState(job, state) };
       }
@@ -138,7 +140,10 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
         ...(req.retry && { retry: req.retry }),
         ...(req.onQueued && { onQueued: req.onQueued }),
       });
-      return { ...followed, job: followed.kind === "ended" ? (followed.job ?? job) : job };
+      await known;
+      const ended =
+        followed.kind === "ended" ? followed.job && { ...followed.job, ...(job.git && { git: job.git }) } : undefined;
+      return { ...followed, job: ended ?? job };
     } catch (err) {
       if ((err as PError).code !== "remote_failed") throw err;
       req.store?.update(id, (current) => failedRecord(current, (err as Error).message));
