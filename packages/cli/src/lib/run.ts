@@ -79,8 +79,9 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const connecting = openWorker(req.worker);
   const syncing = req.sync ? syncJob(req.cwd, req.worker.connection, id, sync.signal) : Promise.resolve();
   syncing.catch(() => {});
-  // where the files come from in git, recorded with the job (for p only: p-exec keeps no record)
-  const provenance = req.store ? gitProvenance(req.cwd).catch(() => undefined) : Promise.resolve(undefined);
+  // where the synced files come from in git, recorded with the job (p only: p-exec keeps
+  // no record; and a job that syncs nothing has no files to come from anywhere)
+  const provenance = req.store && req.sync ? gitProvenance(req.cwd).catch(() => undefined) : Promise.resolve(undefined);
   let backend: WorkerBackend;
   try {
     backend = await connecting;

@@ -168,18 +168,24 @@ fi
 # in the queue, while the runner starts: it starts now if it fits
 cd "$root"
 queue_locked queue_enqueue "$job" "$capacity"
-# the runner says it runs before anyone can ask (status, stop, follow)
+set +e
+# detached: the job's state (running, or queued and why), the runner still starting
+if [ "$mode" != follow ]; then
+  if [ -f "$job/runner" ] || [ -f "$job/exitcode" ]; then
+    job_state "$job"
+  elif queue_waiting "$job" && read -r why 2>/dev/null <"$job/waiting"; then
+    echo "$id queued $why"
+  else
+    echo "$id running"
+  fi
+  exit 0
+fi
+# followed: the runner says it runs before the follow looks for it
 n=0
 while [ ! -f "$job/runner" ] && [ "$n" -lt 1000 ]; do
   sleep 0.01
   n=$((n + 1))
 done
-set +e
-# detached: the job's state (running, or queued and why); followed: why it waits, if it does
-if [ "$mode" != follow ]; then
-  job_state "$job"
-  exit 0
-fi
 if queue_waiting "$job" && read -r why 2>/dev/null <"$job/waiting"; then
   printf 'p-queued %s\n' "$why" >&2
 fi

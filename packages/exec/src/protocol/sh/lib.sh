@@ -39,6 +39,16 @@ runner_alive() {
   [ -z "$proc_start" ] || [ "$proc_start" = "$runner_start" ]
 }
 
+# runner_live DIR: the job's runner runs, or is still starting: its launch made the job
+# moments ago (within a minute) and the runner has not yet said its pid
+runner_live() {
+  if [ -f "$1/runner" ]; then
+    runner_alive "$1"
+  else
+    [ -f "$1/needs" ] && [ -z "$(find "$1/needs" -mmin +1 2>/dev/null)" ]
+  fi
+}
+
 # group_alive PGID: a process of the group exists and is not a zombie
 group_alive() {
   ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
@@ -74,7 +84,7 @@ job_state() {
   elif [ -f "$state_dir/exitcode" ]; then
     state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
     echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $(end_mark "$state_dir")"
-  elif runner_alive "$state_dir"; then
+  elif runner_live "$state_dir"; then
     if queue_waiting "$state_dir"; then
       state_why=-
       [ -f "$state_dir/waiting" ] && read -r state_why <"$state_dir/waiting"

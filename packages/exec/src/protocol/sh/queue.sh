@@ -38,11 +38,12 @@ queue_enqueue() {
   if [ "$queue_was" != "$2" ]; then
     printf '%s\n' "$2" >"$P_QUEUE/.capacity.tmp" && mv -f "$P_QUEUE/.capacity.tmp" "$P_QUEUE/capacity"
   fi
-  queue_seq=0
+  # tickets count up from 10^12, so that their names sort as their numbers do
+  queue_seq=1000000000000
   [ -f "$P_QUEUE/seq" ] && read -r queue_seq <"$P_QUEUE/seq"
   queue_seq=$((queue_seq + 1))
   printf '%s\n' "$queue_seq" >"$P_QUEUE/seq"
-  : >"$P_QUEUE/$(printf '%012d' "$queue_seq").${1##*/}"
+  : >"$P_QUEUE/$queue_seq.${1##*/}"
   queue_dispatch
 }
 
@@ -178,14 +179,9 @@ queue_dispatch() {
   done
 }
 
-# q_gone DIR: the job's runner has died. A runner not yet started (its launch still
-# under way) has not, unless its launch died too: a minute on, it counts as gone.
+# q_gone DIR: the job's runner has died (see runner_live: one still starting has not)
 q_gone() {
-  if [ -f "$1/runner" ]; then
-    runner_alive "$1" && return 1
-    return 0
-  fi
-  [ -n "$(find "$1/needs" -mmin +1 2>/dev/null)" ]
+  if runner_live "$1"; then return 1; fi
 }
 
 # q_why DIR REASON: why the job waits, for status
