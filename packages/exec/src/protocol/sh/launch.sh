@@ -138,8 +138,8 @@ runner_text='
   [ ! -f "$job/exitcode" ] || exit 0
   # (written in one go, but it may be caught between its creation and that write)
   until read -r slot gpus <"$job/granted" && [ -n "$gpus" ]; do sleep 0.01; done
-  # (read by no one before the job ends: written as it is, a fork saved on the way to the job)
-  date +%s >"$job/started_at"
+  # (read by no one before the job ends: written as it is, and beside the start of the job)
+  date +%s >"$job/started_at" &
   set -- "$@" P_SLOT="$slot"
   [ "$gpus" = - ] || set -- "$@" CUDA_VISIBLE_DEVICES="$gpus"
   timer=
