@@ -134,7 +134,9 @@ describe("p ls", () => {
   test("a job whose remote directory vanished shows as unknown", async () => {
     const id = await detach("sleep 60");
     await waitFor(() => existsSync(join(jobDirOf("p-w1", id), "pid")));
-    asWorker("p-w1", `kill -9 -$(cat ~/${layout.JOBS_DIR}/${id}/pid); rm -rf ~/${layout.JOBS_DIR}/${id}`);
+    // the runner first, or it may record the job's end in the dir while it is being removed
+    const dir = `~/${layout.JOBS_DIR}/${id}`;
+    asWorker("p-w1", `kill -9 $(head -1 ${dir}/runner) -$(cat ${dir}/pid); rm -rf ${dir}`);
     expect((await lsJson("-a")).find((j) => j.id === id)).toMatchObject({ status: "unknown" });
   });
 });
