@@ -27,6 +27,9 @@ async function launch(command: string, more: Partial<LaunchSpec> = {}) {
   launched.push(id);
   const r = await sh(launchCommand({ id, command, cwd: "/", worker: "w", ...more }, false));
   expect(r).toMatchObject({ err: "", code: 0 });
+  // a detached launch returns as its runner starts; the tests read its pid
+  const t0 = Date.now();
+  while (!existsSync(jobFile(id, "runner")) && Date.now() - t0 < 3000) await Bun.sleep(10);
   return id;
 }
 

@@ -158,6 +158,12 @@ follow_job() {
   }
   # the job is found: after a launch, this tells the client that the job has started
   echo p-follow >&2
+  # a runner still starting (a detached launch does not wait for it) says its pid soon
+  follow_n=0
+  while [ ! -f "$follow_dir/runner" ] && [ "$follow_n" -lt 100 ] && runner_live "$follow_dir"; do
+    sleep 0.05
+    follow_n=$((follow_n + 1))
+  done
   if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && runner_alive "$follow_dir"; then
     follow_runner=$runner_pid
     exec 3<&0
