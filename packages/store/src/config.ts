@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PError } from "@p/exec/protocol";
+import { GPU_ID, PError } from "@p/exec/protocol";
 import { parseDocument, stringify } from "yaml";
 import { writeFileAtomic } from "./atomic.ts";
 import { configDir } from "./paths.ts";
@@ -14,9 +14,6 @@ export interface Worker {
   gpus?: string[];
 }
 
-/** A GPU's index or id, as CUDA_VISIBLE_DEVICES takes it. */
-export const GPU_ID = /^[A-Za-z0-9_.:-]+$/;
-
 export interface Config {
   default_worker?: string;
   workers: Worker[];
@@ -29,7 +26,8 @@ export interface Config {
   tty?: "auto";
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A worker's or a job's name: letters, digits, '.', '_' and '-', starting with a letter or digit. */
+export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * Words a worker cannot be named, since `p <word> -- cmd` must stay a command of p's:

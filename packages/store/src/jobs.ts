@@ -2,13 +2,11 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { isJobId, PError } from "@p/exec/protocol";
 import { writeFileAtomic } from "./atomic.ts";
+import { NAME } from "./config.ts";
 import { dataDir } from "./paths.ts";
 
-/** A job's name (`--name`): letters, digits, '.', '_' and '-', starting with a letter or digit. */
-export const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 export function assertJobName(name: string, what = "job name"): string {
-  if (!JOB_NAME.test(name))
+  if (!NAME.test(name))
     throw new PError(
       "invalid_argument",
       `${what} ${JSON.stringify(name)} is not valid: use letters, digits, '.', '_' and '-' (at most 64)`,
@@ -277,7 +275,7 @@ export class JobStore {
   find(prefix: string): JobRecord {
     const p = prefix.toLowerCase();
     const jobs = this.list();
-    const named = JOB_NAME.test(prefix) ? jobs.filter((j) => j.name === prefix) : [];
+    const named = NAME.test(prefix) ? jobs.filter((j) => j.name === prefix) : [];
     if (named.length > 1)
       throw new PError(
         "ambiguous_job_id",
@@ -285,7 +283,7 @@ export class JobStore {
           `${named.length} jobs have it (${named.map((j) => j.id.slice(0, 8)).join(", ")}); give an id`,
       );
     if (named.length === 1) return named[0]!;
-    if (!/^[0-9a-f-]+$/.test(p) && JOB_NAME.test(prefix))
+    if (!/^[0-9a-f-]+$/.test(p) && NAME.test(prefix))
       throw new PError("job_not_found", `no job is named ${JSON.stringify(prefix)}; see p ls -a`);
     if (!/^[0-9a-f-]+$/.test(p))
       throw new PError(

@@ -7,7 +7,7 @@ import { EXIT, usage } from "../_errors.ts";
 import { jobJson, statusText } from "../_format.ts";
 import { log } from "../_log.ts";
 import { parseDuration } from "../lib/duration.ts";
-import { isActive, reconcile } from "../lib/records.ts";
+import { isActive, KeptConnections, reconcile } from "../lib/records.ts";
 
 const args = {
   all: { type: "boolean", alias: "a", description: "Wait for every running and queued job" },
@@ -44,51 +44,52 @@ export default defineCommand({
       ...(tag !== undefined ? store.list().filter((j) => j.tags?.includes(tag)) : []),
     ];
     if (wanted.length === 0 && tag !== undefined) throw new PError("job_not_found", `no job has the tag ${tag}`);
-    const ids = [...new Set(wanted.map((j) => j.id))];
+    let jobs = [...new Map(wanted.map((j) => [j.id, j])).values()];
     const said = new Set<string>();
-    let jobs = ids.map((id) => wanted.find((j) => j.id === id)!);
     const warned = new Set<string>();
-    for (;;) {
-      const t0 = Date.now();
-      const { jobs: now, unreachable } = await reconcile(store, jobs.filter(isActive));
-      const fresh = new Map(now.map((j) => [j.id, j]));
-      jobs = jobs.map((j) => fresh.get(j.id) ?? j);
-      for (const [name, why] of unreachable)
-        if (!warned.has(name)) {
-          warned.add(name);
-          log.warn(`${why}; still waiting for its jobs`);
+    const firstFailure = () => jobs.find((j) => !isActive(j) && failureCode(j) !== 0);
+    const report = () => {
+      if (values.json)
+        process.stdout.write(
+          `${JSON.stringify(
+            jobs.map((j) => jobJson(j)),
+            null,
+            2,
+          )}\n`,
+        );
+    };
+    // one connection per worker for the whole wait: each second is one round trip, no handshake
+    const kept = new KeptConnections();
+    try {
+      for (;;) {
+        const t0 = Date.now();
+        const { jobs: now, unreachable } = await reconcile(store, jobs.filter(isActive), 5000, kept);
+        const fresh = new Map(now.map((j) => [j.id, j]));
+        jobs = jobs.map((j) => fresh.get(j.id) ?? j);
+        for (const [name, why] of unreachable)
+          if (!warned.has(name)) {
+            warned.add(name);
+            log.warn(`${why}; still waiting for its jobs`);
+          }
+        for (const j of jobs)
+          if (!isActive(j) && !said.has(j.id) && !values.json) {
+            said.add(j.id);
+            process.stderr.write(`${pc.dim(`job ${j.id.slice(0, 8)} ${statusText(j, false)}`)}\n`);
+          }
+        const pending = jobs.filter(isActive);
+        if (pending.length === 0 || (values["fail-fast"] && firstFailure())) break;
+        if (Date.now() >= deadline) {
+          report();
+          log.warn(`gave up waiting: ${pending.map((j) => j.id.slice(0, 8)).join(", ")} had not ended`);
+          return EXIT.timeout;
         }
-      for (const j of jobs)
-        if (!isActive(j) && !said.has(j.id) && !values.json) {
-          said.add(j.id);
-          process.stderr.write(`${pc.dim(`job ${j.id.slice(0, 8)} ${statusText(j, false)}`)}\n`);
-        }
-      const failed = jobs.find((j) => !isActive(j) && failureCode(j) !== 0);
-      const pending = jobs.filter(isActive);
-      if (pending.length === 0 || (values["fail-fast"] && failed)) break;
-      if (Date.now() >= deadline) {
-        if (values.json)
-          process.stdout.write(
-            `${JSON.stringify(
-              jobs.map((j) => jobJson(j)),
-              null,
-              2,
-            )}\n`,
-          );
-        log.warn(`gave up waiting: ${pending.map((j) => j.id.slice(0, 8)).join(", ")} had not ended`);
-        return EXIT.timeout;
+        await Bun.sleep(Math.max(0, Math.min(POLL_MS - (Date.now() - t0), deadline - Date.now())));
       }
-      await Bun.sleep(Math.max(0, Math.min(POLL_MS - (Date.now() - t0), deadline - Date.now())));
+    } finally {
+      kept.closeAll();
     }
-    if (values.json)
-      process.stdout.write(
-        `${JSON.stringify(
-          jobs.map((j) => jobJson(j)),
-          null,
-          2,
-        )}\n`,
-      );
-    const first = jobs.find((j) => !isActive(j) && failureCode(j) !== 0);
+    report();
+    const first = firstFailure();
     return first ? failureCode(first) : EXIT.ok;
   },
 });

@@ -1,15 +1,18 @@
-import { type Capacity, PError } from "@p/exec/protocol";
-import { GPU_ID, type JobStore, type Worker } from "@p/store";
+import { GPU_ID, PError } from "@p/exec/protocol";
+import type { JobStore, Worker } from "@p/store";
 
 const usage = (message: string) => new PError("invalid_argument", message);
 
-/** `--slots N|none`: jobs of p's at once on a worker; none (undefined) is no limit. */
-export function parseSlots(value: string): number | undefined {
-  if (value === "none") return undefined;
+/** A count a flag gives: a whole number above 0, else an error naming the flag. */
+function count(flag: string, value: string, what: string, orNone = ""): number {
   if (!/^\d+$/.test(value) || Number(value) < 1)
-    throw usage(`--slots ${JSON.stringify(value)} is not a number of slots; give a whole number above 0, or none`);
+    throw usage(`${flag} ${JSON.stringify(value)} is not a number of ${what}; give a whole number above 0${orNone}`);
   return Number(value);
 }
+
+/** `--slots N|none`: jobs of p's at once on a worker; none (undefined) is no limit. */
+export const parseSlots = (value: string): number | undefined =>
+  value === "none" ? undefined : count("--slots", value, "slots", ", or none");
 
 /** `--gpus LIST|none` of a worker: its GPUs' indexes, as CUDA_VISIBLE_DEVICES names them. */
 export function parseGpuList(value: string): string[] | undefined {
@@ -21,17 +24,7 @@ export function parseGpuList(value: string): string[] | undefined {
 }
 
 /** `--gpus N` of a job: how many GPUs it waits for. */
-export function parseGpuCount(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1)
-    throw usage(`--gpus ${JSON.stringify(value)} is not a number of GPUs; give a whole number above 0`);
-  return Number(value);
-}
-
-/** What a worker offers its queue, as its config says. */
-export const capacityOf = (worker: Worker): Capacity => ({
-  ...(worker.slots !== undefined && { slots: worker.slots }),
-  ...(worker.gpus !== undefined && { gpus: worker.gpus }),
-});
+export const parseGpuCount = (value: string): number => count("--gpus", value, "GPUs");
 
 /** `--after ID[,ID...]`: the full ids of jobs on the same worker (any id argument: a prefix). */
 export function resolveAfter(store: JobStore, value: string, worker: Worker, flag: string): string[] {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { PError } from "@p/exec/protocol";
+import { ENV_NAME, PError } from "@p/exec/protocol";
 import type { Config } from "@p/store";
 import { parse as parseDotenv } from "dotenv";
 
@@ -62,8 +62,6 @@ export function jobSurroundings(
   return { env: vars, ...(terminal && { tty: terminal }) };
 }
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
 /**
  * The variables a user gives a job: `--env-file FILE` (dotenv syntax), then `--env
  * KEY=VALUE` or `--env KEY` (the value here), later ones winning. `read` stands in for the
@@ -87,7 +85,7 @@ export function userEnv(
   for (const item of given.env ?? []) {
     const eq = item.indexOf("=");
     const name = eq < 0 ? item : item.slice(0, eq);
-    if (!NAME.test(name))
+    if (!ENV_NAME.test(name))
       throw new PError(
         "invalid_argument",
         `--env ${JSON.stringify(item)}: ${JSON.stringify(name)} is not a variable name`,
@@ -101,7 +99,7 @@ export function userEnv(
     out[name] = value;
   }
   for (const name of Object.keys(out))
-    if (!NAME.test(name))
+    if (!ENV_NAME.test(name))
       throw new PError("invalid_argument", `${JSON.stringify(name)} in an env file is not a variable name`);
   return out;
 }
@@ -113,7 +111,7 @@ export function userEnv(
 export function secretsOf(names: readonly string[], local: Record<string, string | undefined>) {
   const out: Record<string, string> = {};
   for (const name of names) {
-    if (!NAME.test(name))
+    if (!ENV_NAME.test(name))
       throw new PError("invalid_argument", `--secret ${JSON.stringify(name)} is not a variable name`);
     const value = local[name];
     if (value === undefined)

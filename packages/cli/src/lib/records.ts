@@ -1,3 +1,4 @@
+import type { WorkerBackend } from "@p/exec";
 import type { FollowStatus, RemoteState } from "@p/exec/protocol";
 import type { JobRecord, JobStore, Worker } from "@p/store";
 
@@ -87,7 +88,47 @@ export const workerOf = (job: JobRecord): Worker => ({ name: job.worker, connect
  * Ask each worker that has running jobs for their state: in parallel, one round trip per
  * worker, with a short timeout so a dead worker never holds `ls` up. Records are updated.
  */
-export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 5000): Promise<Reconciled> {
+/** Connections kept open between calls of reconcile (p wait asks each second): close them with closeAll. */
+export class KeptConnections {
+  private readonly open = new Map<string, Promise<WorkerBackend>>();
+
+  /** The worker's connection, opened once; a failed one is forgotten, so the next call tries again. */
+  get(worker: Worker, connect: () => Promise<WorkerBackend>): Promise<WorkerBackend> {
+    const key = `${worker.name}\0${worker.connection}`;
+    let backend = this.open.get(key);
+    if (!backend) {
+      backend = connect();
+      this.open.set(key, backend);
+      backend.catch(() => this.open.delete(key));
+    }
+    return backend;
+  }
+
+  forget(worker: Worker): void {
+    const key = `${worker.name}\0${worker.connection}`;
+    void this.open.get(key)?.then(
+      (b) => b.close(),
+      () => {},
+    );
+    this.open.delete(key);
+  }
+
+  closeAll(): void {
+    for (const b of this.open.values())
+      void b.then(
+        (x) => x.close(),
+        () => {},
+      );
+    this.open.clear();
+  }
+}
+
+export async function reconcile(
+  store: JobStore,
+  jobs: JobRecord[],
+  timeoutMs = 5000,
+  kept?: KeptConnections,
+): Promise<Reconciled> {
   const unreachable = new Map<string, string>();
   const updated = new Map<string, JobRecord | undefined>();
   await Promise.all(
@@ -97,7 +138,9 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
         // the SSH client loads only when there is a worker to ask: `p ls` with nothing
         // running starts as fast as `p --version`
         const { openWorker } = await import("./workers.ts");
-        const backend = await openWorker(worker, { timeoutMs });
+        const connect = () => openWorker(worker, { timeoutMs });
+        const backend = await (kept ? kept.get(worker, connect) : connect());
+        let failed = true;
         try {
           const states = await backend.status(group.map((j) => j.id));
           for (const job of group) {
@@ -109,8 +152,11 @@ export async function reconcile(store: JobStore, jobs: JobRecord[], timeoutMs = 
               store.update(job.id, (current) => applyState(current, s)),
             );
           }
+          failed = false;
         } finally {
-          backend.close();
+          // a kept connection stays open for the next call, unless it failed
+          if (!kept) backend.close();
+          else if (failed) kept.forget(worker);
         }
       } catch (err) {
         unreachable.set(worker.name, (err as Error).message);

@@ -2,7 +2,6 @@ import { commandLine, type OutputSink, PError, type WorkerBackend } from "@p/exe
 import type { JobRecord, JobStore, Worker } from "@p/store";
 import { gitProvenance } from "@p/sync";
 import { v4 as uuid } from "uuid";
-import { capacityOf } from "./capacity.ts";
 import { type Followed, followJob, type Retry } from "./follow.ts";
 import { applyState, failedRecord, newRecord } from "./records.ts";
 import { syncJob } from "./sync.ts";
@@ -120,7 +119,8 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       ...(req.secrets && { secrets: req.secrets }),
       ...(req.tty && { tty: req.tty }),
       ...(req.timeoutS !== undefined && { timeoutS: req.timeoutS }),
-      capacity: capacityOf(req.worker),
+      // (the worker's slots and GPUs, as its config says)
+      capacity: req.worker,
       ...(req.exclusive && { exclusive: true }),
       ...(req.gpus && { gpus: req.gpus }),
       ...(req.after && { after: req.after }),

@@ -84,7 +84,7 @@ export interface Capacity {
 function queueArgs(spec: LaunchSpec): string[] {
   const gpuList = spec.capacity?.gpus ?? [];
   for (const g of gpuList)
-    if (!/^[A-Za-z0-9_.:-]+$/.test(g)) throw new PError("invalid_argument", `GPU ${JSON.stringify(g)} is not a GPU id`);
+    if (!GPU_ID.test(g)) throw new PError("invalid_argument", `GPU ${JSON.stringify(g)} is not a GPU id`);
   const slots = spec.capacity?.slots;
   const capacity = `${slots === undefined ? "-" : Math.max(1, Math.floor(slots))} ${gpuList.join(",") || "-"}`;
   const gpus = Math.max(0, Math.floor(spec.gpus ?? 0));
@@ -100,7 +100,11 @@ function queueArgs(spec: LaunchSpec): string[] {
   return [capacity, needs, after];
 }
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A variable's name, as the job's environment takes it. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A GPU's index or id, as CUDA_VISIBLE_DEVICES takes it. */
+export const GPU_ID = /^[A-Za-z0-9_.:-]+$/;
 
 const assertEnvName = (name: string) => {
   if (!ENV_NAME.test(name)) throw new PError("invalid_argument", `${JSON.stringify(name)} is not a variable name`);
