@@ -61,8 +61,8 @@ export const gitText = (j: JobRecord) => (j.git ? `${j.git.commit.slice(0, 8)}${
 
 export const statusText = (j: JobRecord, unverified: boolean) =>
   `${j.status}${j.status === "queued" && j.waiting_for ? ` (${j.waiting_for})` : ""}${
-    j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""
-  }${unverified ? "?" : ""}`;
+    j.status === "running" && j.slurm?.node ? ` (${j.slurm.node})` : ""
+  }${j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""}${unverified ? "?" : ""}`;
 
 /** A worker's capacity, in words: "3 slots, GPUs 0,1", "no slot limit". */
 export const capacityText = (w: Worker) =>
@@ -91,6 +91,17 @@ export function jobJson(j: JobRecord, unverified = false) {
     ...(j.exclusive && { exclusive: true }),
     ...(j.gpus && { gpus: j.gpus }),
     ...(j.after?.length && { after: j.after, after_any: j.after_any === true }),
+    ...(j.slurm && {
+      slurm: {
+        job_id: j.slurm.job_id,
+        state: j.slurm.state ?? null,
+        reason: j.slurm.reason ?? null,
+        node: j.slurm.node ?? null,
+      },
+    }),
+    ...(j.cpus && { cpus: j.cpus }),
+    ...(j.mem && { mem: j.mem }),
+    ...(j.sbatch_args?.length && { sbatch_args: j.sbatch_args }),
     ...(unverified && { unverified: true }),
   };
 }

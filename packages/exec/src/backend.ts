@@ -19,6 +19,8 @@ export interface FollowOptions {
   progress?: { bytes: number };
   /** Told, after a launch, that the job waits in the worker's queue, and for what. */
   onQueued?: (waitingFor: string) => void;
+  /** Told, after a launch on a Slurm worker, Slurm's id for the job. */
+  onSubmitted?: (slurmJobId: string) => void;
 }
 
 export interface FollowResult extends FollowStatus {

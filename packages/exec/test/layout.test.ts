@@ -1,5 +1,14 @@
 import { describe, expect, test } from "bun:test";
-import { jobDir, MIRRORS_DIR, mirrorCommand, mirrorDir, SHELL_LAYOUT, SUFFIX, workDir } from "../src/protocol/index.ts";
+import {
+  jobDir,
+  MIRRORS_DIR,
+  mirrorCommand,
+  mirrorDir,
+  resolveRoot,
+  SHELL_LAYOUT,
+  SUFFIX,
+  workDir,
+} from "../src/protocol/index.ts";
 
 const ID = "00000000-0000-4000-8000-000000000001";
 
@@ -20,13 +29,49 @@ describe("layout", () => {
       expect(mirrorDir({ ...key, ...other })).not.toBe(m);
   });
 
-  test("the scripts get the layout as variables, from the same constants", () => {
-    expect(SHELL_LAYOUT).toMatchObject({ P_MIRRORS: MIRRORS_DIR, P_LOCK: SUFFIX.lock, P_SPARE: SUFFIX.spare });
+  test("the scripts get the layout as variables under the worker's root, from the same constants", () => {
+    const vars = Bun.spawnSync(["sh", "-c", `P_ROOT=.p\n${SHELL_LAYOUT}\necho "$P_MIRRORS $P_LOCK $P_SPARE"`]);
+    expect(vars.stdout.toString()).toBe(`${MIRRORS_DIR} ${SUFFIX.lock} ${SUFFIX.spare}\n`);
   });
 
-  test("the mirror's remote command carries the mirror and the work dir as quoted arguments", () => {
+  test("the mirror's remote command carries the root, the mirror and the work dir as quoted arguments", () => {
     const cmd = mirrorCommand(".p/mirrors/it's", `${workDir(ID)}/`);
     expect(cmd).toStartWith("sh -c '");
-    expect(cmd).toEndWith(` p-mirror '.p/mirrors/it'\\''s' .p/workdirs/${ID}`);
+    expect(cmd).toEndWith(` p-mirror .p '.p/mirrors/it'\\''s' .p/workdirs/${ID}`);
+    const elsewhere = mirrorCommand(
+      mirrorDir({ uid: 1, host: "h", path: "/a" }, "/scratch/me/p"),
+      workDir(ID, "/scratch/me/p"),
+      "/scratch/me/p",
+    );
+    expect(elsewhere).toMatch(
+      new RegExp(` p-mirror /scratch/me/p /scratch/me/p/mirrors/[0-9a-f]{24} /scratch/me/p/workdirs/${ID}$`),
+    );
+  });
+});
+
+describe("a worker's root", () => {
+  const worker = { user: "ann", home: "/home/ann" };
+  test.each([
+    ["/scratch/$USER/p", "/scratch/ann/p"],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${USER}, as a user writes it
+    ["/scratch/${USER}/p/", "/scratch/ann/p"],
+    ["~/.p", ".p"],
+    ["~/work/p", "work/p"],
+    ["$HOME/p", "p"],
+    ["/home/ann/x//p", "x/p"],
+    ["rel/p", "rel/p"],
+  ])("%p is %p", (given, path) => {
+    expect(resolveRoot(given, worker)).toBe(path);
+  });
+
+  test.each(["~", "", "/", "../up", "a/../b", "~bob/p", "/x/$(id)", "/x/`id`", "$SCRATCH/p"])(
+    "%p is refused",
+    (given) => {
+      expect(() => resolveRoot(given, worker)).toThrow(/root/);
+    },
+  );
+
+  test("$USER needs the worker's word", () => {
+    expect(() => resolveRoot("/scratch/$USER/p", {})).toThrow(/\$USER, which the worker did not say/);
   });
 });

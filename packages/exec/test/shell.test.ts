@@ -1,13 +1,23 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { JOB_FILES, LIBRARY, SCRIPTS, type ScriptName, scriptCommand, scriptText } from "../src/protocol/index.ts";
+import {
+  BATCH_SCRIPT,
+  JOB_FILES,
+  LIBRARY,
+  SCRIPTS,
+  type ScriptName,
+  scriptCommand,
+  scriptText,
+} from "../src/protocol/index.ts";
 
 // The worker-side scripts are real files: each is checked by the shells it may meet and
 // by shellcheck, and none names a path that the layout module does not.
 const dir = join(import.meta.dir, "..", "src", "protocol", "sh");
 const files = readdirSync(dir).filter((f) => f.endsWith(".sh"));
 const names = Object.keys(SCRIPTS) as ScriptName[];
+// the shared functions, and the batch script's own text
+const LIBRARY_FILES = [...Object.keys(LIBRARY).map((n) => `${n}.sh`), "batch.sh"];
 
 const check = (argv: string[], text: string) => {
   const r = Bun.spawnSync([...argv], { stdin: new TextEncoder().encode(text), stderr: "pipe" });
@@ -16,14 +26,19 @@ const check = (argv: string[], text: string) => {
 
 describe("worker-side scripts", () => {
   test("every script file is one the protocol runs (or the library)", () => {
-    expect(files.sort()).toEqual([...names.map((n) => `${n}.sh`), "lib.sh", "queue.sh"].sort());
+    expect(files.sort()).toEqual([...names.map((n) => `${n}.sh`), ...LIBRARY_FILES].sort());
   });
 
   test.each(names)("%s.sh parses in sh, dash and bash, as it is sent", (name) => {
     for (const shell of ["sh", "dash", "bash"]) expect(check([shell, "-n"], scriptText(name))).toBe("");
   });
 
-  test.each([...names.map((n) => `${n}.sh`), "lib.sh", "queue.sh"])("%s passes shellcheck", (file) => {
+  test("a Slurm job's batch script parses in sh, dash and bash", () => {
+    for (const shell of ["sh", "dash", "bash"]) expect(check([shell, "-n"], BATCH_SCRIPT)).toBe("");
+    expect(BATCH_SCRIPT.startsWith("#!/bin/sh\n")).toBe(true);
+  });
+
+  test.each([...names.map((n) => `${n}.sh`), ...LIBRARY_FILES])("%s passes shellcheck", (file) => {
     const r = Bun.spawnSync(["shellcheck", "--shell=sh", "--external-sources", join(dir, file)], { stderr: "pipe" });
     expect(r.stdout.toString() + r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
@@ -58,13 +73,13 @@ describe("worker-side scripts", () => {
 
   test("data travels as quoted arguments: the script's text is the same whatever the data", () => {
     const hostile = ["'; rm -rf ~ #", "$(id)", "`id`", "a\nb", "ü ✓", ""];
-    const cmd = scriptCommand("status", hostile);
+    const cmd = scriptCommand("status", hostile, "/scratch/a b/p");
     expect(cmd.startsWith(`sh -c '${scriptText("status").replaceAll("'", `'\\''`)}' p-status `)).toBe(true);
     const argv = Bun.spawnSync([
       "sh",
       "-c",
       `set -- ${cmd.slice(cmd.indexOf(" p-status ") + 10)}; printf '%s\\0' "$@"`,
     ]);
-    expect(argv.stdout.toString().split("\0").slice(0, -1)).toEqual(hostile);
+    expect(argv.stdout.toString().split("\0").slice(0, -1)).toEqual(["/scratch/a b/p", ...hostile]);
   });
 });

@@ -12,7 +12,14 @@ export interface Worker {
   slots?: number;
   /** Its GPUs' indexes, which jobs with --gpus wait for. */
   gpus?: string[];
+  /** A Slurm login node: jobs are submitted to Slurm, in this partition and account if given. */
+  slurm?: { partition?: string; account?: string };
+  /** Where p keeps its files on the worker, if not ~/.p (absolute, or relative to the home). */
+  root?: string;
 }
+
+/** What kind of worker it is: one that runs jobs itself, or a Slurm login node. */
+export const workerKind = (w: Worker): "ssh" | "slurm" => (w.slurm ? "slurm" : "ssh");
 
 export interface Config {
   default_worker?: string;
@@ -102,6 +109,14 @@ export function loadConfig(path = configPath()): Config {
       throw bad(undefined, `${where}: slots must be a whole number above 0`);
     if (w.gpus !== undefined && !(Array.isArray(w.gpus) && w.gpus.every((g: unknown) => GPU_ID.test(String(g)))))
       throw bad(undefined, `${where}: gpus must be a list of GPU indexes`);
+    const slurmOk =
+      w.slurm === undefined ||
+      (w.slurm !== null &&
+        typeof w.slurm === "object" &&
+        Object.entries(w.slurm).every(([k, v]) => ["partition", "account"].includes(k) && typeof v === "string"));
+    if (!slurmOk) throw bad(undefined, `${where}: slurm takes partition and account (names)`);
+    if (w.root !== undefined && (typeof w.root !== "string" || !w.root))
+      throw bad(undefined, `${where}: root must be a path`);
   }
   const def = raw.default_worker;
   if (def !== undefined && def !== null && typeof def !== "string")
@@ -120,6 +135,8 @@ export function loadConfig(path = configPath()): Config {
       connection: w.connection,
       ...(w.slots !== undefined && { slots: w.slots }),
       ...(w.gpus !== undefined && { gpus: w.gpus.map(String) }),
+      ...(w.slurm && { slurm: w.slurm }),
+      ...(w.root !== undefined && { root: w.root }),
     })),
     ...(forward !== undefined && { forward_env: forward as false | string[] }),
     ...(raw.tty === "auto" && { tty: "auto" as const }),

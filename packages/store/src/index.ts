@@ -8,6 +8,7 @@ export {
   RESERVED_NAMES,
   saveConfig,
   type Worker,
+  workerKind,
 } from "./config.ts";
 export { assertJobName, type JobRecord, type JobStatus, JobStore } from "./jobs.ts";
 export { configDir, dataDir } from "./paths.ts";

@@ -58,6 +58,14 @@ export interface JobRecord {
   /** Jobs it runs after (`--after`, or `--after-any` with after_any). */
   after?: string[];
   after_any?: boolean;
+  /** Where the worker keeps p's files, if not ~/.p (see Worker.root). */
+  root?: string;
+  /** A Slurm worker's job: Slurm's job id, and its state, reason and node as last seen. */
+  slurm?: { job_id: string; state?: string; reason?: string; node?: string };
+  /** What it asked Slurm for beside GPUs and exclusivity: `--cpus`, `--mem`, `--sbatch-arg`s. */
+  cpus?: number;
+  mem?: string;
+  sbatch_args?: string[];
   /** Why the job failed to start, for `failed`. */
   error?: string;
   /** Bytes of output already shown when a stream was cut (Ctrl+C, lost connection): `logs -f` resumes there. */

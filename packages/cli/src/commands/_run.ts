@@ -1,11 +1,12 @@
 import { resolve } from "node:path";
+import { assertSbatchArg, SLURM_MEM } from "@p/exec/protocol";
 import { assertJobName, type Config, type JobStore, type Worker } from "@p/store";
 import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
 import { EXIT, usage } from "../_errors.ts";
 import { doneLine, jobJson } from "../_format.ts";
 import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
-import { parseGpuCount, resolveAfter } from "../lib/capacity.ts";
+import { parseCpus, parseGpuCount, resolveAfter } from "../lib/capacity.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { jobSurroundings, secretsOf, userEnvOf } from "../lib/env.ts";
 import type { Followed } from "../lib/follow.ts";
@@ -59,6 +60,12 @@ export const jobArgs = {
     type: "string",
     description: "KEY: its value here goes to the job's environment, never in an argv, file or record (repeatable)",
   },
+  cpus: { type: "string", description: "Slurm workers: CPUs for the job (sbatch --cpus-per-task)" },
+  mem: { type: "string", description: "Slurm workers: memory for the job (500M, 4G; sbatch --mem)" },
+  "sbatch-arg": {
+    type: "string",
+    description: "Slurm workers: one more sbatch option, as --option=value (repeatable)",
+  },
 } as const satisfies ArgsDef;
 
 /** The flags of a job's place in its worker's queue (p only). */
@@ -110,7 +117,7 @@ export function queueOptions(values: Record<string, unknown>, store: JobStore, w
 }
 
 /** Of jobArgs, those that may be given more than once. */
-export const REPEATABLE = ["env", "env-file", "secret"];
+export const REPEATABLE = ["env", "env-file", "secret", "sbatch-arg"];
 
 /** jobArgs as parsed, into what runJob takes: variables, terminal, time limit. */
 export function jobOptions(values: Record<string, unknown>, config: Config) {
@@ -118,7 +125,19 @@ export function jobOptions(values: Record<string, unknown>, config: Config) {
     ...jobSurroundings(config, Boolean(values.tty), userEnvOf(values)),
     ...(values.timeout !== undefined && { timeoutS: parseDuration(values.timeout as string) }),
     ...(values.secret !== undefined && { secrets: secretsOf(values.secret as string[], process.env) }),
+    ...slurmOptions(values),
   };
+}
+
+/** The Slurm flags of jobArgs, checked here: a mistake is said before anything is synced. */
+function slurmOptions(values: Record<string, unknown>) {
+  const cpus = values.cpus === undefined ? undefined : parseCpus(String(values.cpus));
+  const mem = values.mem as string | undefined;
+  if (mem !== undefined && !SLURM_MEM.test(mem))
+    throw usage(`--mem ${JSON.stringify(mem)} is not a size: give e.g. 500M or 4G`);
+  const args = ((values["sbatch-arg"] as string[] | undefined) ?? []).map(assertSbatchArg);
+  if (cpus === undefined && mem === undefined && !args.length) return {};
+  return { slurm: { ...(cpus && { cpus }), ...(mem && { mem }), ...(args.length && { args }) } };
 }
 
 /**

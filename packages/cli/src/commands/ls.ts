@@ -42,17 +42,21 @@ export default defineCommand({
       return 0;
     }
     const long = Boolean(values.long);
+    // Slurm's job ids, once some job shown has one
+    const slurm = shown.some((j) => j.slurm);
     const rows = shown.map((j) => [
       j.id.slice(0, 8),
       ...(long ? [j.name ?? "-"] : []),
       j.worker,
+      ...(slurm ? [j.slurm?.job_id ?? "-"] : []),
       tilde(j.cwd),
       j.command.replace(/\s+/g, " "),
       statusText(j, unverified(j)),
       clock(durationS(j)),
       ...(long ? [gitText(j), j.tags?.join(",") || "-"] : []),
     ]);
-    const header = ["ID", ...(long ? ["NAME"] : []), "WORKER", "CWD", "COMMAND", "STATUS", "DURATION"];
+    const header = ["ID", ...(long ? ["NAME"] : []), "WORKER", ...(slurm ? ["SLURM"] : []), "CWD", "COMMAND"];
+    header.push("STATUS", "DURATION");
     if (long) header.push("GIT", "TAGS");
     const fit = process.stdout.isTTY ? { width: process.stdout.columns || 80, shrink: long ? 4 : 3 } : undefined;
     process.stdout.write(`${table(header, rows, fit)}\n`);

@@ -28,7 +28,7 @@ export default defineCommand({
     const [id, path, dest = "."] = positionals as [string, string, string?];
     const job = new JobStore().find(id);
     const target = parseConnection(job.connection);
-    const plan = planPull({ host: target.host, rsh: rshFor(target), workDir: workDir(job.id), path, dest });
+    const plan = planPull({ host: target.host, rsh: rshFor(target), workDir: workDir(job.id, job.root), path, dest });
     try {
       await runSync(plan);
     } catch (err) {

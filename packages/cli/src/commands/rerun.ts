@@ -49,6 +49,14 @@ export default defineCommand({
         ...(job.timeout_s !== undefined && { timeoutS: job.timeout_s }),
         ...(job.exclusive && { exclusive: true }),
         ...(job.gpus && { gpus: job.gpus }),
+        // (what it asked of Slurm, where Slurm runs it again)
+        ...(worker.slurm && {
+          slurm: {
+            ...(job.cpus && { cpus: job.cpus }),
+            ...(job.mem && { mem: job.mem }),
+            ...(job.sbatch_args?.length && { args: job.sbatch_args }),
+          },
+        }),
         record: {
           ...(job.tags?.length && { tags: job.tags }),
           ...(job.env_args?.length && { env_args: job.env_args }),

@@ -23,6 +23,9 @@ export function parseGpuList(value: string): string[] | undefined {
   return gpus;
 }
 
+/** `--cpus N` of a Slurm worker's job. */
+export const parseCpus = (value: string): number => count("--cpus", value, "CPUs");
+
 /** `--gpus N` of a job: how many GPUs it waits for. */
 export const parseGpuCount = (value: string): number => count("--gpus", value, "GPUs");
 

@@ -70,7 +70,9 @@ export async function followJob(first: WorkerBackend, w: Watch, opts: FollowJobO
           w.store?.update(w.id, (current) => applyState(current, { state: "queued", waitingFor }));
           opts.onQueued?.(waitingFor);
         };
-        const follow = { out: opts.out, offset: offset + shown, progress: stream, onQueued };
+        const onSubmitted = (jobId: string) =>
+          w.store?.update(w.id, (current) => ({ ...current, slurm: { job_id: jobId } }));
+        const follow = { out: opts.out, offset: offset + shown, progress: stream, onQueued, onSubmitted };
         const status = await (launch ? backend.start(launch, follow) : backend.follow(w.id, follow));
         // a record another p removed meanwhile (p rm) stays removed
         const job = w.store?.update(w.id, (current) => applyState(current, stateOfFollow(status)));

@@ -1,5 +1,5 @@
 import type { WorkerBackend } from "@p/exec";
-import type { FollowStatus, RemoteState } from "@p/exec/protocol";
+import type { FollowStatus, RemoteState, SlurmInfo } from "@p/exec/protocol";
 import type { JobRecord, JobStore, Worker } from "@p/store";
 
 export interface Reconciled {
@@ -25,6 +25,7 @@ export function newRecord(id: string, worker: Worker, argv: string[], command: s
     created_ms: Date.now(),
     ended_at: null,
     synced,
+    ...(worker.root && { root: worker.root }),
   };
   return record;
 }
@@ -37,7 +38,9 @@ export function stateOfFollow(s: FollowStatus): RemoteState {
 }
 
 /** The record a worker's answer implies: the one place a worker's word becomes a status. */
-export function applyState(job: JobRecord, s: RemoteState): JobRecord {
+export function applyState(record: JobRecord, s: RemoteState): JobRecord {
+  // what Slurm says, kept as it last said it once it forgets the job
+  const job = s.slurm ? { ...record, slurm: slurmOf(record, s.slurm) } : record;
   const { follow_offset, client_pid, waiting_for, ...settled } = job;
   const { waiting_for: _, ...started } = job;
   switch (s.state) {
@@ -60,6 +63,20 @@ export function applyState(job: JobRecord, s: RemoteState): JobRecord {
   }
 }
 
+function slurmOf(job: JobRecord, info: SlurmInfo): NonNullable<JobRecord["slurm"]> {
+  const last = job.slurm?.job_id === info.jobId ? job.slurm : undefined;
+  const state = info.state ?? last?.state;
+  const node = info.node ?? last?.node;
+  // (a reason is only a pending job's: None once it runs)
+  const reason = info.state ? info.reason : last?.reason;
+  return {
+    job_id: info.jobId,
+    ...(state && { state }),
+    ...(reason && reason !== "None" && { reason }),
+    ...(node && { node }),
+  };
+}
+
 /** A job that has not ended: running, or waiting in its worker's queue. */
 export const isActive = (job: JobRecord) => job.status === "running" || job.status === "queued";
 
@@ -71,18 +88,26 @@ export const failedRecord = (job: JobRecord, error: string): JobRecord => ({
   error,
 });
 
+/** Nothing new from Slurm (or no Slurm): a running job's record stays as it is. */
+const sameSlurm = (job: JobRecord, s: RemoteState) =>
+  !s.slurm || JSON.stringify(slurmOf(job, s.slurm)) === JSON.stringify(job.slurm);
+
 /** Jobs grouped by the worker (name and connection) they ran on. */
 export function byWorker(jobs: JobRecord[]): JobRecord[][] {
   const groups = new Map<string, JobRecord[]>();
   for (const j of jobs) {
-    const key = `${j.worker}\0${j.connection}`;
+    const key = `${j.worker}\0${j.connection}\0${j.root ?? ""}`;
     groups.set(key, [...(groups.get(key) ?? []), j]);
   }
   return [...groups.values()];
 }
 
 /** The worker a job ran on, as its record remembers it. */
-export const workerOf = (job: JobRecord): Worker => ({ name: job.worker, connection: job.connection });
+export const workerOf = (job: JobRecord): Worker => ({
+  name: job.worker,
+  connection: job.connection,
+  ...(job.root && { root: job.root }),
+});
 
 /**
  * Ask each worker that has running jobs for their state: in parallel, one round trip per
@@ -145,7 +170,7 @@ export async function reconcile(
           const states = await backend.status(group.map((j) => j.id));
           for (const job of group) {
             const s = states.get(job.id);
-            if (!s || (s.state === "running" && job.status === "running")) continue;
+            if (!s || (s.state === "running" && job.status === "running" && sameSlurm(job, s))) continue;
             // another p may have changed or removed the record since it was read
             updated.set(
               job.id,

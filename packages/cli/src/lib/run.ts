@@ -1,4 +1,4 @@
-import { commandLine, type OutputSink, PError, type WorkerBackend } from "@p/exec";
+import { commandLine, type OutputSink, PError, type SlurmSubmit, type WorkerBackend } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
 import { gitProvenance } from "@p/sync";
 import { v4 as uuid } from "uuid";
@@ -33,6 +33,8 @@ export interface RunRequest {
   gpus?: number;
   /** Start once these jobs (of the same worker) have ended: with exit 0 (else it is skipped), or `any` way. */
   after?: { ids: string[]; any?: boolean };
+  /** On a Slurm worker: what the job asks Slurm for beside GPUs and exclusivity. */
+  slurm?: Pick<SlurmSubmit, "cpus" | "mem" | "args">;
   /** What the record keeps besides: name, tags, the --env flags as given, the job re-run. */
   record?: Pick<JobRecord, "name" | "tags" | "env_args" | "env_files" | "rerun_of">;
   /** Where records are kept (p), or none (p-exec). */
@@ -51,6 +53,22 @@ export interface RunRequest {
   onQueued?: (waitingFor: string) => void;
 }
 
+/** What a job asks of Slurm on a Slurm worker (the worker's partition and account, then the job's own). */
+function slurmSubmit(req: RunRequest): SlurmSubmit | undefined {
+  const { worker } = req;
+  if (worker.slurm) return { ...worker.slurm, ...req.slurm };
+  const asked =
+    req.slurm && Object.entries(req.slurm).find(([, v]) => v !== undefined && (!Array.isArray(v) || v.length));
+  if (asked) {
+    const flag = { cpus: "--cpus", mem: "--mem", args: "--sbatch-arg" }[asked[0]] ?? asked[0];
+    throw new PError(
+      "invalid_argument",
+      `${flag} is for Slurm workers, and worker ${worker.name} runs jobs itself; register a Slurm login node with p worker register <host> --slurm`,
+    );
+  }
+  return undefined;
+}
+
 export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRecord } | (Followed & { job: JobRecord });
 
 /**
@@ -59,6 +77,7 @@ export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRec
  * jobs call. A sync or launch that fails records the job `failed` and throws.
  */
 export async function runJob(req: RunRequest): Promise<RunOutcome> {
+  const slurm = slurmSubmit(req);
   const id = uuid();
   const job = {
     ...newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync),
@@ -68,6 +87,9 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     ...(req.exclusive && { exclusive: true }),
     ...(req.gpus && { gpus: req.gpus }),
     ...(req.after?.ids.length && { after: req.after.ids, ...(req.after.any && { after_any: true }) }),
+    ...(req.slurm?.cpus && { cpus: req.slurm.cpus }),
+    ...(req.slurm?.mem && { mem: req.slurm.mem }),
+    ...(req.slurm?.args?.length && { sbatch_args: req.slurm.args }),
   };
   const record: JobRecord = req.detach ? job : { ...job, client_pid: process.pid };
   const cancelled = () => req.signal?.aborted === true;
@@ -76,7 +98,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   const connecting = openWorker(req.worker);
-  const syncing = req.sync ? syncJob(req.cwd, req.worker.connection, id, sync.signal) : Promise.resolve();
+  const syncing = req.sync ? syncJob(req.cwd, req.worker, id, sync.signal) : Promise.resolve();
   syncing.catch(() => {});
   // where the synced files come from in git, recorded with the job (p only: p-exec keeps
   // no record; and a job that syncs nothing has no files to come from anywhere)
@@ -119,8 +141,8 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       ...(req.secrets && { secrets: req.secrets }),
       ...(req.tty && { tty: req.tty }),
       ...(req.timeoutS !== undefined && { timeoutS: req.timeoutS }),
-      // (the worker's slots and GPUs, as its config says)
-      capacity: req.worker,
+      // (the worker's slots and GPUs, as its config says; a Slurm worker's are Slurm's)
+      ...(slurm ? { slurm } : { capacity: req.worker }),
       ...(req.exclusive && { exclusive: true }),
       ...(req.gpus && { gpus: req.gpus }),
       ...(req.after && { after: req.after }),
@@ -129,7 +151,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       if (req.detach) {
         const state = await backend.launch(spec);
         await known;
-        if (state?.state !== "queued") return { kind: "launched", job };
+        if (!state || (state.state === "running" && !state.slurm)) return { kind: "launched", job };
         return { kind: "launched", job: req.store?.update(id, (j) => applyState(j, state)) ?? applyState(job, state) };
       }
       const watch = { id, worker: req.worker.name, store: req.store, resume: req.resume(id) };

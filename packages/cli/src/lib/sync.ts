@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { mirrorCommand, mirrorDir, parseConnection, shq, type Target, workDir } from "@p/exec";
+import type { Worker } from "@p/store";
 import {
   ignoredPaths,
   type Overlay,
@@ -56,18 +57,19 @@ export async function planSyncTo(source: string, target: Target, dest: string, o
  */
 export async function planJobSync(
   source: string,
-  connection: string,
+  worker: Pick<Worker, "connection" | "root">,
   id: string,
   overlay?: Overlay,
 ): Promise<SyncPlan> {
-  const target = parseConnection(connection);
-  const mirror = mirrorDir({ uid: process.getuid?.() ?? "", host: hostname(), path: source });
+  const target = parseConnection(worker.connection);
+  const { root } = worker;
+  const mirror = mirrorDir({ uid: process.getuid?.() ?? "", host: hostname(), path: source }, root);
   return planMirrorSync({
     source,
     host: target.host,
     rsh: rshFor(target),
     mirror,
-    remoteCommand: mirrorCommand(mirror, workDir(id)),
+    remoteCommand: mirrorCommand(mirror, workDir(id, root), root),
     exclude: [...(await ignoredPaths(source)), ...(overlay?.exclude ?? [])],
     compress: true,
     ...(overlay && { overlay: overlay.paths }),
@@ -75,10 +77,15 @@ export async function planJobSync(
 }
 
 /** Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its own). */
-export async function syncJob(source: string, connection: string, id: string, signal?: AbortSignal) {
+export async function syncJob(
+  source: string,
+  worker: Pick<Worker, "connection" | "root">,
+  id: string,
+  signal?: AbortSignal,
+) {
   const overlay = worktreeOverlay(source);
   try {
-    await runSync(await planJobSync(source, connection, id, overlay), signal ? { signal } : {});
+    await runSync(await planJobSync(source, worker, id, overlay), signal ? { signal } : {});
   } finally {
     overlay?.cleanup();
   }

@@ -28,7 +28,7 @@ export async function openWorker(
 ): Promise<WorkerBackend> {
   try {
     const conn = await connect(parseConnection(worker.connection), { ...opts, sshCommand: sshCommand() });
-    return new SshWorker(conn, worker.name);
+    return new SshWorker(conn, worker.name, worker.root);
   } catch (err) {
     if (!(err instanceof PError)) throw err;
     // an unreachable worker is said with ssh's reason; anything else is its own sentence
@@ -64,3 +64,23 @@ export function retryFor(worker: Worker, onRetry?: Retry["onRetry"]): Retry {
     ...(onRetry && { onRetry }),
   };
 }
+
+/** --slurm and its settings, as the worker's config keeps them. */
+export function slurmOf(values: Record<string, unknown>): Pick<Worker, "slurm"> {
+  const partition = values.partition as string | undefined;
+  const account = values.account as string | undefined;
+  if (!values.slurm) {
+    if (partition !== undefined || account !== undefined)
+      throw new PError("invalid_argument", "--partition and --account go with --slurm");
+    return {};
+  }
+  for (const [flag, v] of [
+    ["--partition", partition],
+    ["--account", account],
+  ] as const)
+    if (v !== undefined && !SLURM_NAME.test(v))
+      throw new PError("invalid_argument", `${flag} ${JSON.stringify(v)} is not a Slurm name`);
+  return { slurm: { ...(partition && { partition }), ...(account && { account }) } };
+}
+
+const SLURM_NAME = /^[A-Za-z0-9_.,-]+$/;

@@ -2,8 +2,10 @@ import { createHash } from "node:crypto";
 import { PError } from "../errors.ts";
 
 /**
- * What a worker holds on disk, and the only place in p where it is written. Every path is
- * relative to the worker user's home, where ssh and rsync start:
+ * What a worker holds on disk, and the only place in p where it is written. Everything is
+ * under the worker's root: `.p` in the worker user's home (where ssh and rsync start, and
+ * which relative paths are relative to) unless the worker names another (a cluster's
+ * shared file system, e.g. /scratch/<user>/p):
  *
  *   .p/jobs/<id>/         the job's record: JOB_FILES
  *   .p/workdirs/<id>/     its work dir; <id>.part while a sync makes it
@@ -16,10 +18,12 @@ import { PError } from "../errors.ts";
  *                         its launch to its end; capacity, seq (the last ticket), lock
  */
 export const P_DIR = ".p";
-export const JOBS_DIR = `${P_DIR}/jobs`;
-export const WORKDIRS_DIR = `${P_DIR}/workdirs`;
-export const MIRRORS_DIR = `${P_DIR}/mirrors`;
-export const QUEUE_DIR = `${P_DIR}/queue`;
+/** The parts of a root, as each script names them (P_JOBS is <root>/jobs, ...). */
+const PARTS = { P_JOBS: "jobs", P_WORKDIRS: "workdirs", P_MIRRORS: "mirrors", P_QUEUE: "queue" } as const;
+export const JOBS_DIR = `${P_DIR}/${PARTS.P_JOBS}`;
+export const WORKDIRS_DIR = `${P_DIR}/${PARTS.P_WORKDIRS}`;
+export const MIRRORS_DIR = `${P_DIR}/${PARTS.P_MIRRORS}`;
+export const QUEUE_DIR = `${P_DIR}/${PARTS.P_QUEUE}`;
 
 /** Suffixes of what shares a mirror's name (or a work dir's, for PART). */
 export const SUFFIX = { part: ".part", lock: ".lock", spare: ".spare", keep: ".keep", tick: ".tick" } as const;
@@ -56,15 +60,25 @@ export const JOB_FILES = {
   granted: "granted",
   exitCode: "exitcode",
   endedAt: "ended_at",
+  /** A Slurm worker's job: Slurm's job id (- while it is being submitted). */
+  slurm: "slurm",
+  /** A Slurm worker's job: the batch script Slurm runs (see batch.sh). */
+  batch: "batch",
+  /** A Slurm worker's job: its secrets, until its batch script starts and removes them. */
+  secrets: "secrets",
 } as const;
 
-/** The job files that only some jobs have: the marks of how one ended, a queue's details. */
+/** The job files only a Slurm worker's jobs have. */
+export const SLURM_JOB_FILES: readonly string[] = [JOB_FILES.slurm, JOB_FILES.batch, JOB_FILES.secrets];
+
+/** The job files that only some jobs have: the marks of how one ended, a queue's details, a Slurm job's. */
 export const OCCASIONAL_JOB_FILES: readonly string[] = [
   JOB_FILES.stopped,
   JOB_FILES.timedOut,
   JOB_FILES.skipped,
   JOB_FILES.after,
   JOB_FILES.waiting,
+  ...SLURM_JOB_FILES,
 ];
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -77,8 +91,8 @@ export function assertJobId(id: string): string {
   return id;
 }
 
-export const jobDir = (id: string) => `${JOBS_DIR}/${assertJobId(id)}`;
-export const workDir = (id: string) => `${WORKDIRS_DIR}/${assertJobId(id)}`;
+export const jobDir = (id: string, root = P_DIR) => `${root}/${PARTS.P_JOBS}/${assertJobId(id)}`;
+export const workDir = (id: string, root = P_DIR) => `${root}/${PARTS.P_WORKDIRS}/${assertJobId(id)}`;
 
 /** Who syncs what from where: a mirror is kept per client user, machine and directory. */
 export interface MirrorKey {
@@ -89,23 +103,40 @@ export interface MirrorKey {
   path: string;
 }
 
-export function mirrorDir(key: MirrorKey): string {
+export function mirrorDir(key: MirrorKey, root = P_DIR): string {
   const who = `${key.uid}@${key.host}:${key.path}`;
-  return `${MIRRORS_DIR}/${createHash("sha256").update(who).digest("hex").slice(0, 24)}`;
+  return `${root}/${PARTS.P_MIRRORS}/${createHash("sha256").update(who).digest("hex").slice(0, 24)}`;
 }
 
 /**
- * The layout as shell variables, set before every worker-side script runs, so the scripts
- * name no path of their own. Constants only: no user data is ever pasted into a script.
+ * The layout as shell code, run before every worker-side script once P_ROOT is set (from
+ * the script's first argument), so the scripts name no path of their own. Constants only:
+ * no user data is ever pasted into a script.
  */
-export const SHELL_LAYOUT: Record<string, string> = {
-  P_JOBS: JOBS_DIR,
-  P_WORKDIRS: WORKDIRS_DIR,
-  P_MIRRORS: MIRRORS_DIR,
-  P_QUEUE: QUEUE_DIR,
-  P_PART: SUFFIX.part,
-  P_LOCK: SUFFIX.lock,
-  P_SPARE: SUFFIX.spare,
-  P_KEEP: SUFFIX.keep,
-  P_TICK: SUFFIX.tick,
-};
+export const SHELL_LAYOUT = [
+  ...Object.entries(PARTS).map(([name, part]) => `${name}=$P_ROOT/${part}`),
+  ...Object.entries(SUFFIX).map(([name, suffix]) => `P_${name.toUpperCase()}=${suffix}`),
+].join("\n");
+
+/**
+ * A worker's root as the user gives it (absolute, `~/...`, or relative to the home), with
+ * `$USER`/`$HOME` taken from the worker (probe.sh's user and home): the path the scripts use.
+ */
+export function resolveRoot(given: string, worker: { user?: string; home?: string }): string {
+  const missing = (name: string) => {
+    throw new PError("invalid_argument", `root ${JSON.stringify(given)} uses $${name}, which the worker did not say`);
+  };
+  let path = given.replace(/\$\{?(USER|HOME)\}?/g, (_, name: "USER" | "HOME") =>
+    name === "USER" ? (worker.user ?? missing(name)) : (worker.home ?? missing(name)),
+  );
+  if (path === "~") path = ".";
+  else if (path.startsWith("~/")) path = path.slice(2);
+  if (worker.home && path.startsWith(`${worker.home}/`)) path = path.slice(worker.home.length + 1);
+  path = path.replace(/\/+$/, "").replace(/\/{2,}/g, "/");
+  if (!path || path === "." || /\$|`|\\|\n|(^|\/)\.\.(\/|$)/.test(path) || path.startsWith("~"))
+    throw new PError(
+      "invalid_argument",
+      `root ${JSON.stringify(given)} is not a directory p can keep its files in: give an absolute path or one in the home, e.g. /scratch/$USER/p`,
+    );
+  return path;
+}

@@ -21,6 +21,8 @@ export const SCRIPT_EXIT = {
 export const FOLLOW_MARK = "p-follow";
 /** Prefix of the stderr line of a followed launch whose job waits in the queue: `p-queued <why>`. */
 export const QUEUED_MARK = "p-queued ";
+/** Prefix of the stderr line of a followed launch on a Slurm worker: `p-slurm <Slurm's job id>`. */
+export const SUBMITTED_MARK = "p-slurm ";
 /** Prefix of the follow script's last stderr line (see parseFollowStatus). */
 export const STATUS_MARK = "p-status ";
 
@@ -65,8 +67,18 @@ export function parseFollowStatus(line: string): FollowStatus | undefined {
   };
 }
 
-/** What a worker says of a job. */
-export type RemoteState =
+/** What Slurm said of a job (a Slurm worker's): its job id, and its state, node and reason if it still knows it. */
+export interface SlurmInfo {
+  jobId: string;
+  state?: string;
+  node?: string;
+  reason?: string;
+}
+
+/** What a worker says of a job (and, of a Slurm worker's job, Slurm). */
+export type RemoteState = JobState & { slurm?: SlurmInfo };
+
+type JobState =
   | { state: "running" }
   /** Waiting in the worker's queue, for: slot, gpu, exclusive, or `after <short id>`. */
   | { state: "queued"; waitingFor: string }
@@ -85,7 +97,7 @@ export type RemoteState =
   | { state: "gone" };
 
 /** One `<id> <state...>` line (see job_state in lib.sh); undefined if it is not one. */
-export function parseStateLine(line: string): [string, RemoteState] | undefined {
+export function parseStateLine(line: string): [string, JobState] | undefined {
   const [id, state, code, ended, mark, ...rest] = line.trim().split(" ");
   if (!id) return undefined;
   if (state === "queued" && code !== undefined)
@@ -98,12 +110,28 @@ export function parseStateLine(line: string): [string, RemoteState] | undefined 
   return [id, { state, exitCode: code === "-" ? null : Number(code), endedAt, ...marks(mark as EndMark) }];
 }
 
-/** The status script's report: each job's state. */
+/** `<id> slurm <job id> <state|-> <node|-> <reason|->` (see slurm_info in slurm.sh). */
+function parseSlurmLine(line: string): [string, SlurmInfo] | undefined {
+  const m = /^(\S+) slurm (\d+|-) (\S+) (\S+) (.+)$/.exec(line.trim());
+  if (!m || m[2] === "-") return undefined;
+  const known = (v: string) => (v === "-" || v === "" ? undefined : v);
+  const [state, node, reason] = [known(m[3]!), known(m[4]!), known(m[5]!)];
+  return [m[1]!, { jobId: m[2]!, ...(state && { state }), ...(node && { node }), ...(reason && { reason }) }];
+}
+
+/** The status script's report: each job's state, with what Slurm says of a Slurm worker's. */
 export function parseStatusReport(text: string): Map<string, RemoteState> {
   const states = new Map<string, RemoteState>();
+  const slurm = new Map<string, SlurmInfo>();
   for (const line of text.split("\n")) {
-    const parsed = parseStateLine(line);
+    const info = parseSlurmLine(line);
+    if (info) slurm.set(...info);
+    const parsed = info ? undefined : parseStateLine(line);
     if (parsed) states.set(...parsed);
+  }
+  for (const [id, info] of slurm) {
+    const state = states.get(id);
+    if (state) states.set(id, { ...state, slurm: info });
   }
   return states;
 }
@@ -145,13 +173,18 @@ export interface Probe {
   memBytes?: number;
   /** The GPUs' indexes (from nvidia-smi -L), if it has any. */
   gpus?: string[];
+  /** The worker's user and home. */
+  user?: string;
+  home?: string;
+  /** Where sbatch is (a Slurm login node): its version, its other tools, and whether slurmctld answers. */
+  slurm?: { version: string; squeue: boolean; scancel: boolean; answers: boolean };
 }
 
 export function parseProbe(text: string): Probe {
   const facts = new Map<string, string>();
   for (const line of text.split("\n")) {
-    const [name, value] = line.trim().split(" ");
-    if (name && value !== undefined) facts.set(name, value);
+    const m = /^(\S+) (.*)$/.exec(line);
+    if (m) facts.set(m[1]!, m[2]!);
   }
   const num = (k: string) => (/^\d+$/.test(facts.get(k) ?? "") ? Number(facts.get(k)) : undefined);
   const mem = num("mem_kib");
@@ -162,5 +195,15 @@ export function parseProbe(text: string): Probe {
     ...(num("cores") !== undefined && { cores: num("cores") }),
     ...(mem !== undefined && { memBytes: mem * 1024 }),
     ...(/^[0-9,]+$/.test(facts.get("gpus") ?? "") && { gpus: facts.get("gpus")!.split(",").filter(Boolean) }),
+    ...(facts.get("user") && { user: facts.get("user") }),
+    ...(facts.get("home")?.startsWith("/") && { home: facts.get("home") }),
+    ...(facts.has("slurm") && {
+      slurm: {
+        version: facts.get("slurm") ?? "",
+        squeue: facts.get("squeue") === "yes",
+        scancel: facts.get("scancel") === "yes",
+        answers: facts.get("slurm_answers") === "yes",
+      },
+    }),
   };
 }

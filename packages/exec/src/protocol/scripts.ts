@@ -1,6 +1,7 @@
 import { PError } from "../errors.ts";
-import { assertJobId, SHELL_LAYOUT } from "./layout.ts";
+import { assertJobId, P_DIR, SHELL_LAYOUT } from "./layout.ts";
 import { shq } from "./quote.ts";
+import batch from "./sh/batch.sh" with { type: "text" };
 import follow from "./sh/follow.sh" with { type: "text" };
 import launch from "./sh/launch.sh" with { type: "text" };
 import lib from "./sh/lib.sh" with { type: "text" };
@@ -8,6 +9,7 @@ import mirror from "./sh/mirror.sh" with { type: "text" };
 import probe from "./sh/probe.sh" with { type: "text" };
 import queue from "./sh/queue.sh" with { type: "text" };
 import remove from "./sh/remove.sh" with { type: "text" };
+import slurm from "./sh/slurm.sh" with { type: "text" };
 import status from "./sh/status.sh" with { type: "text" };
 import stop from "./sh/stop.sh" with { type: "text" };
 
@@ -16,30 +18,34 @@ export const SCRIPTS = { launch, follow, status, stop, remove, mirror, probe } a
 export type ScriptName = keyof typeof SCRIPTS;
 
 /** The shared functions, for tests that check the scripts' syntax. */
-export const LIBRARY = { lib, queue } as const;
+export const LIBRARY = { lib, queue, slurm } as const;
 
-const LAYOUT = `${Object.entries(SHELL_LAYOUT)
-  .map(([k, v]) => `${k}=${shq(v)}`)
-  .join("\n")}\n`;
 // the layout and the shared functions, which a job's runner reads too (as $P_LIB)
-const SHARED = `${LAYOUT}${lib}\n${queue}\n`;
+const SHARED = `${SHELL_LAYOUT}\n${lib}\n${queue}\n${slurm}\n`;
 
 /**
- * The whole text `sh -c` runs for a script: it starts in the home (which all layout paths
- * are relative to), with the layout and the shared functions, then the script.
+ * The batch script a Slurm worker's job runs as (see batch.sh): the shared functions and
+ * the batch's own text, with no data in it (that travels as its arguments).
+ */
+export const BATCH_SCRIPT = `#!/bin/sh\n# a job of p's, run by Slurm: the shared functions, then the job (batch.sh)\n${lib}\n${batch}`;
+
+/**
+ * The whole text `sh -c` runs for a script: it starts in the home (which relative paths
+ * are relative to), takes the worker's root from its first argument, then has the layout
+ * and the shared functions, then the script.
  */
 export function scriptText(name: ScriptName): string {
-  const forRunner = name === "launch" ? `P_LIB=${shq(SHARED)}\n` : "";
-  return `cd || exit 1\n${SHARED}${forRunner}${SCRIPTS[name]}`;
+  const forLaunch = name === "launch" ? `P_LIB=${shq(SHARED)}\nP_BATCH=${shq(BATCH_SCRIPT)}\n` : "";
+  return `cd || exit 1\nP_ROOT=$1\nshift\n${SHARED}${forLaunch}${SCRIPTS[name]}`;
 }
 
 /**
  * The remote command line that runs a script with its arguments: `sh -c '<text>' p-<name>
- * 'arg'...`. Data travels only as quoted positional arguments, never inside the text; the
- * login shell may not be POSIX, so sh is named.
+ * '<root>' 'arg'...`. Data travels only as quoted positional arguments, never inside the
+ * text; the login shell may not be POSIX, so sh is named.
  */
-export function scriptCommand(name: ScriptName, args: readonly string[]): string {
-  return [`sh -c ${shq(scriptText(name))} p-${name}`, ...args.map(shq)].join(" ");
+export function scriptCommand(name: ScriptName, args: readonly string[], root = P_DIR): string {
+  return [`sh -c ${shq(scriptText(name))} p-${name}`, ...[root, ...args].map(shq)].join(" ");
 }
 
 /** What the worker needs to start a job. */
@@ -72,12 +78,117 @@ export interface LaunchSpec {
   gpus?: number;
   /** Start once these jobs have ended: with exit 0 (else the job is skipped), or `any` way. */
   after?: { ids: string[]; any?: boolean };
+  /** Submit the job to Slurm (the worker is a login node) rather than run it: see sbatchOptions. */
+  slurm?: SlurmSubmit;
+}
+
+/** What a Slurm worker's job asks of Slurm, beside the spec's GPUs, exclusivity and time limit. */
+export interface SlurmSubmit {
+  partition?: string;
+  account?: string;
+  /** CPUs for the job (sbatch --cpus-per-task). */
+  cpus?: number;
+  /** Memory for the job, as sbatch --mem takes it: 500M, 4G. */
+  mem?: string;
+  /** More sbatch options, each one word: `--constraint=a100`. */
+  args?: string[];
+}
+
+/** A size as sbatch's --mem takes it: a number, then K, M, G or T (M if none). */
+export const SLURM_MEM = /^\d+[KMGT]?$/i;
+
+/** Options of sbatch's that p sets itself, with what to use instead (or why not). */
+const OWN_SBATCH_OPTIONS: Record<string, string> = {
+  chdir: "p runs the job in its work dir",
+  output: "the job's output is its log (p logs)",
+  error: "the job's output is its log (p logs)",
+  input: "a job has no input",
+  export: "use --env or --secret",
+  "export-file": "use --env-file",
+  wrap: "the command follows --",
+  parsable: "p reads sbatch's answer itself",
+  dependency: "use --after or --after-any",
+  "kill-on-invalid-dep": "p sets it",
+  time: "use --timeout",
+  array: "use one p run per job",
+  "cpus-per-task": "use --cpus",
+  mem: "use --mem",
+  gpus: "use --gpus",
+  exclusive: "use --exclusive",
+  partition: "set the worker's partition with p worker set",
+  account: "set the worker's account with p worker set",
+  "open-mode": "p keeps the log",
+  "job-name": "use --name",
+};
+
+/** One sbatch option as --sbatch-arg takes it: `--name` or `--name=value`, one word, never a shell string. */
+export function assertSbatchArg(arg: string): string {
+  const m = /^--([a-z][a-z0-9-]*)(=[^\n\0]*)?$/.exec(arg);
+  if (!m)
+    throw new PError(
+      "invalid_argument",
+      `--sbatch-arg ${JSON.stringify(arg)} is not one sbatch option: give --option or --option=value, e.g. --sbatch-arg=--constraint=a100`,
+    );
+  const instead = OWN_SBATCH_OPTIONS[m[1]!];
+  if (instead) throw new PError("invalid_argument", `--sbatch-arg ${m[1]}: p sets --${m[1]} itself (${instead})`);
+  return arg;
+}
+
+const positive = (n: number | undefined, what: string) => {
+  if (n === undefined) return undefined;
+  if (!Number.isInteger(n) || n < 1) throw new PError("invalid_argument", `${what} must be a whole number above 0`);
+  return n;
+};
+
+/**
+ * The sbatch options of a Slurm worker's job, one word each (launch.sh passes them to
+ * sbatch as arguments, adding --chdir and --dependency; no shell reads them): p's own,
+ * its name, the worker's partition and account,
+ * the resources it asks for, its time limit in whole minutes (Slurm's unit; batch.sh
+ * ends the job at the exact second), then the user's own.
+ */
+export function sbatchOptions(spec: LaunchSpec): string[] {
+  const s = spec.slurm ?? {};
+  const word = (v: string, what: string) => {
+    if (!/^[^\s\0'"\\]+$/.test(v)) throw new PError("invalid_argument", `${what} ${JSON.stringify(v)} is not one word`);
+    return v;
+  };
+  // (p's own: the job's output is its log, its environment the user's own; a job whose
+  // dependency failed ends at once)
+  const options = [
+    "--parsable",
+    "--export=NONE",
+    "--output=/dev/null",
+    "--error=/dev/null",
+    "--kill-on-invalid-dep=yes",
+    `--job-name=p-${assertJobId(spec.id).slice(0, 8)}`,
+  ];
+  if (s.partition) options.push(`--partition=${word(s.partition, "partition")}`);
+  if (s.account) options.push(`--account=${word(s.account, "account")}`);
+  const cpus = positive(s.cpus, "--cpus");
+  if (cpus) options.push(`--cpus-per-task=${cpus}`);
+  if (s.mem !== undefined) {
+    if (!SLURM_MEM.test(s.mem))
+      throw new PError("invalid_argument", `--mem ${JSON.stringify(s.mem)} is not a size: give e.g. 500M or 4G`);
+    options.push(`--mem=${s.mem.toUpperCase()}`);
+  }
+  const gpus = positive(spec.gpus || undefined, "--gpus");
+  if (gpus) options.push(`--gpus=${gpus}`);
+  if (spec.exclusive) options.push("--exclusive");
+  if (spec.timeoutS !== undefined) options.push(`--time=${Math.max(1, Math.ceil(spec.timeoutS / 60))}`);
+  for (const arg of s.args ?? []) options.push(assertSbatchArg(arg));
+  return options;
 }
 
 /** What a worker offers the queue: slots (jobs at once) and GPUs (their indexes). */
 export interface Capacity {
   slots?: number;
   gpus?: string[];
+}
+
+/** A Slurm job's AFTER argument of launch.sh: the jobs it runs after, which launch.sh makes Slurm dependencies. */
+function slurmAfter(spec: LaunchSpec): string {
+  return spec.after?.ids.length ? `${spec.after.any ? "any" : "ok"} ${spec.after.ids.map(assertJobId).join(" ")}` : "-";
 }
 
 /** The queue's arguments of launch.sh: the worker's capacity, what the job needs, what it runs after. */
@@ -94,10 +205,7 @@ function queueArgs(spec: LaunchSpec): string[] {
       `the job needs ${gpus} GPU${gpus === 1 ? "" : "s"} and worker ${spec.worker} has ${gpuList.length || "none"}`,
     );
   const needs = `${spec.exclusive ? "all" : "1"} ${gpus}`;
-  const after = spec.after?.ids.length
-    ? `${spec.after.any ? "any" : "ok"} ${spec.after.ids.map(assertJobId).join(" ")}`
-    : "-";
-  return [capacity, needs, after];
+  return [capacity, needs, slurmAfter(spec)];
 }
 
 /** A variable's name, as the job's environment takes it. */
@@ -126,7 +234,7 @@ export function secretInput(spec: LaunchSpec): string {
  * Record and start a job; with `follow`, stream its output to its end in the same round
  * trip. With secrets, secretInput(spec) must be written to the command's stdin.
  */
-export function launchCommand(spec: LaunchSpec, follow: boolean): string {
+export function launchCommand(spec: LaunchSpec, follow: boolean, root?: string): string {
   if (spec.dir === "")
     throw new PError("invalid_argument", "the directory to run in is empty; give a path or leave it out");
   const env = Object.entries(spec.env ?? {}).map(([name, value]) => `${assertEnvName(name)}=${value}`);
@@ -135,22 +243,25 @@ export function launchCommand(spec: LaunchSpec, follow: boolean): string {
   const mode = follow ? "follow" : "detach";
   const timeout = spec.timeoutS === undefined ? "-" : String(Math.max(1, Math.ceil(spec.timeoutS)));
   const args = [mode, assertJobId(spec.id), spec.command, spec.cwd, spec.worker, spec.dir ?? "", tty, timeout];
-  return scriptCommand("launch", [...args, ...queueArgs(spec), secretBytes, ...env]);
+  const queue = spec.slurm ? ["- -", "1 0", slurmAfter(spec)] : queueArgs(spec);
+  const batch = spec.slurm ? sbatchOptions(spec).join("\n") : "-";
+  return scriptCommand("launch", [...args, ...queue, secretBytes, batch, ...env], root);
 }
 
 /** A job's output from byte `offset`; with `follow`, until the job ends. Then its status line. */
-export function followCommand(id: string, offset = 0, follow = true): string {
-  return scriptCommand("follow", [assertJobId(id), String(Math.max(0, Math.floor(offset))), follow ? "yes" : "no"]);
+export function followCommand(id: string, offset = 0, follow = true, root?: string): string {
+  const args = [assertJobId(id), String(Math.max(0, Math.floor(offset))), follow ? "yes" : "no"];
+  return scriptCommand("follow", args, root);
 }
 
 /** The state of each job, in one round trip. */
-export function statusCommand(ids: readonly string[]): string {
-  return scriptCommand("status", ids.map(assertJobId));
+export function statusCommand(ids: readonly string[], root?: string): string {
+  return scriptCommand("status", ids.map(assertJobId), root);
 }
 
 /** Stop a job: TERM its process group, KILL after `graceS` seconds; then its state. */
-export function stopCommand(id: string, graceS = 10): string {
-  return scriptCommand("stop", [String(Math.round(graceS * 10)), assertJobId(id)]);
+export function stopCommand(id: string, graceS = 10, root?: string): string {
+  return scriptCommand("stop", [String(Math.round(graceS * 10)), assertJobId(id)], root);
 }
 
 export interface RemoveOptions {
@@ -163,25 +274,24 @@ export interface RemoveOptions {
 }
 
 /** Measure and remove jobs' dirs (and sweep leftovers), in one round trip. */
-export function removeCommand(ids: readonly string[], opts: RemoveOptions = {}): string {
+export function removeCommand(ids: readonly string[], opts: RemoveOptions = {}, root?: string): string {
   const sweep = opts.sweepDays === undefined ? "-" : String(Math.floor(opts.sweepDays));
-  return scriptCommand("remove", [
-    opts.stop ? "yes" : "no",
-    opts.dryRun ? "no" : "yes",
-    sweep,
-    ...ids.map(assertJobId),
-  ]);
+  return scriptCommand(
+    "remove",
+    [opts.stop ? "yes" : "no", opts.dryRun ? "no" : "yes", sweep, ...ids.map(assertJobId)],
+    root,
+  );
 }
 
 /**
  * rsync's remote command for a sync into a job's work dir by way of the client
  * directory's mirror (see mirror.sh); rsync appends its own arguments.
  */
-export function mirrorCommand(mirrorDir: string, workDir: string): string {
-  return scriptCommand("mirror", [mirrorDir, workDir.replace(/\/+$/, "")]);
+export function mirrorCommand(mirrorDir: string, workDir: string, root?: string): string {
+  return scriptCommand("mirror", [mirrorDir, workDir.replace(/\/+$/, "")], root);
 }
 
 /** What the worker has: tools p needs, cores, memory. */
-export function probeCommand(): string {
-  return scriptCommand("probe", []);
+export function probeCommand(root?: string): string {
+  return scriptCommand("probe", [], root);
 }

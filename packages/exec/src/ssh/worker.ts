@@ -14,6 +14,7 @@ import {
   SCRIPT_EXIT,
   STATUS_MARK,
   type StopReport,
+  SUBMITTED_MARK,
 } from "../protocol/protocol.ts";
 import {
   followCommand,
@@ -28,17 +29,23 @@ import {
 } from "../protocol/scripts.ts";
 import type { Connection } from "./connect.ts";
 
-/** A worker reached over SSH, which runs each job itself (see launch.sh). */
+/**
+ * A worker reached over SSH: it runs each job itself (see launch.sh), or, a Slurm login
+ * node, submits the jobs whose spec says so to Slurm (see slurm.sh); both keep their jobs
+ * under the worker's root.
+ */
 export class SshWorker implements WorkerBackend {
   constructor(
     readonly conn: Connection,
     /** The worker's name, for messages. */
     readonly name: string,
+    /** Where p keeps its files on the worker (see layout.ts); ~/.p if none. */
+    readonly root?: string,
   ) {}
 
   async launch(spec: LaunchSpec): Promise<RemoteState | undefined> {
     const secrets = secretInput(spec);
-    const r = await this.conn.run(launchCommand(spec, false), secrets || undefined);
+    const r = await this.conn.run(launchCommand(spec, false, this.root), secrets || undefined);
     if (r.code === null && r.signal === undefined)
       throw new PError(
         "connection_lost",
@@ -53,11 +60,11 @@ export class SshWorker implements WorkerBackend {
   }
 
   start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult> {
-    return this.followWith(launchCommand(spec, true), spec.id, { ...opts, offset: 0 }, secretInput(spec));
+    return this.followWith(launchCommand(spec, true, this.root), spec.id, { ...opts, offset: 0 }, secretInput(spec));
   }
 
   follow(id: string, opts: FollowOptions): Promise<FollowResult> {
-    return this.followWith(followCommand(id, opts.offset, opts.follow ?? true), id, opts);
+    return this.followWith(followCommand(id, opts.offset, opts.follow ?? true, this.root), id, opts);
   }
 
   /** Stream to the end; GNU tail may quit before it has sent all a fast job wrote: fetch the rest. */
@@ -66,7 +73,7 @@ export class SshWorker implements WorkerBackend {
     const progress = opts.progress ?? { bytes: 0 };
     let s = await this.stream(command, id, opts, progress, input);
     for (let tries = 0; offset + progress.bytes < s.size && tries < 5; tries++)
-      s = await this.stream(followCommand(id, offset + progress.bytes, false), id, opts, progress);
+      s = await this.stream(followCommand(id, offset + progress.bytes, false, this.root), id, opts, progress);
     return s;
   }
 
@@ -96,6 +103,7 @@ export class SshWorker implements WorkerBackend {
           if (line.startsWith(STATUS_MARK)) status = parseFollowStatus(line);
           else if (line === FOLLOW_MARK) found = true;
           else if (line.startsWith(QUEUED_MARK)) opts.onQueued?.(line.slice(QUEUED_MARK.length));
+          else if (line.startsWith(SUBMITTED_MARK)) opts.onSubmitted?.(line.slice(SUBMITTED_MARK.length));
           else diagnostics.push(line);
         }
       });
@@ -112,13 +120,13 @@ export class SshWorker implements WorkerBackend {
 
   async status(ids: readonly string[]) {
     if (ids.length === 0) return new Map();
-    const r = await this.conn.run(statusCommand(ids));
+    const r = await this.conn.run(statusCommand(ids, this.root));
     if (r.code !== 0) throw remoteFailure(`cannot read the jobs' state on ${this.name}`, r.stderr, r.code, r.signal);
     return parseStatusReport(r.stdout);
   }
 
   async stop(id: string): Promise<StopReport> {
-    const r = await this.conn.run(stopCommand(id));
+    const r = await this.conn.run(stopCommand(id, undefined, this.root));
     if (r.code === SCRIPT_EXIT.noJob)
       throw new PError("job_not_found", `job ${id.slice(0, 8)} is no longer on ${this.name}`);
     const report = r.code === 0 ? parseStopReport(r.stdout) : undefined;
@@ -127,13 +135,13 @@ export class SshWorker implements WorkerBackend {
   }
 
   async remove(ids: readonly string[], opts: RemoveOptions = {}) {
-    const r = await this.conn.run(removeCommand(ids, opts));
+    const r = await this.conn.run(removeCommand(ids, opts, this.root));
     if (r.code !== 0) throw remoteFailure(`cannot remove jobs on ${this.name}`, r.stderr, r.code, r.signal);
     return { sizes: parseSizes(r.stdout), leftovers: parseLeftovers(r.stdout) };
   }
 
   async probe() {
-    const r = await this.conn.run(probeCommand());
+    const r = await this.conn.run(probeCommand(this.root));
     if (r.code !== 0) throw remoteFailure(`cannot probe ${this.name}`, r.stderr, r.code, r.signal);
     return parseProbe(r.stdout);
   }

@@ -1,4 +1,4 @@
-import { JobStore, loadConfig, type Worker } from "@p/store";
+import { JobStore, loadConfig, type Worker, workerKind } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
 import { EXIT } from "../../_errors.ts";
@@ -50,6 +50,7 @@ export default defineCommand({
     const running = new JobStore().list().filter((j) => j.status === "running");
     const rows = config.workers.map((w, i) => ({
       ...w,
+      kind: workerKind(w),
       default: w.name === config.default_worker,
       ...(w.slots !== undefined && { slots_in_use: running.filter((j) => j.worker === w.name).length }),
       ...(checks[i] && { check: checks[i] }),
@@ -62,6 +63,7 @@ export default defineCommand({
       const capacity = rows.some((w) => w.slots !== undefined || w.gpus !== undefined);
       const header = [
         "NAME",
+        "KIND",
         "CONNECTION",
         "DEFAULT",
         ...(values.check ? ["STATUS", "RSYNC", "RTT"] : []),
@@ -69,6 +71,7 @@ export default defineCommand({
       ];
       const cells = rows.map((w) => [
         w.name,
+        w.kind,
         w.connection,
         w.default ? "*" : "",
         ...(w.check

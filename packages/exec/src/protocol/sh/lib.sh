@@ -1,7 +1,18 @@
 # shellcheck shell=sh
-# Functions shared by p's worker-side scripts, read before each of them. Functions only:
-# nothing here runs by itself or exits, so one operation can call several of them.
+# Functions shared by p's worker-side scripts, read before each of them (and by a job's
+# runner, and by a Slurm job's batch script). Functions and the texts of the processes a
+# job starts as: nothing here runs by itself or exits, so one operation can call several.
 # The layout variables (P_JOBS, P_LOCK, ...) are set first; see layout.ts.
+
+# abs PATH: sets abs to PATH made absolute (relative paths are the home's: where each
+# script starts)
+# shellcheck disable=SC2034 # abs is for the caller
+abs() {
+  case $1 in
+    /*) abs=$1 ;;
+    *) abs=$PWD/$1 ;;
+  esac
+}
 
 # alive PID: the process exists and is not a zombie (an init that reaps slowly leaves those)
 # (read from /proc where there is one: no fork, for the queue's dispatch that asks often)
@@ -49,6 +60,79 @@ runner_live() {
   fi
 }
 
+# login_shell: the user's login shell, which runs the command, if it is one that takes
+# sh's -l -c (else /bin/sh)
+login_shell() {
+  case "${SHELL##*/}" in
+    bash | zsh | ksh | mksh | dash | sh | ash | yash) echo "$SHELL" ;;
+    *) echo /bin/sh ;;
+  esac
+}
+
+# the job itself: its pid (its process group and session) first, then the command, in
+# the user's login shell, under a pseudo-terminal of the client's size with TTY
+# shellcheck disable=SC2016 # the job's text is for the job's own shell to expand
+P_JOB_TEXT='
+  job=$1 shell=$2 command=$3 tty=$4
+  shift 4
+  printf "%s\n" "$$" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
+  exec >>"$job/output.log" 2>&1
+  [ "$tty" = - ] && exec env "$@" "$shell" -l -c "$command"
+  # script runs its -c text in $SHELL; the command and its shell travel in the environment
+  exec env "$@" P_TTY_SIZE="$tty" P_SHELL="$shell" P_COMMAND="$command" SHELL=/bin/sh script -qefc "
+    stty cols \"\${P_TTY_SIZE%x*}\" rows \"\${P_TTY_SIZE#*x}\" 2>/dev/null
+    shell=\$P_SHELL command=\$P_COMMAND
+    unset P_TTY_SIZE P_SHELL P_COMMAND
+    exec \"\$shell\" -l -c \"\$command\"" /dev/null
+'
+# the time limit: TIMEOUT seconds, then the job's group gets TERM, marked first (as a stop
+# is) and unmarked if nothing was left to signal; KILL 10 s later. It runs in a session of
+# its own, so the runner ends it, whichever sleep it is in, with one KILL to its group: a
+# signal a shell could catch might reach a sleep it has just forked before that sleep can
+# take it, and be lost.
+# shellcheck disable=SC2016 # the timer's text is for the timer's shell to expand
+P_TIMER_TEXT='
+  job=$1 timeout=$2
+  sleep "$timeout"
+  pid=$(cat "$job/pid" 2>/dev/null) || exit 0
+  : >"$job/timedout"
+  if ! kill -TERM -"$pid" 2>/dev/null && ! kill -TERM "$pid" 2>/dev/null; then
+    rm -f "$job/timedout"
+    exit 0
+  fi
+  sleep 10
+  kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+'
+
+# run_job DIR TIMEOUT SHELL COMMAND TTY [NAME=VALUE...]: run the job (P_JOB_TEXT) in a
+# session of its own, in the foreground, under its time limit (TIMEOUT seconds, or -);
+# sets run_code to its exit status, 124 if its time limit ended it
+run_job() {
+  run_dir=$1 run_timeout=$2
+  shift 2
+  run_timer=
+  if [ "$run_timeout" != - ]; then
+    # (a background child is no group leader, so setsid makes the session without a fork)
+    setsid sh -c "$P_TIMER_TEXT" p-timer "$run_dir" "$run_timeout" </dev/null >/dev/null 2>&1 &
+    run_timer=$!
+  fi
+  setsid -w sh -c "$P_JOB_TEXT" p-job "$run_dir" "$@" </dev/null
+  run_code=$?
+  # (waited for, so that a limit passing just as the job ended is settled either way)
+  if [ -n "$run_timer" ]; then
+    { kill -KILL -"$run_timer" 2>/dev/null || kill -KILL "$run_timer"; wait "$run_timer"; } 2>/dev/null
+  fi
+  # shellcheck disable=SC2034 # run_code is for the caller
+  [ ! -f "$run_dir/timedout" ] || run_code=124
+}
+
+# end_job DIR CODE: record that the job ended with CODE (- if it never ran): ended_at
+# (read only once exitcode says the job has ended), then exitcode, which appears whole
+end_job() {
+  date +%s >"$1/ended_at"
+  printf '%s\n' "$2" >"$1/.exitcode.tmp" && mv -f "$1/.exitcode.tmp" "$1/exitcode"
+}
+
 # group_alive PGID: a process of the group exists and is not a zombie
 group_alive() {
   ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
@@ -84,6 +168,8 @@ job_state() {
   elif [ -f "$state_dir/exitcode" ]; then
     state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
     echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $(end_mark "$state_dir")"
+  elif [ -f "$state_dir/slurm" ]; then
+    slurm_job_state "$state_dir"
   elif runner_live "$state_dir"; then
     if queue_waiting "$state_dir"; then
       state_why=-
@@ -104,6 +190,10 @@ stop_job() {
   stop_dir=$1
   [ -d "$stop_dir" ] || return 2
   [ -f "$stop_dir/exitcode" ] && return 1
+  if [ -f "$stop_dir/slurm" ]; then
+    slurm_stop "$stop_dir" "$2"
+    return
+  fi
   # a job still in the queue leaves it, and never runs
   queue_waiting "$stop_dir" && queue_locked queue_cancel "$stop_dir" && return 0
   # the pid file appears a moment after the launch
@@ -158,24 +248,33 @@ follow_job() {
   }
   # the job is found: after a launch, this tells the client that the job has started
   echo p-follow >&2
-  # a runner still starting (a detached launch does not wait for it) says its pid soon
-  follow_n=0
-  while [ ! -f "$follow_dir/runner" ] && [ "$follow_n" -lt 100 ] && runner_live "$follow_dir"; do
-    sleep 0.05
-    follow_n=$((follow_n + 1))
-  done
-  if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && runner_alive "$follow_dir"; then
-    follow_runner=$runner_pid
+  follow_runner=
+  if [ -f "$follow_dir/slurm" ]; then
+    # Slurm runs it: squeue says whether it may still run
+    follow_live=slurm_live
+  else
+    # a runner still starting (a detached launch does not wait for it) says its pid soon
+    follow_n=0
+    while [ ! -f "$follow_dir/runner" ] && [ "$follow_n" -lt 100 ] && runner_live "$follow_dir"; do
+      sleep 0.05
+      follow_n=$((follow_n + 1))
+    done
+    follow_live=runner_alive
+  fi
+  if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && "$follow_live" "$follow_dir"; then
+    [ "$follow_live" = slurm_live ] || follow_runner=$runner_pid
     exec 3<&0
     # tail stops once this watcher (our own child, reaped at once) sees the job end: it
     # looks often in the first second (most jobs p follows end soon), then every 0.1 s;
-    # ps (a fork) only every 20 looks, to catch a runner that died and was never reaped
+    # asks further (ps or squeue) only every 20 looks, to catch a runner that died and
+    # was never reaped, or a Slurm job that ended without recording it
     (
       n=0
-      while [ ! -f "$follow_dir/exitcode" ] && kill -0 "$follow_runner" 2>/dev/null; do
+      while [ ! -f "$follow_dir/exitcode" ]; do
+        [ -z "$follow_runner" ] || kill -0 "$follow_runner" 2>/dev/null || break
         if [ "$n" -lt 50 ]; then sleep 0.02; else sleep 0.1; fi
         n=$((n + 1))
-        [ $((n % 20)) -ne 0 ] || runner_alive "$follow_dir" || break
+        [ $((n % 20)) -ne 0 ] || "$follow_live" "$follow_dir" || break
       done
     ) </dev/null >/dev/null 2>&1 &
     follow_watcher=$!
@@ -185,6 +284,12 @@ follow_job() {
     wait "$follow_tail" 2>/dev/null
   else
     tail -c +"$follow_from" "$follow_dir/output.log"
+  fi
+  # (an end only Slurm knows is written down first)
+  if [ ! -f "$follow_dir/exitcode" ] && [ -f "$follow_dir/slurm" ]; then
+    # shellcheck disable=SC2034 # (read by slurm_load)
+    slurm_loaded=
+    slurm_job_state "$follow_dir" >/dev/null
   fi
   printf 'p-status %s %s %s %s\n' "$(cat "$follow_dir/exitcode" 2>/dev/null || echo unknown)" \
     "$(cat "$follow_dir/ended_at" 2>/dev/null || echo -)" "$(end_mark "$follow_dir")" \

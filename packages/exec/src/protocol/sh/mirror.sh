@@ -17,7 +17,9 @@
 mirror=$1 work=$2
 shift 2
 spare=$mirror$P_SPARE
-lock=$PWD/$mirror$P_LOCK
+abs "$mirror"
+# shellcheck disable=SC2154 # set by abs
+lock=$abs$P_LOCK
 mkdir -p "${mirror%/*}" "${work%/*}" || exit 12
 exec 9>>"$lock"
 if command -v flock >/dev/null; then flock 9; fi
@@ -42,7 +44,7 @@ refill_mirror() {
   rm -rf "$mirror$P_PART" "$mirror$P_KEEP"
   copy "$work" "$mirror$P_PART" &&
     (cd "$work" && find . ! -type d ! -cnewer "$lock" -print0) >"$mirror$P_KEEP" &&
-    rsync -a --from0 --files-from="$mirror$P_KEEP" --link-dest="$PWD/$mirror$P_PART" "$mirror$P_PART/" "$mirror/"
+    rsync -a --from0 --files-from="$mirror$P_KEEP" --link-dest="$abs$P_PART" "$mirror$P_PART/" "$mirror/"
   refill_status=$?
   rm -rf "$mirror$P_PART" "$mirror$P_KEEP"
   return $refill_status

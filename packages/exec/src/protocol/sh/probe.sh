@@ -11,3 +11,13 @@ echo "mem_kib $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || ech
 # the GPUs' indexes, comma-separated, where nvidia-smi is
 gpus=$(nvidia-smi -L 2>/dev/null | sed -n 's/^GPU \([0-9][0-9]*\):.*/\1/p' | paste -sd, -)
 echo "gpus ${gpus:--}"
+# who and where: a root given as /scratch/$USER/p is the worker's user's
+echo "user $(id -un)"
+echo "home $PWD"
+# Slurm, where it is: its tools, and whether its controller answers
+if command -v sbatch >/dev/null 2>&1; then
+  have squeue
+  have scancel
+  echo "slurm $(sbatch --version 2>/dev/null | awk '{ print $2 }')"
+  if squeue -h -u "$(id -un)" -o %i >/dev/null 2>&1; then echo "slurm_answers yes"; else echo "slurm_answers no"; fi
+fi

@@ -77,8 +77,7 @@ queue_first_waiting() {
 # queue_never_ran DIR: record the end of a job that never started ("-" for its exit code)
 # and wake its runner, which then leaves
 queue_never_ran() {
-  date +%s >"$1/.ended_at.tmp" && mv -f "$1/.ended_at.tmp" "$1/ended_at"
-  echo - >"$1/.exitcode.tmp" && mv -f "$1/.exitcode.tmp" "$1/exitcode"
+  end_job "$1" -
   queue_wake "$1"
 }
 

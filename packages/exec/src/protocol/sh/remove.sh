@@ -8,8 +8,12 @@ shift 3
 for id in "$@"; do
   job=$P_JOBS/$id
   work=$P_WORKDIRS/$id
-  if [ "$stop" = yes ] && [ "$(job_state "$job")" = "$id running" ]; then
-    stop_job "$job" 100
+  if [ "$stop" = yes ]; then
+    # (a Slurm job still queued is cancelled: nothing else keeps Slurm from starting it)
+    case $(job_state "$job") in
+      "$id running") stop_job "$job" 100 ;;
+      "$id queued "*) [ ! -f "$job/slurm" ] || stop_job "$job" 100 ;;
+    esac
   fi
   kib=$(du -sk "$job" "$work" "$work$P_PART" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
   if [ "$remove" = yes ]; then
