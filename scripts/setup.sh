@@ -19,13 +19,18 @@ command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 if [ -n "${P_SETUP_TESTS:-}" ]; then
   command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
   command -v dash >/dev/null 2>&1 || missing+=(dash)
+  # a one-node Slurm for the Slurm worker's tests (test/fixtures/slurm.sh starts it)
+  [ -x /usr/sbin/slurmctld ] || missing+=(slurmctld)
+  [ -x /usr/sbin/slurmd ] || missing+=(slurmd)
+  command -v sbatch >/dev/null 2>&1 || missing+=(slurm-client)
+  [ -x /usr/sbin/munged ] || missing+=(munge)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "p needs ${missing[*]}: install them (e.g. sudo apt-get install ${missing[*]}) and run this again" >&2
     exit 1

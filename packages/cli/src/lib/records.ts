@@ -39,8 +39,13 @@ export function stateOfFollow(s: FollowStatus): RemoteState {
 
 /** The record a worker's answer implies: the one place a worker's word becomes a status. */
 export function applyState(record: JobRecord, s: RemoteState): JobRecord {
-  // what Slurm says, kept as it last said it once it forgets the job
-  const job = s.slurm ? { ...record, slurm: slurmOf(record, s.slurm) } : record;
+  // what Slurm says, kept as it last said it once it forgets the job; an end seen without
+  // Slurm's word (a follow's) leaves no state of Slurm's from before it
+  const job = s.slurm
+    ? { ...record, slurm: slurmOf(record, s.slurm) }
+    : record.slurm && s.state !== "running" && s.state !== "queued"
+      ? { ...record, slurm: { job_id: record.slurm.job_id, ...(record.slurm.node && { node: record.slurm.node }) } }
+      : record;
   const { follow_offset, client_pid, waiting_for, ...settled } = job;
   const { waiting_for: _, ...started } = job;
   switch (s.state) {

@@ -34,3 +34,5 @@ if [ -n "$termed" ] && [ ! -f "$job/timedout" ]; then
   fi
 fi
 end_job "$job" "$code"
+# (Slurm's own word on the job, which its dependencies go by, is the job's exit status)
+exit "$code"

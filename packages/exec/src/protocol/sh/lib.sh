@@ -138,9 +138,9 @@ group_alive() {
   ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
 
-# put DIR NAME VALUE: write a job file so that it appears whole (write, then rename)
+# put DIR NAME VALUE: write a job file, one line, so that it appears whole (write, then rename)
 put() {
-  printf '%s' "$3" >"$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"
+  printf '%s\n' "$3" >"$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"
 }
 
 # end_mark DIR: how a job that has ended was ended: stopped (by stop), timeout (by its
