@@ -36,6 +36,8 @@ let env: Record<string, string> = {};
 
 function teardown() {
   sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w`, { quiet: true });
+  sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/login`, { quiet: true });
+  sh(`bash ${root}/test/fixtures/slurm.sh down ${dir}/slurm`, { quiet: true });
   sh(`ip netns del ${NS}`, { quiet: true });
   sh(`ip link del pb0`, { quiet: true });
   sh(`pkill -KILL -u ${USER}; sleep 0.1; rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, {
@@ -367,6 +369,21 @@ try {
   say(
     `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ` +
       `ssh cat ${median(streamB).toFixed(2)}s`,
+  );
+
+  // a Slurm worker: the login node is this machine, over loopback (slurmctld listens on
+  // this namespace's 127.0.0.1, which the shaped worker's namespace cannot reach)
+  say("a one-node Slurm, and its login node over loopback");
+  sh(`bash ${root}/test/fixtures/slurm.sh up ${dir}/slurm`);
+  sh(`bash ${root}/test/fixtures/workers.sh up ${dir}/login ${USER}`);
+  const loginSsh = `ssh -F ${dir}/login/ssh_config`;
+  sh(`P_SSH_COMMAND='${loginSsh}' ${P} worker register ${USER} --slurm -n hpc`);
+  await compare(
+    "submit to Slurm (p -n -d -- true)",
+    `cd ${src} && P_SSH_COMMAND='${loginSsh}' ${P} hpc -n -d -- true`,
+    "ssh login sbatch --wrap true",
+    () => `${loginSsh} ${USER} sbatch --output=/dev/null --wrap true`,
+    (p, b) => [`<= 1.3x`, p <= 1.3 * b],
   );
 
   // the report

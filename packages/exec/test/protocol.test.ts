@@ -57,6 +57,48 @@ describe("parseStateLine", () => {
   });
 });
 
+describe("a Slurm worker's status report", () => {
+  const other = "00000000-0000-4000-8000-000000000002";
+  const third = "00000000-0000-4000-8000-000000000003";
+  test("each job's state gets what Slurm said of it; what Slurm forgot is left out", () => {
+    const report = parseStatusReport(
+      [
+        `${ID} queued Resources`,
+        `${ID} slurm 41 PENDING - Resources`,
+        `${other} running`,
+        `${other} slurm 42 RUNNING node17 None`,
+        `${third} exited 0 9 -`,
+        `${third} slurm 43 - - -`,
+        "",
+      ].join("\n"),
+    );
+    expect(report.get(ID)).toEqual({
+      state: "queued",
+      waitingFor: "Resources",
+      slurm: { jobId: "41", state: "PENDING", reason: "Resources" },
+    });
+    expect(report.get(other)).toEqual({
+      state: "running",
+      slurm: { jobId: "42", state: "RUNNING", node: "node17", reason: "None" },
+    });
+    expect(report.get(third)).toMatchObject({ state: "exited", exitCode: 0, slurm: { jobId: "43" } });
+    expect(report.get(third)?.slurm).toEqual({ jobId: "43" });
+  });
+
+  test("a reason of several words is kept whole; a job still being submitted has no Slurm line", () => {
+    const report = parseStatusReport(
+      `${ID} queued ReqNodeNotAvail, Reserved\n${ID} slurm 7 PENDING - ReqNodeNotAvail, Reserved\n` +
+        `${other} queued submitting\n${other} slurm - - - -\n`,
+    );
+    expect(report.get(ID)).toEqual({
+      state: "queued",
+      waitingFor: "ReqNodeNotAvail, Reserved",
+      slurm: { jobId: "7", state: "PENDING", reason: "ReqNodeNotAvail, Reserved" },
+    });
+    expect(report.get(other)).toEqual({ state: "queued", waitingFor: "submitting" });
+  });
+});
+
 describe("parseFollowStatus", () => {
   test.each([
     [
@@ -135,6 +177,17 @@ describe("parseProbe", () => {
     ["rsync yes\nsetsid yes\nflock yes\ngpus -\n", { rsync: true, setsid: true, flock: true }],
     ["rsync no\nsetsid yes\nflock yes\ncores -\nmem_kib -\n", { rsync: false, setsid: true, flock: true }],
     ["", { rsync: false, setsid: false, flock: false }],
+    [
+      "rsync yes\nsetsid yes\nflock yes\nuser ann\nhome /home/ann b\nsqueue yes\nscancel no\nslurm 22.05.8\nslurm_answers no\n",
+      {
+        rsync: true,
+        setsid: true,
+        flock: true,
+        user: "ann",
+        home: "/home/ann b",
+        slurm: { version: "22.05.8", squeue: true, scancel: false, answers: false },
+      },
+    ],
   ])("%p", (text, probe) => {
     expect(parseProbe(text)).toEqual(probe);
   });

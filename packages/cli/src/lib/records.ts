@@ -39,13 +39,15 @@ export function stateOfFollow(s: FollowStatus): RemoteState {
 
 /** The record a worker's answer implies: the one place a worker's word becomes a status. */
 export function applyState(record: JobRecord, s: RemoteState): JobRecord {
-  // what Slurm says, kept as it last said it once it forgets the job; an end seen without
-  // Slurm's word (a follow's) leaves no state of Slurm's from before it
-  const job = s.slurm
-    ? { ...record, slurm: slurmOf(record, s.slurm) }
-    : record.slurm && s.state !== "running" && s.state !== "queued"
-      ? { ...record, slurm: { job_id: record.slurm.job_id, ...(record.slurm.node && { node: record.slurm.node }) } }
-      : record;
+  // what Slurm says, kept as it last said it while the job is still on; an end seen without
+  // Slurm's word (a follow's, or once Slurm forgot the job) keeps no state of Slurm's from before
+  const ended = s.state !== "running" && s.state !== "queued";
+  const job =
+    s.slurm && !(ended && !s.slurm.state)
+      ? { ...record, slurm: slurmOf(record, s.slurm) }
+      : record.slurm && ended
+        ? { ...record, slurm: { job_id: record.slurm.job_id, ...(record.slurm.node && { node: record.slurm.node }) } }
+        : record;
   const { follow_offset, client_pid, waiting_for, ...settled } = job;
   const { waiting_for: _, ...started } = job;
   switch (s.state) {

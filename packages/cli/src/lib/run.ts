@@ -63,7 +63,8 @@ function slurmSubmit(req: RunRequest): SlurmSubmit | undefined {
     const flag = { cpus: "--cpus", mem: "--mem", args: "--sbatch-arg" }[asked[0]] ?? asked[0];
     throw new PError(
       "invalid_argument",
-      `${flag} is for Slurm workers, and worker ${worker.name} runs jobs itself; register a Slurm login node with p worker register <host> --slurm`,
+      `${flag} is for Slurm workers, and worker ${worker.name} runs jobs itself; ` +
+        "register a Slurm login node with p worker register <host> --slurm",
     );
   }
   return undefined;

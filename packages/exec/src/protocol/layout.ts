@@ -136,7 +136,8 @@ export function resolveRoot(given: string, worker: { user?: string; home?: strin
   if (!path || path === "." || /\$|`|\\|\n|(^|\/)\.\.(\/|$)/.test(path) || path.startsWith("~"))
     throw new PError(
       "invalid_argument",
-      `root ${JSON.stringify(given)} is not a directory p can keep its files in: give an absolute path or one in the home, e.g. /scratch/$USER/p`,
+      `root ${JSON.stringify(given)} is not a directory p can keep its files in: ` +
+        "give an absolute path or one in the home, e.g. /scratch/$USER/p",
     );
   return path;
 }

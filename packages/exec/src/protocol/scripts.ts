@@ -27,7 +27,10 @@ const SHARED = `${SHELL_LAYOUT}\n${lib}\n${queue}\n${slurm}\n`;
  * The batch script a Slurm worker's job runs as (see batch.sh): the shared functions and
  * the batch's own text, with no data in it (that travels as its arguments).
  */
-export const BATCH_SCRIPT = `#!/bin/sh\n# a job of p's, run by Slurm: the shared functions, then the job (batch.sh)\n${lib}\n${batch}`;
+export const BATCH_SCRIPT = `#!/bin/sh
+# a job of p's, run by Slurm: the shared functions, then the job (batch.sh)
+${lib}
+${batch}`;
 
 /**
  * The whole text `sh -c` runs for a script: it starts in the home (which relative paths
@@ -127,7 +130,8 @@ export function assertSbatchArg(arg: string): string {
   if (!m)
     throw new PError(
       "invalid_argument",
-      `--sbatch-arg ${JSON.stringify(arg)} is not one sbatch option: give --option or --option=value, e.g. --sbatch-arg=--constraint=a100`,
+      `--sbatch-arg ${JSON.stringify(arg)} is not one sbatch option: ` +
+        "give --option or --option=value, e.g. --sbatch-arg=--constraint=a100",
     );
   const instead = OWN_SBATCH_OPTIONS[m[1]!];
   if (instead) throw new PError("invalid_argument", `--sbatch-arg ${m[1]}: p sets --${m[1]} itself (${instead})`);

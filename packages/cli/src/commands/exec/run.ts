@@ -10,7 +10,8 @@ import { retryFor, slurmOf, workerOrTarget } from "../../lib/workers.ts";
 import { endFollow, jobArgs, jobOptions, REPEATABLE } from "../_run.ts";
 
 const USAGE =
-  "p-exec run [--dir <dir>] [-d] [-t] [--timeout DUR] [--slurm [--partition P] [--account A]] <worker|ssh-target> -- <command>";
+  "p-exec run [--dir <dir>] [-d] [-t] [--timeout DUR] [--slurm [--partition P] [--account A]] " +
+  "<worker|ssh-target> -- <command>";
 
 const args = {
   target: {
@@ -63,7 +64,8 @@ export default defineCommand({
         if (values.json) process.stdout.write(`${JSON.stringify({ id, target: worker.name, sbatch, script })}\n`);
         else
           process.stdout.write(
-            `# sbatch ${sbatch.map(shq).join(" ")} --chdir=<work dir> [--dependency=...] <job dir>/batch <job dir> <timeout> <tty> [NAME=VALUE...]\n${script}`,
+            `# sbatch ${sbatch.map(shq).join(" ")} --chdir=<work dir> [--dependency=...] ` +
+              `<job dir>/batch <job dir> <timeout> <tty> [NAME=VALUE...]\n${script}`,
           );
         return EXIT.ok;
       }
