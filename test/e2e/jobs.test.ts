@@ -427,7 +427,7 @@ describe("p worker ls --check", () => {
   test("probes every worker at once: reachable, rsync, round-trip time", async () => {
     const r = await p(["worker", "ls", "--check"], { env });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/p-w1\s+p-w1\s+\*\s+ok\s+yes\s+\d+ms/);
+    expect(r.stdout).toMatch(/p-w1\s+ssh\s+p-w1\s+\*\s+ok\s+yes\s+\d+ms/);
     const json = JSON.parse((await p(["worker", "ls", "-c", "--json"], { env })).stdout);
     expect(json[1]).toMatchObject({
       name: "p-w2",

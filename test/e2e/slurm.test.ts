@@ -54,6 +54,7 @@ interface Job {
   id: string;
   status: string;
   exit_code: number | null;
+  waiting_for?: string;
   slurm: { job_id: string; state: string | null; reason: string | null; node: string | null };
 }
 const lsJson = async (...args: string[]) => JSON.parse((await p(["ls", "--json", ...args], { env })).stdout) as Job[];
@@ -129,7 +130,13 @@ describe("jobs", () => {
     const a = await detach(["--cpus", "2", "--", "sleep 3"]);
     const b = await detach(["--cpus", "2", "--", "echo b ran"]);
     await waitFor(() => existsSync(join(jobDirOf("p-w1", a), "started_at")));
-    const [ja, jb] = [await job(a), await job(b)];
+    // (Slurm gives its reason at its next scheduling pass: "submitted" until then)
+    let jb = await job(b);
+    for (let i = 0; i < 50 && jb.waiting_for === "submitted"; i++) {
+      await Bun.sleep(200);
+      jb = await job(b);
+    }
+    const ja = await job(a);
     expect(ja).toMatchObject({ status: "running", cpus: 2, slurm: { state: "RUNNING", node: expect.any(String) } });
     expect(jb).toMatchObject({ status: "queued", waiting_for: "Resources", slurm: { state: "PENDING" } });
     const table = (await p(["ls"], { env })).stdout;
@@ -260,6 +267,9 @@ describe("a root of the worker's own, and p-exec", () => {
     const dry = await runBinary(P_EXEC, ["run", "p-w1", "--slurm", "--cpus", "2", "--dry-run", "--", "true"], { env });
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/^# sbatch .*--export=NONE .*--cpus-per-task=2 .*\n#!\/bin\/sh\n/);
-    expect(dry.stdout).toContain("run_job");
+    // the very script a job's batch file holds
+    const jobs = join(home("p-w1"), ".p", "jobs");
+    const some = readdirSync(jobs).find((d) => existsSync(join(jobs, d, "batch")))!;
+    expect(dry.stdout.slice(dry.stdout.indexOf("\n") + 1)).toBe(readFileSync(join(jobs, some, "batch"), "utf8"));
   });
 });

@@ -118,7 +118,7 @@ describe("p-exec on its own", () => {
     const { id, script } = json(r);
     expect(script).toContain("setsid");
     // the command as it goes to the worker: the script, then its data as quoted arguments
-    expect(script).toMatch(new RegExp(`^sh -c '.*' p-launch follow ${id} 'printf %s '.*' \\S+ one '' -`, "s"));
+    expect(script).toMatch(new RegExp(`^sh -c '.*' p-launch \\.p follow ${id} 'printf %s '.*' \\S+ one '' -`, "s"));
     expect(existsSync(jobDirOf("p-w1", id))).toBe(false);
     // run by a shell, the printed command does what p-exec run would have done
     const text = await bin("p-exec", ["run", "--dry-run", "-d", "one", "--", "echo", "ran it"]);

@@ -76,10 +76,10 @@ describe("p worker register", () => {
 describe("p worker ls / default / rm", () => {
   test("ls lists names, connections and the default; --json for scripts", async () => {
     const r = await p(["worker", "ls"], { env });
-    expect(r.stdout.split("\n")[0]).toMatch(/^NAME\s+CONNECTION\s+DEFAULT$/);
-    expect(r.stdout).toMatch(/127\.0\.0\.1\s+p-w1@127\.0\.0\.1:\d+\s+\*/);
+    expect(r.stdout.split("\n")[0]).toMatch(/^NAME\s+KIND\s+CONNECTION\s+DEFAULT$/);
+    expect(r.stdout).toMatch(/127\.0\.0\.1\s+ssh\s+p-w1@127\.0\.0\.1:\d+\s+\*/);
     const json = JSON.parse((await p(["worker", "ls", "--json"], { env })).stdout);
-    expect(json).toContainEqual({ name: "two", connection: "p-w2", default: false });
+    expect(json).toContainEqual({ name: "two", kind: "ssh", connection: "p-w2", default: false });
     expect(json.filter((x: { default: boolean }) => x.default)).toHaveLength(1);
   });
 

@@ -24,7 +24,7 @@ describe("routing", () => {
   test.each([
     [["--version"], 0, /^\d+\.\d+\.\d+\n$/],
     [["ls"], 0, /^ID +WORKER +CWD +COMMAND +STATUS +DURATION\n$/],
-    [["worker", "ls"], 0, /^NAME +CONNECTION +DEFAULT\ndead +p@127\.0\.0\.1:1 +\*\n$/],
+    [["worker", "ls"], 0, /^NAME +KIND +CONNECTION +DEFAULT\ndead +ssh +p@127\.0\.0\.1:1 +\*\n$/],
     [["completion", "bash"], 0, /complete -F _p_complete p/],
   ])("p %p exits %p and prints what it should", async (argv, code, stdout) => {
     const r = await run(argv);
@@ -90,7 +90,7 @@ describe("argument errors: one line, exit 64, nothing changed", () => {
     expect(r.stdout).toBe("");
     expect(r.code).toBe(64);
     expect((await run(["worker", "ls", "--json"])).stdout).toBe(
-      `${JSON.stringify([{ name: "dead", connection: "p@127.0.0.1:1", default: true }], null, 2)}\n`,
+      `${JSON.stringify([{ name: "dead", connection: "p@127.0.0.1:1", kind: "ssh", default: true }], null, 2)}\n`,
     );
   });
 
@@ -175,9 +175,9 @@ describe("p-exec and p-sync share the rules", () => {
       const { id, script, target } = JSON.parse(r.stdout);
       expect(target).toBe("dead");
       expect(script).toStartWith("sh -c '");
-      // the data, as quoted arguments: mode, id, command, cwd, worker, dir, tty, variables
+      // the data, as quoted arguments: the worker's root, mode, id, command, cwd, worker, dir, tty, variables
       const command = shq(commandLine(["echo", "it's"]));
-      expect(script).toContain(`' p-launch follow ${id} ${command} ${shq(process.cwd())} dead '' - `);
+      expect(script).toContain(`' p-launch .p follow ${id} ${command} ${shq(process.cwd())} dead '' - `);
       expect(script).toContain(" LANG=C.UTF-8");
     } finally {
       if (saved === undefined) delete process.env.LANG;
@@ -198,12 +198,13 @@ describe("a worker's capacity", () => {
     expect(set).toMatchObject({ code: 0, stdout: "Worker dead: 3 slots, GPUs 0,1\n" });
     const listed = JSON.parse((await run(["worker", "ls", "--json"])).stdout)[0];
     expect(listed).toMatchObject({ name: "dead", slots: 3, gpus: ["0", "1"], slots_in_use: 0 });
-    expect((await run(["worker", "ls"])).stdout).toMatch(/\n?dead +\S+ +\* +0\/3 +0,1\n$/);
+    expect((await run(["worker", "ls"])).stdout).toMatch(/\n?dead +ssh +\S+ +\* +0\/3 +0,1\n$/);
     expect((await run(["worker", "set", "dead", "--slots", "none", "--gpus", "none"])).stdout).toBe(
       "Worker dead: no slot limit\n",
     );
     expect(JSON.parse((await run(["worker", "ls", "--json"])).stdout)[0]).toEqual({
       name: "dead",
+      kind: "ssh",
       connection: "p@127.0.0.1:1",
       default: true,
     });

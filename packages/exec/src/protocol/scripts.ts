@@ -27,10 +27,7 @@ const SHARED = `${SHELL_LAYOUT}\n${lib}\n${queue}\n${slurm}\n`;
  * The batch script a Slurm worker's job runs as (see batch.sh): the shared functions and
  * the batch's own text, with no data in it (that travels as its arguments).
  */
-export const BATCH_SCRIPT = `#!/bin/sh
-# a job of p's, run by Slurm: the shared functions, then the job (batch.sh)
-${lib}
-${batch}`;
+export const BATCH_SCRIPT = `#!/bin/sh\n${SHARED}${batch}`;
 
 /**
  * The whole text `sh -c` runs for a script: it starts in the home (which relative paths
@@ -38,7 +35,7 @@ ${batch}`;
  * and the shared functions, then the script.
  */
 export function scriptText(name: ScriptName): string {
-  const forLaunch = name === "launch" ? `P_LIB=${shq(SHARED)}\nP_BATCH=${shq(BATCH_SCRIPT)}\n` : "";
+  const forLaunch = name === "launch" ? `P_LIB=${shq(SHARED)}\nP_BATCH=${shq(batch)}\n` : "";
   return `cd || exit 1\nP_ROOT=$1\nshift\n${SHARED}${forLaunch}${SCRIPTS[name]}`;
 }
 

@@ -1,4 +1,5 @@
 # shellcheck shell=sh
+# A job of p's, as Slurm runs it: the shared functions above, then this.
 # batch.sh JOB TIMEOUT TTY [NAME=VALUE...]: a Slurm worker's job, as Slurm runs it on a
 # compute node, in the job's work dir (sbatch --chdir), with the user's own environment
 # and nothing of the login node's (--export=NONE). It does what an SSH worker's runner

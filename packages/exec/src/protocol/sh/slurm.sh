@@ -19,7 +19,8 @@ slurm_submit() {
     return 127
   }
   put "$s_job" slurm -
-  printf '%s' "$P_BATCH" >"$s_job/batch"
+  # (BATCH_SCRIPT in scripts.ts: the shared functions, then batch.sh)
+  printf '#!/bin/sh\n%s%s' "$P_LIB" "$P_BATCH" >"$s_job/batch"
   if [ -n "${secrets:-}" ]; then
     (umask 077 && printf '%s' "$secrets" >"$s_job/secrets")
   fi
@@ -101,7 +102,8 @@ slurm_job_state() {
   slurm_of "$1"
   case $slurm_state in
     PENDING | REQUEUED | REQUEUE_HOLD | REQUEUE_FED | RESV_DEL_HOLD)
-      [ "$slurm_reason" != None ] || slurm_reason=Priority
+      # (None: Slurm has not looked at it yet)
+      [ "$slurm_reason" != None ] || slurm_reason=submitted
       echo "${1##*/} queued $slurm_reason"
       return
       ;;
