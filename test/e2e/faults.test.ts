@@ -75,7 +75,8 @@ function spawnGroup(args: string[], cwd: string) {
 
 const ls1 = (sub: string) => {
   const dir = onWorkerPath("p-w1", `${layout.P_DIR}/${sub}`);
-  return new Set(existsSync(dir) ? readdirSync(dir) : []);
+  // (a launch's staging dir, .<id>.new, is no job's until it is renamed)
+  return new Set(existsSync(dir) ? readdirSync(dir).filter((f) => !f.startsWith(".")) : []);
 };
 /** What p-w1 holds: work dirs, job dirs and mirrors. */
 const onW1 = () => ({ workdirs: ls1("workdirs"), jobs: ls1("jobs"), mirrors: ls1("mirrors") });

@@ -436,7 +436,7 @@ describe("p worker ls --check", () => {
     expect((await p(["worker", "register", "p-w1@127.0.0.1:1", "-n", "dead", "--no-check"], { env })).code).toBe(0);
     const dead = await p(["worker", "ls", "-c"], { env });
     expect(dead.code).toBe(255);
-    expect(dead.stdout).toMatch(/dead\s+p-w1@127\.0\.0\.1:1\s+unreachable/);
+    expect(dead.stdout).toMatch(/dead\s+ssh\s+p-w1@127\.0\.0\.1:1\s+unreachable/);
     await p(["worker", "rm", "dead"], { env });
   });
 });

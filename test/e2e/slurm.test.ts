@@ -127,12 +127,12 @@ describe("jobs", () => {
   });
 
   test("a job that does not fit waits queued (Resources) behind another, then runs", async () => {
-    const a = await detach(["--cpus", "2", "--", "sleep 3"]);
+    const a = await detach(["--cpus", "2", "--", "sleep 60"]);
     const b = await detach(["--cpus", "2", "--", "echo b ran"]);
-    await waitFor(() => existsSync(join(jobDirOf("p-w1", a), "started_at")));
+    await waitFor(() => existsSync(join(jobDirOf("p-w1", a), "started_at")), 20_000);
     // (Slurm gives its reason at its next scheduling pass: "submitted" until then)
     let jb = await job(b);
-    for (let i = 0; i < 50 && jb.waiting_for === "submitted"; i++) {
+    for (let i = 0; i < 100 && jb.waiting_for === "submitted"; i++) {
       await Bun.sleep(200);
       jb = await job(b);
     }
@@ -143,7 +143,9 @@ describe("jobs", () => {
     expect(table).toMatch(new RegExp(`${b.slice(0, 8)} +hpc +${jb.slurm.job_id} .*queued \\(Resources\\)`));
     const { node } = (await job(a)).slurm;
     expect(table).toMatch(new RegExp(`${a.slice(0, 8)} +hpc +${ja.slurm.job_id} .*running \\(${node}\\)`));
-    const waited = await p(["wait", a.slice(0, 8), b.slice(0, 8)], { env });
+    // its place freed, the queued one runs
+    expect((await p(["stop", a.slice(0, 8)], { env })).code).toBe(0);
+    const waited = await p(["wait", b.slice(0, 8)], { env });
     expect(waited.code).toBe(0);
     expect((await p(["logs", b.slice(0, 8)], { env })).stdout).toBe("b ran\n");
   });

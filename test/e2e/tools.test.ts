@@ -124,7 +124,7 @@ describe("p-exec on its own", () => {
     const text = await bin("p-exec", ["run", "--dry-run", "-d", "one", "--", "echo", "ran it"]);
     const ran = Bun.spawnSync(["su", "-s", "/bin/sh", "p-w1", "-c", text.stdout], { cwd: "/" });
     expect(ran.exitCode).toBe(0);
-    const launched = /p-launch detach (\S+) /.exec(text.stdout)![1]!;
+    const launched = /p-launch \.p detach (\S+) /.exec(text.stdout)![1]!;
     await waitFor(() => existsSync(join(jobDirOf("p-w1", launched), "exitcode")));
     expect(readFileSync(join(jobDirOf("p-w1", launched), "output.log"), "utf8")).toBe("ran it\n");
   });
