@@ -240,6 +240,33 @@ describe("jobs", () => {
   });
 });
 
+describe("a node that dies", () => {
+  test("a job whose node died shows unknown; nothing runs it again", async () => {
+    const id = await detach(["--", "echo started >>runs.txt; sleep 120"]);
+    await waitFor(() => processes("^sleep 120$").length === 1, 20_000);
+    const died = Bun.spawnSync(["bash", SLURM, "node-dies", cluster], { stderr: "pipe" });
+    expect(died.stderr.toString()).toBe("");
+    try {
+      expect(processes("^sleep 120$")).toEqual([]);
+      let j = await job(id);
+      for (let i = 0; i < 50 && j.status === "running"; i++) {
+        await Bun.sleep(200);
+        j = await job(id);
+      }
+      expect(j).toMatchObject({ status: "unknown", exit_code: null, slurm: { state: "NODE_FAIL" } });
+    } finally {
+      const back = Bun.spawnSync(["bash", SLURM, "node-back", cluster], { stderr: "pipe" });
+      expect(back.stderr.toString()).toBe("");
+    }
+    // (not requeued: the node back, the job stays as it ended)
+    await Bun.sleep(1500);
+    expect(readFileSync(join(home("p-w1"), ".p", "workdirs", id, "runs.txt"), "utf8")).toBe("started\n");
+    expect(asWorker("p-w1", `squeue -h -t all -o '%j %T' -n p-${id.slice(0, 8)}`)).toBe(
+      `p-${id.slice(0, 8)} NODE_FAIL\n`,
+    );
+  });
+});
+
 describe("a root of the worker's own, and p-exec", () => {
   test("register --root puts p's files on the cluster's shared file system, with the worker's $USER", async () => {
     const given = `${shared}/$USER/p`;

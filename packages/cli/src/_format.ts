@@ -64,6 +64,12 @@ export const statusText = (j: JobRecord, unverified: boolean) =>
     j.status === "running" && j.slurm?.node ? ` (${j.slurm.node})` : ""
   }${j.exit_code !== null && j.status !== "running" ? ` [${j.exit_code}]` : ""}${unverified ? "?" : ""}`;
 
+/** "Slurm, partition gpu, account lab". */
+export const slurmText = (w: Worker) =>
+  ["Slurm", w.slurm?.partition && `partition ${w.slurm.partition}`, w.slurm?.account && `account ${w.slurm.account}`]
+    .filter(Boolean)
+    .join(", ");
+
 /** A worker's capacity, in words: "3 slots, GPUs 0,1", "no slot limit". */
 export const capacityText = (w: Worker) =>
   `${w.slots === undefined ? "no slot limit" : `${w.slots} slot${w.slots === 1 ? "" : "s"}`}${

@@ -210,3 +210,39 @@ describe("a worker's capacity", () => {
     });
   });
 });
+
+describe("a Slurm worker's settings", () => {
+  test("register --slurm --no-check keeps partition and account; set changes them; capacity is Slurm's", async () => {
+    const reg = await run([
+      "worker",
+      "register",
+      "p@127.0.0.1:1",
+      "-n",
+      "hpc",
+      "--slurm",
+      "--partition",
+      "gpu",
+      "--no-check",
+    ]);
+    expect(reg).toMatchObject({ code: 0, stdout: "Registered worker hpc (p@127.0.0.1:1): Slurm, partition gpu\n" });
+    const set = await run(["worker", "set", "hpc", "--account", "lab", "--partition", "none"]);
+    expect(set).toMatchObject({ code: 0, stdout: "Worker hpc: Slurm, account lab\n" });
+    const listed = JSON.parse((await run(["worker", "ls", "--json"])).stdout);
+    expect(listed.find((w: { name: string }) => w.name === "hpc")).toMatchObject({
+      kind: "slurm",
+      slurm: { account: "lab" },
+    });
+    for (const [argv, message] of [
+      [["worker", "set", "hpc", "--slots", "2"], "--slots and --gpus are for workers that run jobs themselves"],
+      [["worker", "set", "dead", "--partition", "gpu"], "--partition and --account are for Slurm workers"],
+      [["worker", "set", "hpc", "--partition", "a b"], '--partition "a b" is not a Slurm name'],
+      [["worker", "register", "x@h", "--partition", "gpu", "--no-check"], "--partition and --account go with --slurm"],
+      [["worker", "register", "x@h", "--slurm", "--root", "/x/$(id)", "--no-check"], "is not a directory p can keep"],
+    ] as const) {
+      const r = await run([...argv]);
+      expect(r.code).toBe(64);
+      expect(r.stderr).toContain(message);
+    }
+    expect((await run(["worker", "rm", "hpc"])).code).toBe(0);
+  });
+});

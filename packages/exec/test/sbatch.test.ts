@@ -16,6 +16,7 @@ const OWN = [
   "--output=/dev/null",
   "--error=/dev/null",
   "--kill-on-invalid-dep=yes",
+  "--no-requeue",
   "--job-name=p-3f2a1b9c",
 ];
 

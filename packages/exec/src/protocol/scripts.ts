@@ -155,13 +155,15 @@ export function sbatchOptions(spec: LaunchSpec): string[] {
     return v;
   };
   // (p's own: the job's output is its log, its environment the user's own; a job whose
-  // dependency failed ends at once)
+  // dependency failed ends at once; a job whose node fails is not run again, as on any
+  // worker, unless the user's own --requeue says so)
   const options = [
     "--parsable",
     "--export=NONE",
     "--output=/dev/null",
     "--error=/dev/null",
     "--kill-on-invalid-dep=yes",
+    "--no-requeue",
     `--job-name=p-${assertJobId(spec.id).slice(0, 8)}`,
   ];
   if (s.partition) options.push(`--partition=${word(s.partition, "partition")}`);

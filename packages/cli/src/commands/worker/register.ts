@@ -1,10 +1,10 @@
 import { defaultWorkerName, PError, type Probe, parseConnection, resolveRoot } from "@p/exec";
-import { assertWorkerName, loadConfig, saveConfig, type Worker } from "@p/store";
+import { assertWorkerName, loadConfig, saveConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
 import { pc } from "../../_color.ts";
 import { EXIT, usage } from "../../_errors.ts";
-import { bytes, capacityText } from "../../_format.ts";
+import { bytes, capacityText, slurmText } from "../../_format.ts";
 import { log } from "../../_log.ts";
 import { openWorker, slurmOf } from "../../lib/workers.ts";
 import { withCapacity } from "./set.ts";
@@ -34,12 +34,6 @@ function slurmCheck(name: string, probe: Probe | undefined): string {
     );
   return `Slurm ${s.version} answers on ${name}: sbatch, squeue and scancel`;
 }
-
-/** "Slurm, partition gpu, account lab". */
-export const slurmText = (w: Worker) =>
-  ["Slurm", w.slurm?.partition && `partition ${w.slurm.partition}`, w.slurm?.account && `account ${w.slurm.account}`]
-    .filter(Boolean)
-    .join(", ");
 
 const args = {
   connection: {
