@@ -195,7 +195,13 @@ export interface Provenance {
 /** The provenance of a git work tree's files, or undefined outside one (or before a first commit). */
 export async function gitProvenance(dir: string): Promise<Provenance | undefined> {
   const git = async (...args: string[]) => {
-    const proc = Bun.spawn(["git", "-C", dir, ...args], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
+    // (no optional locks: git status would otherwise refresh the index under index.lock, a
+    // file that appears and vanishes while the sync beside it lists .git)
+    const proc = Bun.spawn(["git", "--no-optional-locks", "-C", dir, ...args], {
+      stdout: "pipe",
+      stderr: "ignore",
+      stdin: "ignore",
+    });
     const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     return code === 0 ? out : undefined;
   };

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gitFiles, planSync, runSync, syncedFiles, walkFiles } from "../src/index.ts";
+import { gitFiles, gitProvenance, planSync, runSync, syncedFiles, walkFiles } from "../src/index.ts";
 
 // rsync runs for real; its "remote shell" runs the remote side locally, in a scratch home.
 const root = mkdtempSync(join(tmpdir(), "p-sync-"));
@@ -92,5 +92,26 @@ describe("sync into a fresh work dir", () => {
       code: "sync_failed",
       message: "rsync: connection unexpectedly closed (0 bytes received so far) [sender]",
     });
+  });
+});
+
+describe("a job's git provenance", () => {
+  test("commit, branch and dirtiness, read without writing the index: a sync beside it lists .git as it is", async () => {
+    const dir = join(root, "prov");
+    tree(dir, { "a.txt": "a\n" });
+    git(dir, "init", "-q", "-b", "main");
+    git(dir, "add", ".");
+    git(dir, "commit", "-qm", "one");
+    // the index's stat data goes stale, which a plain git status would refresh (under index.lock)
+    writeFileSync(join(dir, "a.txt"), "a\n");
+    Bun.spawnSync(["touch", "-d", "1 hour ago", join(dir, ".git", "index")]);
+    const before = statSync(join(dir, ".git", "index")).mtimeMs;
+    const clean = await gitProvenance(dir);
+    expect(clean).toMatchObject({ branch: "main", dirty: false });
+    expect(clean!.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(statSync(join(dir, ".git", "index")).mtimeMs).toBe(before);
+    writeFileSync(join(dir, "a.txt"), "changed\n");
+    expect(await gitProvenance(dir)).toMatchObject({ dirty: true });
+    expect(await gitProvenance(join(root, "home"))).toBeUndefined();
   });
 });
