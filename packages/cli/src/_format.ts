@@ -97,6 +97,8 @@ export function jobJson(j: JobRecord, unverified = false) {
     ...(j.exclusive && { exclusive: true }),
     ...(j.gpus && { gpus: j.gpus }),
     ...(j.after?.length && { after: j.after, after_any: j.after_any === true }),
+    ...(j.group && { group: j.group }),
+    ...(j.each && { each: j.each }),
     ...(j.slurm && {
       slurm: {
         job_id: j.slurm.job_id,

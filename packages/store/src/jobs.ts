@@ -66,6 +66,12 @@ export interface JobRecord {
   cpus?: number;
   mem?: string;
   sbatch_args?: string[];
+  /** The group it was started in (p --on, --each): any job-id argument takes the group's id for all of them. */
+  group?: string;
+  /** Its place in the group (the order of --on, then of --each). */
+  group_index?: number;
+  /** A sweep's values for this job (--each KEY=...), which its environment has. */
+  each?: Record<string, string>;
   /** Why the job failed to start, for `failed`. */
   error?: string;
   /** Bytes of output already shown when a stream was cut (Ctrl+C, lost connection): `logs -f` resumes there. */
@@ -280,7 +286,21 @@ export class JobStore {
    * The one job named `prefix` (`--name`), or else whose id starts with it, as docker
    * resolves ids. A name or prefix that fits several jobs is refused.
    */
+  /**
+   * One job by its id, a unique prefix of it, or its name. A group's id (or prefix) names
+   * several jobs: find refuses it, saying so; findMany takes it.
+   */
   find(prefix: string): JobRecord {
+    const found = this.findMany(prefix);
+    if (found.length === 1) return found[0]!;
+    throw new PError(
+      "invalid_argument",
+      `${JSON.stringify(prefix)} is group ${found[0]!.group!.slice(0, 8)} of ${found.length} jobs; give one job's id (p ls -a)`,
+    );
+  }
+
+  /** The jobs an id argument names: one job (by id, prefix or name), or every job of a group (by its id or prefix), in the group's order. */
+  findMany(prefix: string): JobRecord[] {
     const p = prefix.toLowerCase();
     const jobs = this.list();
     const named = NAME.test(prefix) ? jobs.filter((j) => j.name === prefix) : [];
@@ -290,7 +310,7 @@ export class JobStore {
         `job name ${JSON.stringify(prefix)} is ambiguous: ` +
           `${named.length} jobs have it (${named.map((j) => j.id.slice(0, 8)).join(", ")}); give an id`,
       );
-    if (named.length === 1) return named[0]!;
+    if (named.length === 1) return named;
     if (!/^[0-9a-f-]+$/.test(p) && NAME.test(prefix))
       throw new PError("job_not_found", `no job is named ${JSON.stringify(prefix)}; see p ls -a`);
     if (!/^[0-9a-f-]+$/.test(p))
@@ -299,14 +319,18 @@ export class JobStore {
         `job ${JSON.stringify(prefix)} is not valid: use an id (or a prefix) or a name from p ls -a`,
       );
     const matches = jobs.filter((j) => j.id.startsWith(p));
-    if (matches.length === 1) return matches[0]!;
-    if (matches.length === 0)
+    const groups = [...new Set(jobs.flatMap((j) => (j.group?.startsWith(p) ? [j.group] : [])))];
+    if (matches.length + groups.length === 1)
+      return matches.length
+        ? matches
+        : jobs.filter((j) => j.group === groups[0]).sort((a, b) => (a.group_index ?? 0) - (b.group_index ?? 0));
+    if (matches.length + groups.length === 0)
       throw new PError("job_not_found", `no job matches ${JSON.stringify(prefix)}; see p ls -a`);
     // (a prefix is never empty: it would match everything)
+    const names = [...matches.map((j) => j.id.slice(0, 12)), ...groups.map((g) => `group ${g.slice(0, 12)}`)];
     throw new PError(
       "ambiguous_job_id",
-      `job id ${JSON.stringify(prefix)} is ambiguous: ` +
-        `it matches ${matches.map((j) => j.id.slice(0, 12)).join(", ")}; give more characters`,
+      `job id ${JSON.stringify(prefix)} is ambiguous: it matches ${names.join(", ")}; give more characters`,
     );
   }
 }

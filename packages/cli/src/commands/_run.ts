@@ -3,13 +3,14 @@ import { assertSbatchArg, SLURM_MEM } from "@p/exec/protocol";
 import { assertJobName, type Config, type JobStore, type Worker } from "@p/store";
 import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
-import { EXIT, usage } from "../_errors.ts";
-import { doneLine, jobJson } from "../_format.ts";
+import { EXIT, exitCodeFor, usage } from "../_errors.ts";
+import { clock, doneLine, durationS, jobJson, table } from "../_format.ts";
 import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
 import { parseCpus, parseGpuCount, resolveAfter } from "../lib/capacity.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { jobSurroundings, secretsOf, userEnvOf } from "../lib/env.ts";
 import type { Followed } from "../lib/follow.ts";
+import { type Member, resultJob, runGroup } from "../lib/group.ts";
 import { type RunRequest, runJob } from "../lib/run.ts";
 import { retryFor } from "../lib/workers.ts";
 
@@ -171,6 +172,67 @@ export async function runAndReport(
     if (outcome.kind === "cancelled") return endFollow(outcome, out, { id: "", worker: worker.name, resume: "" });
     const { id } = outcome.job;
     return endFollow(outcome, out, { id, worker: worker.name, resume: `p logs -f ${id.slice(0, 8)}` });
+  } finally {
+    interrupt.dispose();
+  }
+}
+
+const COLORS = [pc.cyan, pc.magenta, pc.yellow, pc.green, pc.blue, pc.red];
+
+/**
+ * Run a group of jobs for p (--on, --each): follow them all, each line prefixed with its
+ * job's worker (and values), then a summary; exit 0 if all succeeded, else with the code
+ * of the first, in order, that did not. Detached, print the group's id (its JSON with
+ * `json`: the group and its jobs).
+ */
+export async function runGroupAndReport(
+  members: Member[],
+  req: Omit<RunRequest, "worker" | "out" | "signal" | "retry" | "resume" | "onFollow" | "onQueued">,
+  json: boolean,
+): Promise<number> {
+  const out = stdoutSink();
+  const interrupt = interruptSignal();
+  const colored = Boolean(process.stdout.isTTY) && pc.isColorSupported;
+  try {
+    const { group, results } = await runGroup(members, {
+      ...req,
+      out,
+      signal: interrupt.signal,
+      retry: (worker) => retryFor(worker, sayReconnecting),
+      prefix: (label, i) => (colored ? COLORS[i % COLORS.length]!(`[${label}] `) : `[${label}] `),
+      onQueued: (why) => process.stderr.write(`${pc.dim(`queued (${why}); it starts when it can`)}\n`),
+      onError: (label, err) => process.stderr.write(`[${label}] ${pc.red((err.message ?? "").split("\n")[0]!)}\n`),
+    });
+    const short = group.slice(0, 8);
+    const jobs = results.map(resultJob);
+    if (req.detach) {
+      if (json)
+        process.stdout.write(`${JSON.stringify({ group, jobs: jobs.flatMap((j) => (j ? [jobJson(j)] : [])) })}\n`);
+      else process.stdout.write(`${group}\n`);
+      return results.some((r) => r.error) ? EXIT.failure : EXIT.ok;
+    }
+    if (results.some((r) => r.outcome?.kind === "detached" || r.outcome?.kind === "cancelled")) {
+      const hint = `Detached; group ${short} keeps running. Follow it again with: p logs -f ${short}`;
+      process.stderr.write(`\n${pc.dim(hint)}\n`);
+      return EXIT.interrupted;
+    }
+    const rows = results.map((r, i) => {
+      const j = jobs[i];
+      return [
+        r.label,
+        j?.status ?? "failed",
+        j?.exit_code === null || !j ? "-" : String(j.exit_code),
+        j ? clock(durationS(j)) : "-",
+      ];
+    });
+    process.stderr.write(`${table(["JOB", "STATUS", "EXIT", "DURATION"], rows)}\n`);
+    const failed = results.findIndex((r, i) => r.error || jobs[i]?.status !== "done" || jobs[i]?.exit_code !== 0);
+    const ok = results.length - results.filter((r, i) => r.error || jobs[i]?.exit_code !== 0).length;
+    process.stderr.write(`${pc.dim(`group ${short}: ${ok} of ${results.length} succeeded`)}\n`);
+    if (failed < 0) return EXIT.ok;
+    const first = results[failed]!;
+    if (first.error) return exitCodeFor(first.error);
+    return jobs[failed]?.exit_code || EXIT.failure;
   } finally {
     interrupt.dispose();
   }

@@ -1,4 +1,4 @@
-import { JobStore } from "@p/store";
+import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
 import { pc } from "../_color.ts";
@@ -6,15 +6,69 @@ import { EXIT, usage } from "../_errors.ts";
 import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
 import { printLog, withWorker } from "../lib/control.ts";
 import { followJob } from "../lib/follow.ts";
+import { memberLabel, prefixedSink } from "../lib/group.ts";
 import { workerOf } from "../lib/records.ts";
 import { retryFor } from "../lib/workers.ts";
 import { endFollow } from "./_run.ts";
 
 const args = {
-  id: { type: "positional", required: false, description: "Job id or a unique prefix of it" },
+  id: { type: "positional", required: false, description: "Job id or a unique prefix of it, a name, or a group id" },
   follow: { type: "boolean", alias: "f", description: "Follow the output until the job ends (Ctrl+C detaches)" },
   "from-start": { type: "boolean", description: "With -f, start from the beginning even after an interrupted stream" },
 } as const;
+
+/**
+ * A group's logs: each job's lines behind its label, as p --on showed them; with follow,
+ * all at once to their ends, exiting as the group did.
+ */
+async function groupLogs(
+  jobs: JobRecord[],
+  store: JobStore,
+  out: ReturnType<typeof stdoutSink>,
+  values: Record<string, unknown>,
+) {
+  const label = (j: JobRecord) => `[${memberLabel({ worker: j.worker, ...(j.each && { each: j.each }) })}] `;
+  if (!values.follow) {
+    for (const job of jobs) {
+      const sink = prefixedSink(label(job), out);
+      await printLog(workerOf(job), job.id, sink);
+      sink.flush();
+    }
+    return EXIT.ok;
+  }
+  const interrupt = interruptSignal();
+  try {
+    const followed = await Promise.all(
+      jobs.map(async (job) => {
+        const sink = prefixedSink(label(job), out);
+        const watch = { id: job.id, worker: job.worker, store, resume: `p logs -f ${job.group!.slice(0, 8)}` };
+        const offset = values["from-start"] ? 0 : (job.follow_offset ?? 0);
+        try {
+          return await withWorker(workerOf(job), (backend) =>
+            followJob(backend, watch, {
+              out: sink,
+              offset,
+              signal: interrupt.signal,
+              retry: retryFor(workerOf(job), sayReconnecting),
+            }),
+          );
+        } finally {
+          sink.flush();
+        }
+      }),
+    );
+    if (followed.some((f) => f.kind === "detached")) {
+      process.stderr.write(
+        `\n${pc.dim(`Detached; follow the group again with: p logs -f ${jobs[0]!.group!.slice(0, 8)}`)}\n`,
+      );
+      return EXIT.interrupted;
+    }
+    const codes = followed.map((f) => (f.kind === "ended" ? (f.status.exitCode ?? EXIT.failure) : EXIT.failure));
+    return codes.find((c) => c !== 0) ?? EXIT.ok;
+  } finally {
+    interrupt.dispose();
+  }
+}
 
 export default defineCommand({
   meta: {
@@ -26,8 +80,14 @@ export default defineCommand({
     const { values, positionals } = strictArgs(args, rawArgs, "logs");
     if (positionals.length !== 1) throw usage("usage: p logs [-f] <job-id>");
     const store = new JobStore();
-    const job = store.find(positionals[0]!);
+    const found = store.findMany(positionals[0]!);
     const out = stdoutSink();
+    if (
+      found.length > 1 ||
+      (found[0]!.id !== positionals[0] && found[0]!.group?.startsWith(positionals[0]!.toLowerCase()))
+    )
+      return groupLogs(found, store, out, values);
+    const job = found[0]!;
     if (!values.follow) {
       endOfOutput(out, await printLog(workerOf(job), job.id, out));
       return EXIT.ok;

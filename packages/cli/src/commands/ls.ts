@@ -1,6 +1,7 @@
 import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
+import { usage } from "../_errors.ts";
 import { clock, durationS, gitText, jobJson, statusText, table, tilde } from "../_format.ts";
 import { log } from "../_log.ts";
 import { isActive, reconcile } from "../lib/records.ts";
@@ -13,8 +14,32 @@ const args = {
   },
   long: { type: "boolean", alias: "l", description: "Also show each job's name, tags and git commit (* if dirty)" },
   tag: { type: "string", description: "Only the jobs with this tag" },
+  commit: {
+    type: "string",
+    description: "Every run of this git commit (a prefix), finished or not, on any worker, with a tally",
+  },
   ...jsonArg,
 } as const;
+
+const eachText = (j: JobRecord) =>
+  Object.entries(j.each ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ") || "-";
+
+/** "3 runs: 2 succeeded, 1 failed (b: exit 2)": how the runs of a commit fared. */
+export function commitTally(jobs: JobRecord[]): string {
+  const ok = jobs.filter((j) => j.status === "done" && j.exit_code === 0).length;
+  const active = jobs.filter(isActive).length;
+  const bad = jobs.filter((j) => !isActive(j) && !(j.status === "done" && j.exit_code === 0));
+  const why = (j: JobRecord) =>
+    `${j.worker}: ${j.status === "done" ? `exit ${j.exit_code}` : j.status}${j.each ? ` ${eachText(j)}` : ""}`;
+  const parts = [
+    `${ok} succeeded`,
+    ...(bad.length ? [`${bad.length} failed (${bad.map(why).join(", ")})`] : []),
+    ...(active ? [`${active} not ended`] : []),
+  ];
+  return `${jobs.length} run${jobs.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
+}
 
 export default defineCommand({
   meta: {
@@ -29,7 +54,12 @@ export default defineCommand({
     const { jobs, unreachable } = await reconcile(store, all);
     for (const why of unreachable.values()) log.warn(`${why}; its jobs show their last known status (marked ?)`);
     const tag = values.tag as string | undefined;
-    const shown = (values.all ? jobs : jobs.filter(isActive)).filter((j) => !tag || j.tags?.includes(tag));
+    const commit = (values.commit as string | undefined)?.toLowerCase();
+    if (commit !== undefined && !/^[0-9a-f]{4,40}$/.test(commit))
+      throw usage(`--commit ${JSON.stringify(values.commit)} is not a commit: give at least 4 of its hex digits`);
+    const shown = (values.all || commit ? jobs : jobs.filter(isActive))
+      .filter((j) => !tag || j.tags?.includes(tag))
+      .filter((j) => !commit || j.git?.commit.startsWith(commit));
     const unverified = (j: JobRecord) => isActive(j) && unreachable.has(j.worker);
     if (values.json) {
       process.stdout.write(
@@ -42,24 +72,30 @@ export default defineCommand({
       return 0;
     }
     const long = Boolean(values.long);
-    // Slurm's job ids, once some job shown has one
+    // Slurm's job ids, groups and a sweep's values, once some job shown has them
     const slurm = shown.some((j) => j.slurm);
+    const grouped = shown.some((j) => j.group);
+    const swept = shown.some((j) => j.each);
     const rows = shown.map((j) => [
       j.id.slice(0, 8),
       ...(long ? [j.name ?? "-"] : []),
       j.worker,
       ...(slurm ? [j.slurm?.job_id ?? "-"] : []),
+      ...(grouped ? [j.group?.slice(0, 8) ?? "-"] : []),
+      ...(swept ? [eachText(j)] : []),
       tilde(j.cwd),
       j.command.replace(/\s+/g, " "),
       statusText(j, unverified(j)),
       clock(durationS(j)),
       ...(long ? [gitText(j), j.tags?.join(",") || "-"] : []),
     ]);
-    const header = ["ID", ...(long ? ["NAME"] : []), "WORKER", ...(slurm ? ["SLURM"] : []), "CWD", "COMMAND"];
+    const header = ["ID", ...(long ? ["NAME"] : []), "WORKER", ...(slurm ? ["SLURM"] : [])];
+    header.push(...(grouped ? ["GROUP"] : []), ...(swept ? ["VALUES"] : []), "CWD", "COMMAND");
     header.push("STATUS", "DURATION");
     if (long) header.push("GIT", "TAGS");
     const fit = process.stdout.isTTY ? { width: process.stdout.columns || 80, shrink: long ? 4 : 3 } : undefined;
     process.stdout.write(`${table(header, rows, fit)}\n`);
+    if (commit !== undefined) process.stdout.write(`${commitTally(shown)}\n`);
     return 0;
   },
 });

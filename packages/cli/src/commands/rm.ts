@@ -8,7 +8,7 @@ import { withWorker } from "../lib/control.ts";
 import { byWorker, isActive, reconcile, workerOf } from "../lib/records.ts";
 
 const args = {
-  ids: { type: "positional", required: false, description: "Job ids (or unique prefixes)" },
+  ids: { type: "positional", required: false, description: "Job ids (or unique prefixes), names or group ids" },
   force: { type: "boolean", alias: "f", description: "Stop running jobs first instead of refusing" },
   ...jsonArg,
 } as const;
@@ -20,7 +20,7 @@ export default defineCommand({
     const { values, positionals } = strictArgs(args, rawArgs, "rm");
     if (positionals.length === 0) throw usage("usage: p rm [--force] <job-id>...");
     const store = new JobStore();
-    const found = [...new Map(positionals.map((p) => store.find(p)).map((j) => [j.id, j])).values()];
+    const found = [...new Map(positionals.flatMap((p) => store.findMany(p)).map((j) => [j.id, j])).values()];
     const { jobs, unreachable } = await reconcile(store, found);
     if (unreachable.size)
       throw new PError("worker_unreachable", `${[...unreachable.values()][0]}; nothing was removed`);

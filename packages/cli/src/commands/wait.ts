@@ -39,7 +39,7 @@ export default defineCommand({
     const store = new JobStore();
     const tag = values.tag as string | undefined;
     const wanted = [
-      ...positionals.map((p) => store.find(p)),
+      ...positionals.flatMap((p) => store.findMany(p)),
       ...(values.all ? store.list().filter(isActive) : []),
       ...(tag !== undefined ? store.list().filter((j) => j.tags?.includes(tag)) : []),
     ];

@@ -36,7 +36,7 @@ export interface RunRequest {
   /** On a Slurm worker: what the job asks Slurm for beside GPUs and exclusivity. */
   slurm?: Pick<SlurmSubmit, "cpus" | "mem" | "args">;
   /** What the record keeps besides: name, tags, the --env flags as given, the job re-run. */
-  record?: Pick<JobRecord, "name" | "tags" | "env_args" | "env_files" | "rerun_of">;
+  record?: Pick<JobRecord, "name" | "tags" | "env_args" | "env_files" | "rerun_of" | "group" | "group_index" | "each">;
   /** Where records are kept (p), or none (p-exec). */
   store?: JobStore;
   /** Where a followed job's output goes. */
@@ -109,6 +109,8 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     backend = await connecting;
   } catch (err) {
     sync.abort();
+    // a group's job is recorded whatever becomes of it: the group says how each went
+    if (req.record?.group) req.store?.save(failedRecord(job, (err as Error).message));
     throw err;
   }
   try {

@@ -173,6 +173,9 @@ export interface Probe {
   memBytes?: number;
   /** The GPUs' indexes (from nvidia-smi -L), if it has any. */
   gpus?: string[];
+  /** The 1-minute load average, and p's jobs there running or queued. */
+  load1?: number;
+  active?: number;
   /** The worker's user and home. */
   user?: string;
   home?: string;
@@ -195,6 +198,8 @@ export function parseProbe(text: string): Probe {
     ...(num("cores") !== undefined && { cores: num("cores") }),
     ...(mem !== undefined && { memBytes: mem * 1024 }),
     ...(/^[0-9,]+$/.test(facts.get("gpus") ?? "") && { gpus: facts.get("gpus")!.split(",").filter(Boolean) }),
+    ...(/^\d+(\.\d+)?$/.test(facts.get("load1") ?? "") && { load1: Number(facts.get("load1")) }),
+    ...(num("active") !== undefined && { active: num("active") }),
     ...(facts.get("user") && { user: facts.get("user") }),
     ...(facts.get("home")?.startsWith("/") && { home: facts.get("home") }),
     ...(facts.has("slurm") && {

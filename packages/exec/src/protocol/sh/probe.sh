@@ -11,6 +11,10 @@ echo "mem_kib $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || ech
 # the GPUs' indexes, comma-separated, where nvidia-smi is
 gpus=$(nvidia-smi -L 2>/dev/null | sed -n 's/^GPU \([0-9][0-9]*\):.*/\1/p' | paste -sd, -)
 echo "gpus ${gpus:--}"
+# how busy: the load, and p's jobs running or queued (the queue's entries)
+echo "load1 $(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo -)"
+set -- "$P_QUEUE"/*.*
+if [ -e "$1" ]; then echo "active $#"; else echo "active 0"; fi
 # who and where: a root given as /scratch/$USER/p is the worker's user's
 echo "user $(id -un)"
 echo "home $PWD"
