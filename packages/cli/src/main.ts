@@ -18,6 +18,9 @@ const root = defineCommand({
     timeout: { type: "string", description: "End the job after this long (90s, 30m, 2h); exit 124" },
     env: { type: "string", description: "KEY=VALUE, or KEY for its value here, in the job's environment (repeatable)" },
     "env-file": { type: "string", description: "A dotenv file of variables for the job (repeatable)" },
+    on: { type: "string", description: "Run on each of these workers at once (a,b,c or all), as one group" },
+    any: { type: "boolean", description: "Run on the worker with the most free capacity" },
+    each: { type: "string", description: "KEY=v1,v2: one job per value, as one group (repeatable: every combination)" },
   },
   subCommands: commands,
 });

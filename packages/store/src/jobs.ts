@@ -47,7 +47,7 @@ export interface JobRecord {
   /** `--env` as given (KEY=VALUE, or KEY for the value here) and `--env-file` paths: what p rerun reads again. */
   env_args?: string[];
   env_files?: string[];
-  /** The job this one re-runs (p rerun). */
+  /** The job (or the group, for a group run again) this one re-runs (p rerun). */
   rerun_of?: string;
   /** The names of the variables given with `--secret` (never their values). */
   secrets?: string[];

@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { p, scratch, startWorkers, type Workers } from "./_harness.ts";
+
+// Many workers at once, through the compiled p and real sshd: groups (--on), sweeps
+// (--each), placement (--any) and every run of a commit.
+setDefaultTimeout(90_000);
+
+let w: Workers;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  w = startWorkers();
+  env = w.env;
+  for (const u of ["p-w1", "p-w2"]) expect((await p(["worker", "register", u], { env })).code).toBe(0);
+  // a worker whose sshd is not there
+  expect((await p(["worker", "register", "p-w1@127.0.0.1:1", "-n", "dead", "--no-check"], { env })).code).toBe(0);
+});
+afterAll(async () => {
+  await p(["prune", "--force"], { env });
+  w.stop();
+});
+
+interface Job {
+  id: string;
+  worker: string;
+  status: string;
+  exit_code: number | null;
+  group?: string;
+  each?: Record<string, string>;
+}
+const lsJson = async (...args: string[]) => JSON.parse((await p(["ls", "--json", ...args], { env })).stdout) as Job[];
+
+describe("--on", () => {
+  test("one job per worker at once: every line whole behind its worker, a summary, the first failure's code", async () => {
+    // heavy output from both, long lines written in pieces: no line may mix two jobs' bytes
+    const command =
+      'me=$(whoami); for i in $(seq 3000); do printf "%s " "$me"; printf "line %s %0100d\\n" "$i" 0; done; ' +
+      '[ "$me" = p-w2 ] && exit 3; exit 0';
+    const r = await p(["--on", "p-w1,p-w2", "--", command], { env });
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(6000);
+    const seen: Record<string, number> = { "p-w1": 0, "p-w2": 0 };
+    for (const line of lines) {
+      const m = /^\[(p-w[12])\] (p-w[12]) line (\d+) 0{100}$/.exec(line);
+      expect(m).not.toBeNull();
+      expect(m![2]).toBe(m![1]!);
+      // each worker's lines in their own order
+      expect(Number(m![3])).toBe(++seen[m![1]!]!);
+    }
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/JOB +STATUS +EXIT +DURATION\np-w1 +done +0 +\S+\np-w2 +done +3 +\S+\n/);
+    expect(r.stderr).toMatch(/group [0-9a-f]{8}: 1 of 2 succeeded/);
+  });
+
+  test("the exit code is the first failure's in --on order, not the first to end", async () => {
+    const r = await p(["--on", "p-w2,p-w1", "--", '[ "$(whoami)" = p-w1 ] && exit 4; sleep 1; exit 5'], { env });
+    expect(r.code).toBe(5);
+    // and a group runs again as a group, on its own workers, in its order
+    const { group } = (await lsJson("-a")).at(-1)!;
+    const again = await p(["rerun", group!.slice(0, 8)], { env });
+    expect(again.code).toBe(5);
+    expect(again.stderr).toContain(`Re-running group ${group!.slice(0, 8)} (2 jobs:`);
+    const rerun = (await lsJson("-a")).slice(-2);
+    expect(rerun.map((j) => [j.worker, j.exit_code])).toEqual([
+      ["p-w2", 5],
+      ["p-w1", 4],
+    ]);
+    expect(rerun[0]!.group).not.toBe(group);
+  });
+
+  test("an unreachable worker never stops the others: it is recorded failed, with why, and the code says so", async () => {
+    const r = await p(["--on", "p-w1,dead", "--", "echo ran"], { env });
+    expect(r.stdout).toBe("[p-w1] ran\n");
+    expect(r.stderr).toMatch(/\[dead\] worker dead is unreachable/);
+    expect(r.code).toBe(255);
+    const group = (await lsJson("-a")).filter((j) => j.group).slice(-2);
+    expect(group.map((j) => [j.worker, j.status])).toEqual([
+      ["p-w1", "done"],
+      ["dead", "failed"],
+    ]);
+  });
+
+  test("-d prints the group; its id works for ls, logs, wait, stop and rm", async () => {
+    const r = await p(["--on", "p-w1,p-w2", "-d", "--json", "--", "echo hi from $(whoami); sleep 30"], { env });
+    expect(r.code).toBe(0);
+    const { group, jobs } = JSON.parse(r.stdout) as { group: string; jobs: Job[] };
+    expect(jobs.map((j) => j.worker)).toEqual(["p-w1", "p-w2"]);
+    const short = group.slice(0, 8);
+    expect((await p(["ls"], { env })).stdout).toMatch(new RegExp(`GROUP[^\\n]*\\n(.*${short}.*\\n){2}`));
+    await Bun.sleep(1000);
+    const logs = await p(["logs", short], { env });
+    expect(logs.stdout).toBe("[p-w1] hi from p-w1\n[p-w2] hi from p-w2\n");
+    const stop = await p(["stop", short], { env });
+    expect(stop.stdout).toMatch(/^Stopped job [0-9a-f]{8}\nStopped job [0-9a-f]{8}\n/);
+    const waited = await p(["wait", short, "--json"], { env });
+    expect(JSON.parse(waited.stdout).map((j: Job) => j.status)).toEqual(["stopped", "stopped"]);
+    expect((await p(["rm", short], { env })).code).toBe(0);
+    expect((await lsJson("-a")).filter((j) => j.group === group)).toEqual([]);
+  });
+});
+
+describe("--each", () => {
+  test("a 2x3 sweep over two workers of 2 slots: every combination once, with its values, queued beyond", async () => {
+    for (const u of ["p-w1", "p-w2"]) expect((await p(["worker", "set", u, "--slots", "2"], { env })).code).toBe(0);
+    try {
+      const r = await p(["--on", "p-w1,p-w2", "--each", "A=1,2", "--each", "B=x,y,z", "--", 'echo "$A$B"; sleep 1'], {
+        env,
+      });
+      expect(r.code).toBe(0);
+      const got = r.stdout.trimEnd().split("\n").sort();
+      expect(got).toEqual(
+        [
+          "p-w1 A=1 B=x] 1x",
+          "p-w2 A=1 B=y] 1y",
+          "p-w1 A=1 B=z] 1z",
+          "p-w2 A=2 B=x] 2x",
+          "p-w1 A=2 B=y] 2y",
+          "p-w2 A=2 B=z] 2z",
+        ]
+          .map((l) => `[${l}`)
+          .sort(),
+      );
+      const jobs = (await lsJson("-a")).slice(-6);
+      expect(jobs.map((j) => j.each)).toEqual([
+        { A: "1", B: "x" },
+        { A: "1", B: "y" },
+        { A: "1", B: "z" },
+        { A: "2", B: "x" },
+        { A: "2", B: "y" },
+        { A: "2", B: "z" },
+      ]);
+      expect((await p(["ls", "-a"], { env })).stdout).toMatch(/VALUES[^\n]*\n(.*\n)*.*A=2 B=z/);
+    } finally {
+      for (const u of ["p-w1", "p-w2"]) await p(["worker", "set", u, "--slots", "none"], { env });
+    }
+  });
+});
+
+describe("--any", () => {
+  test("picks a reachable worker, skipping the one that does not answer, and says which", async () => {
+    const r = await p(["--any", "--", "whoami"], { env });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/--any: skipped dead \(.*\)/);
+    expect(r.stderr).toMatch(/--any: p-w[12] \(no slot limit, load \d+\.\d\d per core\)/);
+    expect(["p-w1\n", "p-w2\n"]).toContain(r.stdout);
+    // of those named only
+    const only = await p(["--any", "p-w2,dead", "--", "whoami"], { env });
+    expect(only).toMatchObject({ code: 0, stdout: "p-w2\n" });
+  });
+});
+
+describe("runs of a commit", () => {
+  test("p ls --commit lists every run of it, on any worker, with a tally", async () => {
+    const dir = scratch("repo");
+    writeFileSync(join(dir, "test.sh"), '[ "$(whoami)" = p-w2 ] && exit 2; exit 0\n');
+    const git = (...args: string[]) =>
+      Bun.spawnSync(["git", "-C", dir, "-c", "user.email=t@t", "-c", "user.name=t", ...args]).stdout.toString();
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-qm", "one");
+    const sha = git("rev-parse", "HEAD").trim();
+    expect((await p(["--on", "p-w1,p-w2", "--", "sh test.sh"], { env, cwd: dir })).code).toBe(2);
+    const r = await p(["ls", "--commit", sha.slice(0, 7)], { env });
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("2 runs: 1 succeeded, 1 failed (p-w2: exit 2)");
+    expect(r.stdout.split("\n").filter((l) => l.includes("sh test.sh"))).toHaveLength(2);
+  });
+});
