@@ -2,7 +2,7 @@
 // a worker behind a 100 Mbit/s link (sshd in a network namespace, veth shaped by tc tbf).
 // Prints medians and ratios. Needs root for the namespace and the worker user.
 //   bun run bench            (BENCH_RUNS=n for more runs of each measurement)
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { peakRss } from "../test/e2e/_harness.ts";
@@ -36,6 +36,11 @@ let env: Record<string, string> = {};
 
 function teardown() {
   sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w`, { quiet: true });
+  for (const i of GROUP) {
+    sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w${i}`, { quiet: true });
+    sh(`ip netns del ${NS}${i}; ip link del pb${i}a`, { quiet: true });
+    sh(`pkill -KILL -u ${USER}${i}; sleep 0.1; rm -rf /home/${USER}${i}/.p`, { quiet: true });
+  }
   sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/login`, { quiet: true });
   sh(`bash ${root}/test/fixtures/slurm.sh down ${dir}/slurm`, { quiet: true });
   sh(`ip netns del ${NS}`, { quiet: true });
@@ -71,6 +76,48 @@ function setUp() {
     P_SSH_COMMAND: `ssh -F ${dir}/w/ssh_config`,
   };
   sh(`${P} worker register ${USER} -n bench`);
+}
+
+/**
+ * Three more workers for --on and --any: each its own user, behind its own shaped link
+ * (namespace pbench<i>), reached with the first worker's keys through one ssh config.
+ */
+const GROUP = [1, 2, 3];
+/** How to reach each of them, once they are up (quiet waits for their background work too). */
+const groupSsh: string[] = [];
+function setUpGroup() {
+  say(`workers ${GROUP.map((i) => `${USER}${i}`).join(", ")}, each behind its own ${RATE} link`);
+  for (const i of GROUP) {
+    const ns = `${NS}${i}`;
+    sh(`ip netns del ${ns} 2>/dev/null; ip link del pb${i}a 2>/dev/null; true`);
+    sh(`ip netns add ${ns}`);
+    sh(`ip link add pb${i}a type veth peer name pb${i}b && ip link set pb${i}b netns ${ns}`);
+    sh(`ip addr add 10.77.${i}.1/24 dev pb${i}a && ip link set pb${i}a up`);
+    sh(
+      `ip netns exec ${ns} sh -c ` +
+        `'ip addr add 10.77.${i}.2/24 dev pb${i}b && ip link set pb${i}b up && ip link set lo up'`,
+    );
+    sh(`tc qdisc add dev pb${i}a root tbf rate ${RATE} burst 64kb latency 50ms`);
+    sh(`ip netns exec ${ns} tc qdisc add dev pb${i}b root tbf rate ${RATE} burst 64kb latency 50ms`);
+    mkdirSync(join(dir, `w${i}`));
+    sh(`cp ${dir}/w/host_key* ${dir}/w/client_key* ${dir}/w${i}/`);
+    sh(
+      `P_WORKER_ADDR=10.77.${i}.2 ip netns exec ${ns} ` +
+        `bash ${root}/test/fixtures/workers.sh up ${dir}/w${i} ${USER}${i}`,
+    );
+  }
+  // one config for all: each instance's host entries, then the first one's defaults
+  const parts = ["w", ...GROUP.map((i) => `w${i}`)].map((w) => readFileSync(join(dir, w, "ssh_config"), "utf8"));
+  const hosts = parts.map((c) => c.slice(0, c.indexOf("Host *"))).join("");
+  const rest = parts[0]!.slice(parts[0]!.indexOf("Host *")).replace(`${dir}/w/known_hosts`, `${dir}/all_known_hosts`);
+  writeFileSync(join(dir, "all_ssh_config"), hosts + rest);
+  sh(
+    `cat ${["w", ...GROUP.map((i) => `w${i}`)].map((w) => `${dir}/${w}/known_hosts`).join(" ")} ` +
+      `> ${dir}/all_known_hosts`,
+  );
+  env.P_SSH_COMMAND = `ssh -F ${dir}/all_ssh_config`;
+  for (const i of GROUP) sh(`${P} worker register ${USER}${i} -n b${i}`);
+  groupSsh.push(...GROUP.map((i) => `ssh -F ${dir}/all_ssh_config ${USER}${i}`));
 }
 
 /** A source tree like a real project's: ~6,000 text files, a few binaries, ~100 MB with .git. */
@@ -111,7 +158,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * on disk, so that neither side pays for the other's writes.
  */
 function quiet() {
-  sh(`${ssh} 'for l in .p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; true'`);
+  for (const host of [ssh, ...groupSsh])
+    sh(`${host} 'for l in .p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; true'`);
   sh("sync");
 }
 
@@ -231,6 +279,46 @@ try {
     ok: median(warmP) <= 2 * median(floor),
   });
   say(`warm: p ${median(warmP).toFixed(2)}s, naive ${median(naive).toFixed(2)}s, floor ${median(floor).toFixed(2)}s`);
+
+  // many workers: the same warm re-run on three at once, each behind its own link; and
+  // what --any's choice among them costs before the launch
+  setUpGroup();
+  sh(`cd ${src} && ${P} --on b1,b2,b3 -- true`);
+  let change = 100;
+  await compare(
+    "warm re-run on 3 workers (--on)",
+    () => {
+      touch(++change);
+      return `cd ${src} && ${P} --on b1,b2,b3 -- true`;
+    },
+    "the same on one worker",
+    () => {
+      touch(++change);
+      return `cd ${src} && ${P} b1 -- true`;
+    },
+    (p, b) => [`<= 1.3x`, p <= 1.3 * b],
+  );
+  const anyT: number[] = [];
+  const directT: number[] = [];
+  const sshT: number[] = [];
+  const sshB1 = `ssh -F ${dir}/all_ssh_config ${USER}1`;
+  for (let i = 0; i < RUNS; i++) {
+    anyT.push(await time(`cd ${src} && ${P} --any b1,b2,b3 -n -d -- true`));
+    directT.push(await time(`cd ${src} && ${P} b1 -n -d -- true`));
+    sshT.push(await time(`${sshB1} true`));
+  }
+  const decision = Math.max(0, median(anyT) - median(directT));
+  rows.push({
+    what: "--any's choice among 3 (before the launch)",
+    p: decision,
+    base: median(sshT),
+    baseName: "ssh host true",
+    goal: "<= 1.5x",
+    ok: decision <= 1.5 * median(sshT),
+  });
+  say(
+    `--any: p --any ${median(anyT).toFixed(2)}s, p b1 ${median(directT).toFixed(2)}s, ssh ${median(sshT).toFixed(2)}s`,
+  );
 
   await compare(
     "launch, no sync (p -n -d -- true)",

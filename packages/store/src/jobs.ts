@@ -295,11 +295,15 @@ export class JobStore {
     if (found.length === 1) return found[0]!;
     throw new PError(
       "invalid_argument",
-      `${JSON.stringify(prefix)} is group ${found[0]!.group!.slice(0, 8)} of ${found.length} jobs; give one job's id (p ls -a)`,
+      `${JSON.stringify(prefix)} is group ${found[0]!.group!.slice(0, 8)} of ${found.length} jobs; ` +
+        "give one job's id (p ls -a)",
     );
   }
 
-  /** The jobs an id argument names: one job (by id, prefix or name), or every job of a group (by its id or prefix), in the group's order. */
+  /**
+   * The jobs an id argument names: one job (by id, prefix or name), or every job of a
+   * group (by its id or prefix), in the group's order.
+   */
   findMany(prefix: string): JobRecord[] {
     const p = prefix.toLowerCase();
     const jobs = this.list();

@@ -38,7 +38,8 @@ export default defineCommand({
   meta: {
     name: "set",
     description:
-      "Set a worker's capacity (slots, GPUs) or a Slurm worker's partition and account. Example: p worker set beefy --slots 4",
+      "Set a worker's capacity (slots, GPUs) or a Slurm worker's partition and account. " +
+      "Example: p worker set beefy --slots 4",
   },
   args,
   async run({ rawArgs }) {
@@ -46,7 +47,8 @@ export default defineCommand({
     const given = ["slots", "gpus", "partition", "account"].filter((k) => values[k] !== undefined);
     if (positionals.length !== 1 || given.length === 0)
       throw usage(
-        "usage: p worker set <name> [--slots N|none] [--gpus LIST|none] (Slurm: [--partition P|none] [--account A|none])",
+        "usage: p worker set <name> [--slots N|none] [--gpus LIST|none] " +
+          "(Slurm: [--partition P|none] [--account A|none])",
       );
     const config = loadConfig();
     const current = pickWorker(config, positionals[0]);
