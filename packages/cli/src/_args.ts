@@ -30,7 +30,7 @@ export function strictArgs(
     };
   }
   // accepted everywhere: stacks on errors, and colour control
-  options.verbose = { type: "boolean" };
+  options.verbose = { type: "boolean", short: "v" };
   options.color = { type: "boolean" };
   options["no-color"] = { type: "boolean" };
   try {

@@ -70,6 +70,6 @@ export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions)
     if (argv[0]!.startsWith("-")) throw usage(`unknown option ${argv[0]}; usage: ${opts.usage}`);
     throw usage(opts.unknownCommand?.(argv) ?? `unknown command ${argv[0]}; usage: ${opts.usage}`);
   } catch (err) {
-    return report(err, { json, verbose: argv.includes("--verbose") });
+    return report(err, { json, verbose: argv.includes("--verbose") || argv.includes("-v") });
   }
 }

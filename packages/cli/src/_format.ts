@@ -13,17 +13,20 @@ const clip = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, Math.m
 
 /**
  * Columns padded to their widest cell, like `docker ps`. Given a `width` (a terminal's),
- * the `shrink` column is clipped so that lines fit; without one, nothing is cut.
+ * the `shrink` columns are clipped, in turn and no narrower than 12, so that lines fit;
+ * without one, nothing is cut.
  */
-export function table(header: string[], rows: string[][], fit?: { width: number; shrink: number }): string {
+export function table(header: string[], rows: string[][], fit?: { width: number; shrink: number | number[] }): string {
+  const widthOf = (i: number) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length));
   if (fit) {
-    const others = header.map((h, i) =>
-      i === fit.shrink ? 0 : Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2,
-    );
-    const room = Math.max(header[fit.shrink]!.length, 12, fit.width - others.reduce((a, b) => a + b, 0));
-    rows = rows.map((r) => r.map((c, i) => (i === fit.shrink ? clip(c, room) : c)));
+    for (const col of [fit.shrink].flat().filter((i) => i >= 0)) {
+      const total = header.reduce((sum, _, i) => sum + widthOf(i) + (i < header.length - 1 ? 2 : 0), 0);
+      if (total <= fit.width) break;
+      const room = Math.max(header[col]!.length, 12, widthOf(col) - (total - fit.width));
+      rows = rows.map((r) => r.map((c, i) => (i === col ? clip(c, room) : c)));
+    }
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const widths = header.map((_, i) => widthOf(i));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))

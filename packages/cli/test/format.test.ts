@@ -19,6 +19,14 @@ describe("table", () => {
     expect(out).toContain("…");
     expect(out.split("\n")[1]!.endsWith("ok")).toBe(true);
   });
+  test("when one column is not enough, the next is clipped too, none below 12", () => {
+    const out = table(["ID", "CWD", "COMMAND", "STATUS"], [["a", `/home/${"d".repeat(60)}`, "x".repeat(100), "ok"]], {
+      width: 50,
+      shrink: [2, 1],
+    });
+    for (const line of out.split("\n")) expect(line.length).toBeLessThanOrEqual(50);
+    expect(out.split("\n")[1]).toMatch(/^a {3}\/home\/d+… {2}x{11}… {2}ok$/);
+  });
   test("without a width nothing is cut", () => {
     expect(table(["C"], [["y".repeat(500)]])).toContain("y".repeat(500));
   });

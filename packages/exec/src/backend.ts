@@ -19,6 +19,8 @@ export interface FollowOptions {
   progress?: { bytes: number };
   /** Told, after a launch, that the job waits in the worker's queue, and for what. */
   onQueued?: (waitingFor: string) => void;
+  /** Told that the worker found the job (after a launch: that it has started). */
+  onFound?: () => void;
   /** Told, after a launch on a Slurm worker, Slurm's id for the job. */
   onSubmitted?: (slurmJobId: string) => void;
 }

@@ -31,6 +31,8 @@ export interface Config {
   forward_env?: false | string[];
   /** `auto`: run jobs under a pseudo-terminal (as -t does) when p's stdout is a terminal. */
   tty?: "auto";
+  /** How --notify says a job ended: a command (the job's JSON on stdin), and/or a desktop notification. */
+  notify?: { command?: string; desktop?: boolean };
 }
 
 /** A worker's or a job's name: letters, digits, '.', '_' and '-', starting with a letter or digit. */
@@ -128,6 +130,16 @@ export function loadConfig(path = configPath()): Config {
     (Array.isArray(forward) && forward.every((f) => typeof f === "string" && ENV_PATTERN.test(f)));
   if (!forwardOk) throw bad(undefined, "forward_env must be false or a list of variable names (NAME or PREFIX_*)");
   if (raw.tty !== undefined && raw.tty !== "auto") throw bad(undefined, "tty must be auto (or left out)");
+  const notify = raw.notify as Record<string, unknown> | undefined;
+  const notifyOk =
+    notify === undefined ||
+    (notify !== null &&
+      typeof notify === "object" &&
+      Object.entries(notify).every(
+        ([k, v]) =>
+          (k === "command" && typeof v === "string" && v.trim() !== "") || (k === "desktop" && typeof v === "boolean"),
+      ));
+  if (!notifyOk) throw bad(undefined, "notify takes command (a shell command) and desktop (true or false)");
   return {
     ...(typeof def === "string" && { default_worker: def }),
     workers: workers.map((w: Worker) => ({
@@ -140,6 +152,7 @@ export function loadConfig(path = configPath()): Config {
     })),
     ...(forward !== undefined && { forward_env: forward as false | string[] }),
     ...(raw.tty === "auto" && { tty: "auto" as const }),
+    ...(notify && { notify: notify as Config["notify"] }),
   };
 }
 

@@ -66,6 +66,10 @@ export interface JobRecord {
   cpus?: number;
   mem?: string;
   sbatch_args?: string[];
+  /** What to pull from its work dir once it ends (--pull), into pull_to; pulled once done. */
+  pull?: string[];
+  pull_to?: string;
+  pulled?: boolean;
   /** The group it was started in (p --on, --each): any job-id argument takes the group's id for all of them. */
   group?: string;
   /** Its place in the group (the order of --on, then of --each). */

@@ -70,10 +70,25 @@ describe("config", () => {
     ],
     ["forward.yaml", 'workers: []\nforward_env: ["A B"]\n', /forward_env must be false or a list/],
     ["tty.yaml", "workers: []\ntty: always\n", /tty must be auto/],
+    ["notify.yaml", "workers: []\nnotify:\n  command: 3\n", /notify takes command/],
+    ["notify2.yaml", "workers: []\nnotify:\n  email: me\n", /notify takes command/],
+    ["slurm.yaml", "workers:\n  - {name: a, connection: h, slurm: {queue: x}}\n", /slurm takes partition and account/],
   ])("%p is refused, naming the file", (name, text, why) => {
     const p = file(name, text);
     expect(() => loadConfig(p)).toThrow(why);
     expect(() => loadConfig(p)).toThrow(p);
+  });
+
+  test("a Slurm worker, a root and notify are kept as written", () => {
+    const p = file(
+      "kept.yaml",
+      "workers:\n  - {name: a, connection: h, slurm: {partition: gpu}, root: /scratch/me/p}\n" +
+        "notify:\n  command: cat >/tmp/x\n  desktop: false\n",
+    );
+    expect(loadConfig(p)).toEqual({
+      workers: [{ name: "a", connection: "h", slurm: { partition: "gpu" }, root: "/scratch/me/p" }],
+      notify: { command: "cat >/tmp/x", desktop: false },
+    });
   });
 
   test("pickWorker names what exists", () => {

@@ -23,5 +23,5 @@ export {
   type SyncPlan,
 } from "./plan.ts";
 export { insideWorkDir, type PullInput, planPull } from "./pull.ts";
-export { type RunSyncOptions, runSync } from "./run.ts";
+export { parseProgress, type RunSyncOptions, runSync, type SyncProgress } from "./run.ts";
 export { type Overlay, worktreeOverlay } from "./worktree.ts";

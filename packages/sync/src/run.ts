@@ -33,13 +33,51 @@ export interface RunSyncOptions {
   signal?: AbortSignal;
   /** Receives rsync's stdout (the file list under `--dry-run`). */
   onOutput?: (chunk: Uint8Array) => void;
+  /** Told how the transfer goes, from rsync's own progress (--info=progress2), as it goes. */
+  onProgress?: (p: SyncProgress) => void;
+}
+
+/** How far a sync is, as rsync's --info=progress2 says it. */
+export interface SyncProgress {
+  /** Bytes of file data sent so far. */
+  bytes: number;
+  /** Files checked so far, of `total` known so far (rsync learns the total as it scans). */
+  checked: number;
+  total: number;
+  /** Files sent. */
+  sent: number;
+  /** rsync's rate and time left, as it prints them ("12.34MB/s", "0:00:03"). */
+  rate: string;
+  eta: string;
+}
+
+/**
+ * One progress2 update: `  1,234,567  45%  12.34MB/s    0:00:03 (xfr#12, to-chk=100/6000)`
+ * (ir-chk while rsync still scans); undefined if `line` is not one.
+ */
+export function parseProgress(line: string): SyncProgress | undefined {
+  const m = /^\s*([\d,]+)\s+\d+%\s+(\S+)\s+(\d+:\d+:\d+)(?:\s+\(xfr#(\d+), (?:to|ir)-chk=(\d+)\/(\d+)\))?\s*$/.exec(
+    line,
+  );
+  if (!m) return undefined;
+  const total = m[6] === undefined ? 0 : Number(m[6]);
+  return {
+    bytes: Number(m[1]!.replaceAll(",", "")),
+    checked: m[5] === undefined ? 0 : total - Number(m[5]),
+    total,
+    sent: m[4] === undefined ? 0 : Number(m[4]),
+    rate: m[2]!,
+    eta: m[3]!,
+  };
 }
 
 /** Run a planned sync; throws PError with rsync's reason in words. */
 export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promise<void> {
   let proc: Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe">;
   try {
-    proc = Bun.spawn(plan.argv, {
+    // (progress2 prints on stdout, lines ended by \r as they are rewritten)
+    const argv = opts.onProgress ? [plan.argv[0]!, "--info=progress2", ...plan.argv.slice(1)] : plan.argv;
+    proc = Bun.spawn(argv, {
       stdin: plan.stdin !== undefined ? "pipe" : "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -57,7 +95,18 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
     proc.stdin.end();
   }
   const drain = (async () => {
-    for await (const chunk of proc.stdout) opts.onOutput?.(chunk);
+    let pending = "";
+    for await (const chunk of proc.stdout) {
+      opts.onOutput?.(chunk);
+      if (!opts.onProgress) continue;
+      pending += Buffer.from(chunk).toString();
+      const parts = pending.split(/[\r\n]/);
+      pending = parts.pop()!;
+      for (const part of parts) {
+        const progress = parseProgress(part);
+        if (progress) opts.onProgress(progress);
+      }
+    }
   })();
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, drain]);
   opts.signal?.removeEventListener("abort", onAbort);

@@ -1,16 +1,19 @@
 import { resolve } from "node:path";
 import { assertSbatchArg, SLURM_MEM } from "@p/exec/protocol";
-import { assertJobName, type Config, type JobStore, type Worker } from "@p/store";
+import { assertJobName, type Config, type JobRecord, type JobStore, type Worker } from "@p/store";
 import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
 import { EXIT, exitCodeFor, usage } from "../_errors.ts";
 import { clock, doneLine, durationS, jobJson, table } from "../_format.ts";
 import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
+import { log } from "../_log.ts";
+import { notifyEnd, pullResults } from "../lib/after.ts";
 import { parseCpus, parseGpuCount, resolveAfter } from "../lib/capacity.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { jobSurroundings, secretsOf, userEnvOf } from "../lib/env.ts";
 import type { Followed } from "../lib/follow.ts";
 import { type Member, resultJob, runGroup } from "../lib/group.ts";
+import { runWatch } from "../lib/progress.ts";
 import { type RunRequest, runJob } from "../lib/run.ts";
 import { retryFor } from "../lib/workers.ts";
 
@@ -146,16 +149,20 @@ function slurmOptions(values: Record<string, unknown>) {
  * print its id (its JSON with `json`) when detached.
  */
 export async function runAndReport(
-  req: Omit<RunRequest, "out" | "signal" | "retry" | "resume" | "onFollow" | "onQueued">,
-  json: boolean,
+  req: Omit<RunRequest, "out" | "signal" | "retry" | "resume" | "onFollow" | "onQueued" | "watch">,
+  how: ReportOptions,
 ): Promise<number> {
   const { worker } = req;
+  const { json = false, notify } = how;
   const out = stdoutSink();
   const interrupt = interruptSignal();
+  // the sync's progress on a terminal (never under --json), the phases' timings with --verbose
+  const shown = runWatch({ line: Boolean(process.stderr.isTTY) && !json, timings: Boolean(how.verbose) });
   try {
     const outcome = await runJob({
       ...req,
-      out,
+      out: shown.out(out),
+      watch: shown.watch,
       signal: interrupt.signal,
       retry: retryFor(worker, sayReconnecting),
       resume: (id) => `p logs -f ${id.slice(0, 8)}`,
@@ -171,10 +178,28 @@ export async function runAndReport(
     }
     if (outcome.kind === "cancelled") return endFollow(outcome, out, { id: "", worker: worker.name, resume: "" });
     const { id } = outcome.job;
-    return endFollow(outcome, out, { id, worker: worker.name, resume: `p logs -f ${id.slice(0, 8)}` });
+    const code = endFollow(outcome, out, { id, worker: worker.name, resume: `p logs -f ${id.slice(0, 8)}` });
+    if (outcome.kind === "ended") await afterEnd([outcome.job], req.store, notify);
+    return code;
   } finally {
+    shown.finish();
     interrupt.dispose();
   }
+}
+
+/** How p reports a run: JSON (detached), the word when it ends, the phases' timings. */
+export interface ReportOptions {
+  json?: boolean;
+  notify?: Config | undefined;
+  verbose?: boolean;
+}
+
+/** Once p has seen jobs end: their pulls (--pull), then the word that they ended (--notify). */
+export async function afterEnd(jobs: JobRecord[], store: JobStore | undefined, notify?: Config): Promise<void> {
+  for (const lines of await Promise.all(jobs.map((j) => pullResults(j, store))))
+    for (const line of lines) process.stderr.write(`${line}\n`);
+  const problem = notify ? await notifyEnd(notify, jobs) : undefined;
+  if (problem) log.warn(problem);
 }
 
 const COLORS = [pc.cyan, pc.magenta, pc.yellow, pc.green, pc.blue, pc.red];
@@ -188,8 +213,9 @@ const COLORS = [pc.cyan, pc.magenta, pc.yellow, pc.green, pc.blue, pc.red];
 export async function runGroupAndReport(
   members: Member[],
   req: Omit<RunRequest, "worker" | "out" | "signal" | "retry" | "resume" | "onFollow" | "onQueued">,
-  json: boolean,
+  how: ReportOptions,
 ): Promise<number> {
+  const { json = false, notify } = how;
   const out = stdoutSink();
   const interrupt = interruptSignal();
   const colored = Boolean(process.stdout.isTTY) && pc.isColorSupported;
@@ -229,6 +255,11 @@ export async function runGroupAndReport(
     const failed = results.findIndex((r, i) => r.error || jobs[i]?.status !== "done" || jobs[i]?.exit_code !== 0);
     const ok = results.length - results.filter((r, i) => r.error || jobs[i]?.exit_code !== 0).length;
     process.stderr.write(`${pc.dim(`group ${short}: ${ok} of ${results.length} succeeded`)}\n`);
+    await afterEnd(
+      jobs.flatMap((j) => (j ? [j] : [])),
+      req.store,
+      notify,
+    );
     if (failed < 0) return EXIT.ok;
     const first = results[failed]!;
     if (first.error) return exitCodeFor(first.error);

@@ -1,4 +1,4 @@
-import { type JobRecord, JobStore } from "@p/store";
+import { type JobRecord, JobStore, loadConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
 import { pc } from "../_color.ts";
@@ -9,12 +9,13 @@ import { followJob } from "../lib/follow.ts";
 import { memberLabel, prefixedSink } from "../lib/group.ts";
 import { workerOf } from "../lib/records.ts";
 import { retryFor } from "../lib/workers.ts";
-import { endFollow } from "./_run.ts";
+import { afterEnd, endFollow } from "./_run.ts";
 
 const args = {
   id: { type: "positional", required: false, description: "Job id or a unique prefix of it, a name, or a group id" },
   follow: { type: "boolean", alias: "f", description: "Follow the output until the job ends (Ctrl+C detaches)" },
   "from-start": { type: "boolean", description: "With -f, start from the beginning even after an interrupted stream" },
+  notify: { type: "boolean", description: "With -f, say when it has ended, as notify: in config.yaml says" },
 } as const;
 
 /**
@@ -63,6 +64,8 @@ async function groupLogs(
       );
       return EXIT.interrupted;
     }
+    const ended = followed.flatMap((f) => (f.kind === "ended" && f.job ? [f.job] : []));
+    await afterEnd(ended, store, values.notify ? loadConfig() : undefined);
     const codes = followed.map((f) => (f.kind === "ended" ? (f.status.exitCode ?? EXIT.failure) : EXIT.failure));
     return codes.find((c) => c !== 0) ?? EXIT.ok;
   } finally {
@@ -107,7 +110,10 @@ export default defineCommand({
           retry: retryFor(workerOf(job), sayReconnecting),
         }),
       );
-      return endFollow(followed, out, watch);
+      const code = endFollow(followed, out, watch);
+      if (followed.kind === "ended" && followed.job)
+        await afterEnd([followed.job], store, values.notify ? loadConfig() : undefined);
+      return code;
     } finally {
       interrupt.dispose();
     }

@@ -14,6 +14,7 @@ const args = {
   },
   long: { type: "boolean", alias: "l", description: "Also show each job's name, tags and git commit (* if dirty)" },
   tag: { type: "string", description: "Only the jobs with this tag" },
+  "no-trunc": { type: "boolean", description: "Show long commands whole on a terminal too" },
   commit: {
     type: "string",
     description: "Every run of this git commit (a prefix), finished or not, on any worker, with a tally",
@@ -93,7 +94,11 @@ export default defineCommand({
     header.push(...(grouped ? ["GROUP"] : []), ...(swept ? ["VALUES"] : []), "CWD", "COMMAND");
     header.push("STATUS", "DURATION");
     if (long) header.push("GIT", "TAGS");
-    const fit = process.stdout.isTTY ? { width: process.stdout.columns || 80, shrink: long ? 4 : 3 } : undefined;
+    // on a terminal the command is cut to fit (docker ps's way); --no-trunc or a pipe keeps it whole
+    const fit =
+      process.stdout.isTTY && !values["no-trunc"]
+        ? { width: process.stdout.columns || 80, shrink: [header.indexOf("COMMAND"), header.indexOf("CWD")] }
+        : undefined;
     process.stdout.write(`${table(header, rows, fit)}\n`);
     if (commit !== undefined) process.stdout.write(`${commitTally(shown)}\n`);
     return 0;

@@ -72,8 +72,9 @@ export default defineCommand({
       },
       store,
     };
-    if (!isGroup) return runAndReport({ ...request, worker }, Boolean(values.json));
+    const how = { json: Boolean(values.json), verbose: Boolean(values.verbose) };
+    if (!isGroup) return runAndReport({ ...request, worker }, how);
     const members = found.map((j) => ({ worker: pickWorker(config, j.worker), ...(j.each && { each: j.each }) }));
-    return runGroupAndReport(members, request, Boolean(values.json));
+    return runGroupAndReport(members, request, how);
   },
 });

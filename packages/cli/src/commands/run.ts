@@ -38,11 +38,25 @@ const args = {
     type: "string",
     description: "KEY=v1,v2,...: one job per value (repeatable: every combination), with KEY set, as one group",
   },
+  pull: {
+    type: "string",
+    description: "Once the job ends (whatever its code), copy PATH from its work dir to here (repeatable)",
+  },
+  notify: { type: "boolean", description: "Say when the job ends, as notify: in config.yaml says (default: desktop)" },
   ...jobArgs,
   ...queueArgs,
   ...labelArgs,
   ...jsonArg,
 } as const;
+
+/** --pull PATH...: pulled into this directory once the job ends (by p wait or p logs -f if detached). */
+function pullOptions(values: Record<string, unknown>) {
+  const paths = (values.pull as string[] | undefined) ?? [];
+  for (const path of paths)
+    if (!path.trim() || path.startsWith("/") || path.split("/").includes(".."))
+      throw usage(`--pull ${JSON.stringify(path)} is not a path inside the job's work dir`);
+  return paths.length ? { pull: paths, pull_to: process.cwd() } : {};
+}
 
 /** --any: probe the candidates at once and place `count` jobs by free capacity, saying where. */
 async function chooseAny(candidates: Worker[], count: number): Promise<Worker[]> {
@@ -65,7 +79,7 @@ export default defineCommand({
   args,
   async run({ rawArgs }) {
     const { options, argv } = splitCommand(rawArgs, USAGE);
-    const { values, positionals } = strictArgs(args, options, "run", [...REPEATABLE, "tag", "each"]);
+    const { values, positionals } = strictArgs(args, options, "run", [...REPEATABLE, "tag", "each", "pull"]);
     if (positionals.length > 1) throw usage(`expected at most one worker before --, got ${positionals.join(" ")}`);
     if (values.json && !values.detach) throw usage("--json needs -d: a followed job's stdout is its own output");
     const config = loadConfig();
@@ -93,14 +107,19 @@ export default defineCommand({
       detach: Boolean(values.detach),
       ...jobOptions(values, config),
       ...queueOptions(values, store, workers[0]!),
-      record: recordOptions(values),
+      record: { ...recordOptions(values), ...pullOptions(values) },
       store,
     };
-    if (on === undefined && !each) return runAndReport({ ...request, worker: workers[0]! }, Boolean(values.json));
+    const how = {
+      json: Boolean(values.json),
+      notify: values.notify ? config : undefined,
+      verbose: Boolean(values.verbose),
+    };
+    if (on === undefined && !each) return runAndReport({ ...request, worker: workers[0]! }, how);
     // (--any has placed each combination already: one worker per job)
     const members = values.any
       ? sweep(each!).map((combo, i) => ({ worker: workers[i]!, each: combo }))
       : planGroup(workers, each ? sweep(each) : undefined);
-    return runGroupAndReport(members, request, Boolean(values.json));
+    return runGroupAndReport(members, request, how);
   },
 });

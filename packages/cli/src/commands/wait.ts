@@ -1,5 +1,5 @@
 import { PError } from "@p/exec/protocol";
-import { type JobRecord, JobStore } from "@p/store";
+import { type JobRecord, JobStore, loadConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
 import { pc } from "../_color.ts";
@@ -8,12 +8,17 @@ import { jobJson, statusText } from "../_format.ts";
 import { log } from "../_log.ts";
 import { parseDuration } from "../lib/duration.ts";
 import { isActive, KeptConnections, reconcile } from "../lib/records.ts";
+import { afterEnd } from "./_run.ts";
 
 const args = {
   all: { type: "boolean", alias: "a", description: "Wait for every running and queued job" },
   tag: { type: "string", description: "Wait for every job with this tag" },
   timeout: { type: "string", description: "Give up after this long (90s, 30m, 2h): exit 124" },
   "fail-fast": { type: "boolean", description: "Stop waiting as soon as one job does not succeed" },
+  notify: {
+    type: "boolean",
+    description: "Say when they have ended, as notify: in config.yaml says (default: desktop)",
+  },
   ...jsonArg,
 } as const;
 
@@ -88,6 +93,13 @@ export default defineCommand({
     } finally {
       kept.closeAll();
     }
+    // the pulls of jobs started with --pull -d, done by the first p that sees them end, and the word
+    await afterEnd(
+      jobs.filter((j) => !isActive(j)),
+      store,
+      values.notify ? loadConfig() : undefined,
+    );
+    jobs = jobs.map((j) => store.get(j.id) ?? j);
     report();
     const first = firstFailure();
     return first ? failureCode(first) : EXIT.ok;

@@ -34,6 +34,8 @@ export interface FollowJobOptions {
   retry?: Retry;
   /** Told that the job launched waits in the worker's queue, and for what (its record says so too). */
   onQueued?: (waitingFor: string) => void;
+  /** Told that the worker found the job (after a launch: that it has started). */
+  onFound?: () => void;
 }
 
 export type Followed =
@@ -72,7 +74,14 @@ export async function followJob(first: WorkerBackend, w: Watch, opts: FollowJobO
         };
         const onSubmitted = (jobId: string) =>
           w.store?.update(w.id, (current) => ({ ...current, slurm: { job_id: jobId } }));
-        const follow = { out: opts.out, offset: offset + shown, progress: stream, onQueued, onSubmitted };
+        const follow = {
+          out: opts.out,
+          offset: offset + shown,
+          progress: stream,
+          onQueued,
+          onSubmitted,
+          ...(opts.onFound && { onFound: opts.onFound }),
+        };
         const status = await (launch ? backend.start(launch, follow) : backend.follow(w.id, follow));
         // a record another p removed meanwhile (p rm) stays removed
         const job = w.store?.update(w.id, (current) => applyState(current, stateOfFollow(status)));

@@ -3,6 +3,7 @@ import type { Probe } from "@p/exec/protocol";
 import { ENV_NAME, PError } from "@p/exec/protocol";
 import { type Config, type JobRecord, pickWorker, type Worker } from "@p/store";
 import { v4 as uuid } from "uuid";
+import { pullDirFor } from "./after.ts";
 import { type RunOutcome, type RunRequest, runJob } from "./run.ts";
 import { openWorker } from "./workers.ts";
 
@@ -130,7 +131,14 @@ export async function runGroup(members: readonly Member[], req: GroupRequest) {
           ...base,
           worker: member.worker,
           ...((base.env || member.each) && { env: { ...base.env, ...member.each } }),
-          record: { ...base.record, group, group_index: i, ...(member.each && { each: member.each }) },
+          record: {
+            ...base.record,
+            group,
+            group_index: i,
+            ...(member.each && { each: member.each }),
+            // (what each job pulls goes to a directory of its own)
+            ...(base.record?.pull && { pull_to: pullDirFor(base.record.pull_to ?? base.cwd, label) }),
+          },
           out,
           resume: () => `p logs -f ${group.slice(0, 8)}`,
           ...(again && { retry: again }),

@@ -1,6 +1,6 @@
 import { commandLine, type OutputSink, PError, type SlurmSubmit, type WorkerBackend } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
-import { gitProvenance } from "@p/sync";
+import { gitProvenance, type SyncProgress } from "@p/sync";
 import { v4 as uuid } from "uuid";
 import { type Followed, followJob, type Retry } from "./follow.ts";
 import { applyState, failedRecord, newRecord } from "./records.ts";
@@ -36,7 +36,10 @@ export interface RunRequest {
   /** On a Slurm worker: what the job asks Slurm for beside GPUs and exclusivity. */
   slurm?: Pick<SlurmSubmit, "cpus" | "mem" | "args">;
   /** What the record keeps besides: name, tags, the --env flags as given, the job re-run. */
-  record?: Pick<JobRecord, "name" | "tags" | "env_args" | "env_files" | "rerun_of" | "group" | "group_index" | "each">;
+  record?: Pick<
+    JobRecord,
+    "name" | "tags" | "env_args" | "env_files" | "rerun_of" | "group" | "group_index" | "each" | "pull" | "pull_to"
+  >;
   /** Where records are kept (p), or none (p-exec). */
   store?: JobStore;
   /** Where a followed job's output goes. */
@@ -51,6 +54,14 @@ export interface RunRequest {
   onFollow?: (job: JobRecord) => void;
   /** Told that a followed job waits in the worker's queue, and for what. */
   onQueued?: (waitingFor: string) => void;
+  /** Told how the run goes: the sync's progress, and when each phase ends. */
+  watch?: RunWatch;
+}
+
+/** What a run tells as it goes (see progress.ts): the sync's progress, and the end of each phase. */
+export interface RunWatch {
+  progress(p: SyncProgress): void;
+  mark(phase: "resolve" | "sync" | "launch"): void;
 }
 
 /** What a job asks of Slurm on a Slurm worker (the worker's partition and account, then the job's own). */
@@ -68,6 +79,14 @@ function slurmSubmit(req: RunRequest): SlurmSubmit | undefined {
     );
   }
   return undefined;
+}
+
+/** A directory's git provenance, asked once per p (a group's jobs share it). */
+const provenances = new Map<string, ReturnType<typeof gitProvenance>>();
+function provenanceOnce(cwd: string) {
+  let found = provenances.get(cwd);
+  if (!found) provenances.set(cwd, (found = gitProvenance(cwd).catch(() => undefined)));
+  return found;
 }
 
 export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRecord } | (Followed & { job: JobRecord });
@@ -99,11 +118,17 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   const connecting = openWorker(req.worker);
-  const syncing = req.sync ? syncJob(req.cwd, req.worker, id, sync.signal) : Promise.resolve();
+  req.watch?.mark("resolve");
+  const syncing = req.sync
+    ? syncJob(req.cwd, req.worker, id, {
+        signal: sync.signal,
+        ...(req.watch && { onProgress: (p: SyncProgress) => req.watch!.progress(p) }),
+      }).finally(() => req.watch?.mark("sync"))
+    : Promise.resolve();
   syncing.catch(() => {});
   // where the synced files come from in git, recorded with the job (p only: p-exec keeps
   // no record; and a job that syncs nothing has no files to come from anywhere)
-  const provenance = req.store && req.sync ? gitProvenance(req.cwd).catch(() => undefined) : Promise.resolve(undefined);
+  const provenance = req.store && req.sync ? provenanceOnce(req.cwd) : Promise.resolve(undefined);
   let backend: WorkerBackend;
   try {
     backend = await connecting;
@@ -165,6 +190,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
         ...(req.signal && { signal: req.signal }),
         ...(req.retry && { retry: req.retry }),
         ...(req.onQueued && { onQueued: req.onQueued }),
+        ...(req.watch && { onFound: () => req.watch!.mark("launch") }),
       });
       await known;
       const ended =

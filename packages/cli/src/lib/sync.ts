@@ -8,6 +8,7 @@ import {
   planMirrorSync,
   planOverlaySync,
   planSync,
+  type RunSyncOptions,
   runSync,
   type SyncPlan,
   syncedFiles,
@@ -70,22 +71,33 @@ export async function planJobSync(
     rsh: rshFor(target),
     mirror,
     remoteCommand: mirrorCommand(mirror, workDir(id, root), root),
-    exclude: [...(await ignoredPaths(source)), ...(overlay?.exclude ?? [])],
+    exclude: [...(await ignoredOnce(source)), ...(overlay?.exclude ?? [])],
     compress: true,
     ...(overlay && { overlay: overlay.paths }),
   });
 }
+
+/**
+ * What git ignores in a directory, asked once per p: a group's jobs all sync the same
+ * directory at once, and each asking git again would only cost them all.
+ */
+const ignored = new Map<string, Promise<string[]>>();
+const ignoredOnce = (source: string) => {
+  let found = ignored.get(source);
+  if (!found) ignored.set(source, (found = ignoredPaths(source)));
+  return found;
+};
 
 /** Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its own). */
 export async function syncJob(
   source: string,
   worker: Pick<Worker, "connection" | "root">,
   id: string,
-  signal?: AbortSignal,
+  opts: RunSyncOptions = {},
 ) {
   const overlay = worktreeOverlay(source);
   try {
-    await runSync(await planJobSync(source, worker, id, overlay), signal ? { signal } : {});
+    await runSync(await planJobSync(source, worker, id, overlay), opts);
   } finally {
     overlay?.cleanup();
   }

@@ -101,8 +101,10 @@ export class SshWorker implements WorkerBackend {
           const line = pending.slice(0, nl);
           pending = pending.slice(nl + 1);
           if (line.startsWith(STATUS_MARK)) status = parseFollowStatus(line);
-          else if (line === FOLLOW_MARK) found = true;
-          else if (line.startsWith(QUEUED_MARK)) opts.onQueued?.(line.slice(QUEUED_MARK.length));
+          else if (line === FOLLOW_MARK) {
+            found = true;
+            opts.onFound?.();
+          } else if (line.startsWith(QUEUED_MARK)) opts.onQueued?.(line.slice(QUEUED_MARK.length));
           else if (line.startsWith(SUBMITTED_MARK)) opts.onSubmitted?.(line.slice(SUBMITTED_MARK.length));
           else diagnostics.push(line);
         }

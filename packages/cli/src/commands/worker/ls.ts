@@ -12,6 +12,7 @@ const args = {
     alias: "c",
     description: "Probe each worker over SSH: reachable, rsync present, round-trip time",
   },
+  "no-trunc": { type: "boolean", description: "Show long connections whole on a terminal too" },
   ...jsonArg,
 } as const;
 
@@ -85,7 +86,11 @@ export default defineCommand({
           ? [w.slots === undefined ? "-" : `${w.slots_in_use ?? 0}/${w.slots}`, w.gpus?.join(",") ?? "-"]
           : []),
       ]);
-      process.stdout.write(`${table(header, cells)}\n`);
+      const fit =
+        process.stdout.isTTY && !values["no-trunc"]
+          ? { width: process.stdout.columns || 80, shrink: header.indexOf("CONNECTION") }
+          : undefined;
+      process.stdout.write(`${table(header, cells, fit)}\n`);
       for (const w of rows) if (w.check?.error) log.warn(w.check.error);
     }
     return rows.some((w) => w.check && !w.check.reachable) ? EXIT.unreachable : EXIT.ok;
