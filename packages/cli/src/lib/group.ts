@@ -1,6 +1,5 @@
 import type { OutputSink } from "@p/exec";
-import type { Probe } from "@p/exec/protocol";
-import { ENV_NAME, PError } from "@p/exec/protocol";
+import { ENV_NAME, PError, type Probe } from "@p/exec/protocol";
 import { type Config, type JobRecord, pickWorker, type Worker } from "@p/store";
 import { v4 as uuid } from "uuid";
 import { pullDirFor } from "./after.ts";

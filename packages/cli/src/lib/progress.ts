@@ -21,7 +21,8 @@ export function timingsText(t: {
   const ms = (x: number | undefined) => (x === undefined ? "-" : `${Math.round(x)} ms`);
   const files = (n: number) => `${n.toLocaleString("en-US")} file${n === 1 ? "" : "s"}`;
   const sent = t.sent ? ` (${files(t.sent.sent)}, ${bytes(t.sent.bytes)} sent)` : "";
-  return `timings: resolve ${ms(t.resolve)}, sync ${ms(t.sync)}${sent}, launch ${ms(t.launch)}, first output ${ms(t.firstByte)}`;
+  const rest = `launch ${ms(t.launch)}, first output ${ms(t.firstByte)}`;
+  return `timings: resolve ${ms(t.resolve)}, sync ${ms(t.sync)}${sent}, ${rest}`;
 }
 
 /**
