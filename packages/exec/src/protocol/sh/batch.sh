@@ -26,6 +26,13 @@ printf '%s\n' "$started" >"$job/started_at"
 run_job "$job" "$timeout" "$(login_shell)" "$(cat "$job/cmd")" "$tty" "$@"
 # shellcheck disable=SC2154 # set by run_job
 code=$run_code
+# Slurm's TERM reaches every process of the job, this one too, but maybe a moment after the
+# job: one that a signal ended gives it half a second to arrive
+n=0
+while [ "$code" -gt 128 ] && [ -z "$termed" ] && [ "$n" -lt 10 ]; do
+  sleep 0.05
+  n=$((n + 1))
+done
 if [ -n "$termed" ] && [ ! -f "$job/timedout" ]; then
   if [ "$timeout" != - ] && [ $(($(date +%s) - started)) -ge "$timeout" ]; then
     : >"$job/timedout"
