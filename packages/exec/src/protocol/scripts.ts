@@ -35,8 +35,12 @@ export const BATCH_SCRIPT = `#!/bin/sh\n${SHARED}${batch}`;
  * and the shared functions, then the script.
  */
 export function scriptText(name: ScriptName): string {
-  const forLaunch = name === "launch" ? `P_LIB=${shq(SHARED)}\nP_BATCH=${shq(batch)}\n` : "";
-  return `cd || exit 1\nP_ROOT=$1\nshift\n${SHARED}${forLaunch}${SCRIPTS[name]}`;
+  const start = "cd || exit 1\nP_ROOT=$1\nshift\n";
+  // a launch hands the shared text on (to the job's runner, or into a Slurm job's batch
+  // script), so it gets it once, as a string it then runs
+  if (name === "launch")
+    return `${start}P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(batch)}\n${SCRIPTS[name]}`;
+  return `${start}${SHARED}${SCRIPTS[name]}`;
 }
 
 /**
