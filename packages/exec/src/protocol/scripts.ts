@@ -38,9 +38,8 @@ export function scriptText(name: ScriptName): string {
   const start = "cd || exit 1\nP_ROOT=$1\nshift\n";
   // a launch hands the shared text on (to the job's runner, or into a Slurm job's batch
   // script), so it gets it once, as a string it then runs
-  if (name === "launch")
-    return `${start}P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(batch)}\n${SCRIPTS[name]}`;
-  return `${start}${SHARED}${SCRIPTS[name]}`;
+  const shared = name === "launch" ? `P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(batch)}\n` : SHARED;
+  return `${start}${shared}${SCRIPTS[name]}`;
 }
 
 /**
