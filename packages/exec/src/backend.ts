@@ -71,8 +71,8 @@ export interface WorkerBackend {
   stop(id: string): Promise<StopReport>;
   /** Measure and remove jobs (stopping running ones with `stop`), and sweep leftovers. */
   remove(ids: readonly string[], opts?: RemoveOptions): Promise<Removal>;
-  /** What the worker has. */
-  probe(): Promise<Probe>;
+  /** What the worker has; with `slurm`, whether Slurm's tools are there and answer. */
+  probe(opts?: { slurm?: boolean }): Promise<Probe>;
   close(): void;
 }
 

@@ -297,7 +297,7 @@ export function mirrorCommand(mirrorDir: string, workDir: string, root?: string)
   return scriptCommand("mirror", [mirrorDir, workDir.replace(/\/+$/, "")], root);
 }
 
-/** What the worker has: tools p needs, cores, memory. */
-export function probeCommand(root?: string): string {
-  return scriptCommand("probe", [], root);
+/** What the worker has: tools p needs, cores, memory, load; with `slurm`, Slurm's tools too. */
+export function probeCommand(root?: string, slurm = false): string {
+  return scriptCommand("probe", slurm ? ["slurm"] : [], root);
 }

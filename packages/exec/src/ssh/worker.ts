@@ -142,8 +142,8 @@ export class SshWorker implements WorkerBackend {
     return { sizes: parseSizes(r.stdout), leftovers: parseLeftovers(r.stdout) };
   }
 
-  async probe() {
-    const r = await this.conn.run(probeCommand(this.root));
+  async probe(opts: { slurm?: boolean } = {}) {
+    const r = await this.conn.run(probeCommand(this.root, opts.slurm));
     if (r.code !== 0) throw remoteFailure(`cannot probe ${this.name}`, r.stderr, r.code, r.signal);
     return parseProbe(r.stdout);
   }

@@ -85,7 +85,7 @@ export default defineCommand({
         onNewHostKey: (k) =>
           log.info(`Recorded the host key of ${k.name} (${k.keyType} ${k.fingerprint}) in ${k.file}`),
       });
-      const probe = await backend.probe().catch(() => undefined);
+      const probe = await backend.probe({ slurm: Boolean(worker.slurm) }).catch(() => undefined);
       backend.close();
       if (worker.slurm) log.info(slurmCheck(name, probe));
       if (root !== undefined) worker = { ...worker, root: resolveRoot(root, probe ?? {}) };

@@ -1,5 +1,8 @@
 # shellcheck shell=sh
-# probe.sh: what the worker has, one "<name> <value>" line each
+# probe.sh [slurm]: what the worker has, one "<name> <value>" line each; with slurm, also
+# whether Slurm's tools are there and its controller answers (asked only then: squeue may
+# take a while, and --any probes often)
+what=${1:-}
 have() {
   if command -v "$1" >/dev/null 2>&1; then echo "$1 yes"; else echo "$1 no"; fi
 }
@@ -19,7 +22,7 @@ if [ -e "$1" ]; then echo "active $#"; else echo "active 0"; fi
 echo "user $(id -un)"
 echo "home $PWD"
 # Slurm, where it is: its tools, and whether its controller answers
-if command -v sbatch >/dev/null 2>&1; then
+if [ "$what" = slurm ] && command -v sbatch >/dev/null 2>&1; then
   have squeue
   have scancel
   echo "slurm $(sbatch --version 2>/dev/null | awk '{ print $2 }')"
