@@ -23,7 +23,9 @@ termed=
 trap 'termed=yes' TERM
 started=$(date +%s)
 printf '%s\n' "$started" >"$job/started_at"
-run_job "$job" "$timeout" "$(login_shell)" "$(cat "$job/cmd")" "$tty" "$@"
+login_shell
+# shellcheck disable=SC2154 # set by login_shell
+run_job "$job" "$timeout" "$login_shell" "$(cat "$job/cmd")" "$tty" "$@"
 # shellcheck disable=SC2154 # set by run_job
 code=$run_code
 # Slurm's TERM reaches every process of the job, this one too, but maybe a moment after the

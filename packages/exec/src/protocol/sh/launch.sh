@@ -94,7 +94,9 @@ if [ "$tty" != - ] && ! command -v script >/dev/null; then
   echo "script not found on the worker, which -t needs: install util-linux (bsdutils)" >&2
   exit 127
 fi
-shell=$(login_shell)
+login_shell
+# shellcheck disable=SC2154 # set by login_shell
+shell=$login_shell
 cd "$work"
 
 # the runner: records its pid, waits for the job in the foreground, records how it ended

@@ -60,12 +60,13 @@ runner_live() {
   fi
 }
 
-# login_shell: the user's login shell, which runs the command, if it is one that takes
+# login_shell: sets login_shell to the user's login shell, which runs the command, if it is one that takes
 # sh's -l -c (else /bin/sh)
+# shellcheck disable=SC2034 # login_shell is for the caller (set, not printed: no fork)
 login_shell() {
   case "${SHELL##*/}" in
-    bash | zsh | ksh | mksh | dash | sh | ash | yash) echo "$SHELL" ;;
-    *) echo /bin/sh ;;
+    bash | zsh | ksh | mksh | dash | sh | ash | yash) login_shell=$SHELL ;;
+    *) login_shell=/bin/sh ;;
   esac
 }
 
