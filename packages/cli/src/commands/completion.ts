@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
 import { usage } from "../_errors.ts";
 
-const COMMANDS = "ls logs stop pull rm prune wait rerun worker completion";
+const COMMANDS = "ls logs stop pull rm prune wait rerun worker ui completion";
 const WORKER_COMMANDS = "register ls set default rm";
 
 const BASH = `# p completion for bash: eval "$(p completion bash)"

@@ -18,6 +18,7 @@ export const commands: Record<string, Loader> = {
   rerun: () => load(import("./rerun.ts")),
   worker: () => load(import("./worker/index.ts")),
   completion: () => load(import("./completion.ts")),
+  ui: () => load(import("./ui.ts")),
 };
 
 export const runCommandDef: Loader = () => load(import("./run.ts"));

@@ -1,12 +1,10 @@
-import { existsSync } from "node:fs";
-import { PError } from "@p/exec/protocol";
 import { JobStore, loadConfig, pickWorker } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
 import { pc } from "../_color.ts";
 import { usage } from "../_errors.ts";
 import { tilde } from "../_format.ts";
-import { jobSurroundings, secretsOf, userEnv } from "../lib/env.ts";
+import { rerunRequest } from "../lib/rerun.ts";
 import { runAndReport, runGroupAndReport } from "./_run.ts";
 
 const args = {
@@ -39,39 +37,14 @@ export default defineCommand({
       throw usage("a group runs again on its own workers; give no worker (or rerun one of its jobs)");
     const config = loadConfig();
     const worker = pickWorker(config, positionals[1] ?? job.worker);
-    if (!existsSync(job.cwd))
-      throw new PError("invalid_argument", `job ${job.id.slice(0, 8)} ran from ${job.cwd}, which is gone; nothing ran`);
-    // the flags as they were given: variables and secrets are read here again, now
-    const given = userEnv({ env: job.env_args ?? [], envFiles: job.env_files ?? [] }, process.env);
     const what = isGroup ? `group ${job.group!.slice(0, 8)} (${found.length} jobs:` : `job ${job.id.slice(0, 8)} (`;
     const where = isGroup ? "on its workers" : `on ${worker.name}`;
-    process.stderr.write(`${pc.dim(`Re-running ${what} ${job.command}) from ${tilde(job.cwd)} ${where}`)}\n`);
     const request = {
-      argv: job.argv,
-      cwd: job.cwd,
-      sync: job.synced,
+      ...rerunRequest(job, worker, config, isGroup ? job.group! : job.id),
       detach: Boolean(values.detach),
-      ...jobSurroundings(config, false, given),
-      ...(job.secrets?.length && { secrets: secretsOf(job.secrets, process.env) }),
-      ...(job.timeout_s !== undefined && { timeoutS: job.timeout_s }),
-      ...(job.exclusive && { exclusive: true }),
-      ...(job.gpus && { gpus: job.gpus }),
-      // (what it asked of Slurm, where Slurm runs it again)
-      ...(worker.slurm && {
-        slurm: {
-          ...(job.cpus && { cpus: job.cpus }),
-          ...(job.mem && { mem: job.mem }),
-          ...(job.sbatch_args?.length && { args: job.sbatch_args }),
-        },
-      }),
-      record: {
-        ...(job.tags?.length && { tags: job.tags }),
-        ...(job.env_args?.length && { env_args: job.env_args }),
-        ...(job.env_files?.length && { env_files: job.env_files }),
-        rerun_of: isGroup ? job.group! : job.id,
-      },
       store,
     };
+    process.stderr.write(`${pc.dim(`Re-running ${what} ${job.command}) from ${tilde(job.cwd)} ${where}`)}\n`);
     const how = { json: Boolean(values.json), verbose: Boolean(values.verbose) };
     if (!isGroup) return runAndReport({ ...request, worker }, how);
     const members = found.map((j) => ({ worker: pickWorker(config, j.worker), ...(j.each && { each: j.each }) }));

@@ -1,5 +1,5 @@
 import type { OutputSink, StopReport, WorkerBackend } from "@p/exec";
-import type { JobRecord, JobStore, Worker } from "@p/store";
+import { type Config, type JobRecord, type JobStore, type Worker, workerKind } from "@p/store";
 import { applyState } from "./records.ts";
 import { openWorker } from "./workers.ts";
 
@@ -36,4 +36,41 @@ export async function stopJob(worker: Worker, id: string, store?: JobStore): Pro
 /** Print what a job has written so far, from byte `offset`. */
 export async function printLog(worker: Worker, id: string, out: OutputSink, offset = 0) {
   return withWorker(worker, (backend) => backend.follow(id, { out, offset, follow: false }));
+}
+
+/** What a probe of a worker found: reachable, rsync there, one round trip's time. */
+export interface WorkerCheck {
+  reachable: boolean;
+  rsync?: boolean;
+  rtt_ms?: number;
+  error?: string;
+}
+
+/** Probe a worker once (with a connection of its own, or the one `open` gives and keeps). */
+export async function checkWorker(w: Worker, open?: (w: Worker) => Promise<WorkerBackend>): Promise<WorkerCheck> {
+  const probe = async (backend: WorkerBackend) => {
+    const t0 = performance.now();
+    const found = await backend.probe();
+    return { reachable: true, rsync: found.rsync, rtt_ms: Math.round(performance.now() - t0) };
+  };
+  try {
+    return await (open ? open(w).then(probe) : withWorker(w, probe, 5000));
+  } catch (err) {
+    return { reachable: false, error: (err as Error).message };
+  }
+}
+
+/**
+ * The registered workers as p worker ls --json shows them: kind, default, slots in use
+ * (this machine's jobs running there, as last known) and what a probe found.
+ */
+export function workerRows(config: Config, jobs: JobRecord[], checks: (WorkerCheck | undefined)[] = []) {
+  const running = jobs.filter((j) => j.status === "running");
+  return config.workers.map((w, i) => ({
+    ...w,
+    kind: workerKind(w),
+    default: w.name === config.default_worker,
+    ...(w.slots !== undefined && { slots_in_use: running.filter((j) => j.worker === w.name).length }),
+    ...(checks[i] && { check: checks[i] }),
+  }));
 }

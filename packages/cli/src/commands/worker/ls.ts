@@ -1,10 +1,10 @@
-import { JobStore, loadConfig, type Worker, workerKind } from "@p/store";
+import { JobStore, loadConfig } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../../_args.ts";
 import { EXIT } from "../../_errors.ts";
 import { table } from "../../_format.ts";
 import { log } from "../../_log.ts";
-import { withWorker } from "../../lib/control.ts";
+import { checkWorker, workerRows } from "../../lib/control.ts";
 
 const args = {
   check: {
@@ -16,46 +16,14 @@ const args = {
   ...jsonArg,
 } as const;
 
-interface Check {
-  reachable: boolean;
-  rsync?: boolean;
-  rtt_ms?: number;
-  error?: string;
-}
-
-/** Connect and time one round trip (the probe); all workers are probed at once. */
-async function check(w: Worker): Promise<Check> {
-  try {
-    return await withWorker(
-      w,
-      async (backend) => {
-        const t0 = performance.now();
-        const probe = await backend.probe();
-        return { reachable: true, rsync: probe.rsync, rtt_ms: Math.round(performance.now() - t0) };
-      },
-      5000,
-    );
-  } catch (err) {
-    return { reachable: false, error: (err as Error).message };
-  }
-}
-
 export default defineCommand({
   meta: { name: "ls", description: "List registered workers; -c probes them. Example: p worker ls --check" },
   args,
   async run({ rawArgs }) {
     const { values } = strictArgs(args, rawArgs, "worker ls");
     const config = loadConfig();
-    const checks = values.check ? await Promise.all(config.workers.map(check)) : [];
-    // slots in use: this machine's jobs running there, as last known
-    const running = new JobStore().list().filter((j) => j.status === "running");
-    const rows = config.workers.map((w, i) => ({
-      ...w,
-      kind: workerKind(w),
-      default: w.name === config.default_worker,
-      ...(w.slots !== undefined && { slots_in_use: running.filter((j) => j.worker === w.name).length }),
-      ...(checks[i] && { check: checks[i] }),
-    }));
+    const checks = values.check ? await Promise.all(config.workers.map((w) => checkWorker(w))) : [];
+    const rows = workerRows(config, new JobStore().list(), checks);
     if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     else if (rows.length === 0)
       process.stderr.write("No workers registered; add one with: p worker register user@host\n");
