@@ -24,6 +24,8 @@ if [ -n "${P_SETUP_TESTS:-}" ]; then
   [ -x /usr/sbin/slurmd ] || missing+=(slurmd)
   command -v sbatch >/dev/null 2>&1 || missing+=(slurm-client)
   [ -x /usr/sbin/munged ] || missing+=(munge)
+  # a real browser for the dashboard's tests (p ui), driven by puppeteer-core
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

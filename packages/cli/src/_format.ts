@@ -94,6 +94,7 @@ export function jobJson(j: JobRecord, unverified = false) {
     started_at: j.started_at,
     ended_at: j.ended_at,
     duration_s: durationS(j),
+    ...(j.error && { error: j.error }),
     ...(j.git && { git: j.git }),
     ...(j.rerun_of && { rerun_of: j.rerun_of }),
     ...(j.secrets?.length && { secrets: j.secrets }),

@@ -347,6 +347,7 @@ function jobView(root, id) {
       ...fact("Started", new Date(j.started_at * 1000).toLocaleString()),
       ...fact("Duration", duration(j)),
       ...fact("Exit code", j.exit_code),
+      ...fact("Why it failed", j.error),
       ...fact("Git", j.git ? `${j.git.commit.slice(0, 12)}${j.git.dirty ? " (with changes)" : ""}` : null),
       ...fact("Tags", j.tags?.join(", ")),
       ...fact("Group", j.group ? h("a", { href: `#/?group=${j.group}` }, short(j.group)) : null),
