@@ -3,6 +3,7 @@
 
 const token = document.querySelector('meta[name="p-token"]').content;
 const ROW = 30; // px: one job row (the CSS's --row)
+const LOG_KEEP = 2_000_000; // characters of a log kept in the page
 const STATUSES = ["running", "queued", "done", "failed", "stopped", "timeout", "skipped", "unknown"];
 const ACTIVE = new Set(["running", "queued"]);
 
@@ -10,6 +11,7 @@ const state = {
   jobs: [],
   etag: null,
   workers: [],
+  workersKnown: false,
   /** When the jobs were last heard of, and whether the last ask failed. */
   heard: 0,
   offline: false,
@@ -101,6 +103,10 @@ function renderWorkers() {
   const box = document.getElementById("workers");
   const r = parseHash();
   const selected = r.view === "list" ? r.query.get("worker") : null;
+  if (state.workersKnown && !state.workers.length) {
+    box.replaceChildren(h("p", { class: "dim" }, "No workers registered; add one with: p worker register user@host"));
+    return;
+  }
   box.replaceChildren(
     ...state.workers.map((w) => {
       const check = w.check;
@@ -133,6 +139,7 @@ async function pollWorkers() {
     const r = await api("/api/workers");
     if (r.ok) {
       state.workers = await r.json();
+      state.workersKnown = true;
       renderWorkers();
     }
   } catch {} // the jobs' poll says when the server is gone
@@ -383,10 +390,26 @@ function jobView(root, id) {
   const stream = new EventSource(`/api/jobs/${encodeURIComponent(id)}/log?token=${encodeURIComponent(token)}`);
   const atBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   const note = (text) => log.append(h("span", { class: "note" }, `\n— ${text} —\n`));
+  // a log of many megabytes keeps its last LOG_KEEP characters in the page (p logs has it all)
+  let kept = 0;
+  let trimmed = false;
   stream.addEventListener("output", (e) => {
     const follow = atBottom();
+    const { text, html } = JSON.parse(e.data);
+    const chunk = document.createElement("span");
     // (html from the server's ANSI renderer, which escapes the output's own text)
-    log.insertAdjacentHTML("beforeend", JSON.parse(e.data).html);
+    chunk.innerHTML = html;
+    log.append(chunk);
+    kept += text.length;
+    while (kept > LOG_KEEP && log.childElementCount > 1) {
+      const first = log.firstElementChild;
+      kept -= first.textContent.length;
+      first.remove();
+      if (!trimmed) {
+        trimmed = true;
+        log.before(h("p", { class: "dim" }, "The start of this log is cut here; p logs shows all of it."));
+      }
+    }
     if (follow) log.scrollTop = log.scrollHeight;
   });
   stream.addEventListener("end", (e) => {
@@ -449,7 +472,9 @@ function jobView(root, id) {
 // ---------------------------------------------------------------- start
 
 window.addEventListener("hashchange", route);
-await Promise.all([pollJobs(), pollWorkers()]);
+// the jobs first: a worker slow to answer its probe must not hold the page up
+pollWorkers();
+await pollJobs();
 route();
 setInterval(pollJobs, 2000);
 setInterval(pollWorkers, 5000);

@@ -231,7 +231,7 @@ export class Dashboard {
           this.probedAt = Date.now();
           this.probing = undefined;
         });
-    if (this.probing) await Promise.race([this.probing, Bun.sleep(this.checks.size ? WAIT_FOR_WORKERS_MS : 6000)]);
+    if (this.probing) await Promise.race([this.probing, Bun.sleep(this.checks.size ? WAIT_FOR_WORKERS_MS : 1500)]);
     return workerRows(
       config,
       this.store.list(),
