@@ -219,6 +219,7 @@ describe("help and completion", () => {
     ["worker", "ls"],
     ["worker", "default"],
     ["worker", "rm"],
+    ["ui"],
     ["completion"],
   ];
   test.each(commands)("p %s --help", async (...cmd: string[]) => {

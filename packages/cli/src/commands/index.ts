@@ -17,8 +17,8 @@ export const commands: Record<string, Loader> = {
   wait: () => load(import("./wait.ts")),
   rerun: () => load(import("./rerun.ts")),
   worker: () => load(import("./worker/index.ts")),
-  completion: () => load(import("./completion.ts")),
   ui: () => load(import("./ui.ts")),
+  completion: () => load(import("./completion.ts")),
 };
 
 export const runCommandDef: Loader = () => load(import("./run.ts"));
