@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -276,6 +277,109 @@ describe("sync", () => {
     expect(f3After).not.toBe(f3!);
     const id = newJobId(before);
     expect(asWorker("p-w1", `cat ~/${layout.WORKDIRS_DIR}/${id}/src/f3.c`)).toBe("edited here\n");
+  });
+
+  test("a warm run's work dir is the mirror exactly, whatever changed: by rsync's log, or by a scan after a sync that never finished", async () => {
+    const cwd = scratch("level");
+    const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
+    const put = (rel: string, text: string) => {
+      mkdirSync(join(cwd, rel, ".."), { recursive: true });
+      writeFileSync(join(cwd, rel), text);
+    };
+    put("a.txt", "a");
+    put("tree/deep/x.txt", "x");
+    put("tree/deep/y.txt", "y");
+    put("swap/inner.txt", "inner");
+    put("gone.txt", "gone");
+    put("mode.sh", "#!/bin/sh\n");
+    // what a tree holds, as find sees it: type, mode, size, mtime to the nanosecond, link target
+    const listing = (dir: string) => asWorker("p-w1", `cd ${dir} && find . -printf '%y %m %s %T@ %p -> %l\\n' | sort`);
+    const runAndCompare = async () => {
+      mirrorsSettled("p-w1");
+      const before = jobIds();
+      expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
+      const id = newJobId(before);
+      // (the mirror as rsync left it: the spare for the next run is copied from it, not into it)
+      expect(listing(`~/${layout.WORKDIRS_DIR}/${id}`)).toBe(listing(mirror));
+      return listing(mirror);
+    };
+    await runAndCompare(); // the first run: the mirror is made
+    await runAndCompare(); // the second: the spare made meanwhile is used
+    // a file edited, one deleted, a tree deleted, a directory replaced by a file, a file by a
+    // link, a mode changed, a new directory with files, a name with a newline in it
+    put("a.txt", "a, edited");
+    rmSync(join(cwd, "gone.txt"));
+    rmSync(join(cwd, "tree"), { recursive: true });
+    rmSync(join(cwd, "swap"), { recursive: true });
+    put("swap", "now a file");
+    Bun.spawnSync(["sh", "-c", `cd ${cwd} && chmod 755 mode.sh && rm -f link && ln -s a.txt link`]);
+    put("new/dir/n.txt", "n");
+    const listed = await runAndCompare();
+    expect(listed).toContain("./swap -> \n");
+    expect(listed).not.toContain("./tree");
+    expect(listed).toMatch(/^l \d+ \d+ [\d.]+ \.\/link -> a\.txt$/m);
+    expect(listed).toMatch(/^f 755 .* \.\/mode\.sh -> $/m);
+    put("new\nline.txt", "odd name");
+    put("new/dir/n.txt", "n2");
+    const odd = await runAndCompare();
+    // (the name's newline splits its line of the listing)
+    expect(odd.split("\n")).toContain("line.txt -> ");
+    // a sync cut short leaves its mark: the next one levels the spare by a whole scan
+    put("a.txt", "after a cut");
+    asWorker("p-w1", `touch ${mirror}${layout.SUFFIX.syncing}`);
+    await runAndCompare();
+    expect(asWorker("p-w1", `ls ${mirror}${layout.SUFFIX.syncing} 2>&1`)).toContain("No such file");
+  });
+
+  test("a new checkout of a repository the worker holds takes its files from there; another repository's, never", async () => {
+    const base = scratch("family");
+    const repo = join(base, "repo");
+    mkdirSync(repo);
+    const git = (cwd: string, cmd: string) =>
+      Bun.spawnSync(["sh", "-c", `git -c user.email=t@t -c user.name=t ${cmd}`], { cwd, stderr: "pipe" });
+    for (let i = 0; i < 60; i++) writeFileSync(join(repo, `f${i}.bin`), randomBytes(50_000));
+    git(repo, "init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm one");
+    const sums = "md5sum f*.bin | md5sum";
+    const local = (cwd: string) => Bun.spawnSync(["sh", "-c", sums], { cwd }).stdout.toString();
+    // "timings: ... sync 120 ms (12 files, 3.4 KB sent) ...": what crossed the network
+    const sentKB = (stderr: string) => {
+      const m = /\(([\d,]+) files?, ([\d.]+) (B|KB|MB) sent\)/.exec(stderr);
+      if (!m) throw new Error(`no timings in ${stderr}`);
+      return Number(m[2]) * { B: 1 / 1024, KB: 1, MB: 1024 }[m[3] as "B" | "KB" | "MB"];
+    };
+    const first = await p(["-v", "--", sums], { env, cwd: repo });
+    expect(first.stdout).toBe(local(repo));
+    expect(sentKB(first.stderr)).toBeGreaterThan(2500);
+    mirrorsSettled("p-w1");
+
+    // a worktree of it: a new directory, new mtimes, the same files
+    const wt = join(base, "wt");
+    git(repo, `worktree add -q ${wt}`);
+    const again = await p(["-v", "--", sums], { env, cwd: wt });
+    expect(again.stdout).toBe(local(wt));
+    expect(sentKB(again.stderr)).toBeLessThan(300);
+    mirrorsSettled("p-w1");
+
+    // a clone with one file changed, its size and mtime made those of the worker's copy:
+    // only its content tells, and the job gets the clone's content
+    const clone = join(base, "clone");
+    git(base, `clone -q ${repo} ${clone}`);
+    writeFileSync(join(clone, "f7.bin"), randomBytes(50_000));
+    Bun.spawnSync(["touch", "-r", join(repo, "f7.bin"), join(clone, "f7.bin")]);
+    const cloned = await p(["-v", "--", `${sums}; md5sum f7.bin`], { env, cwd: clone });
+    expect(cloned.stdout).toBe(Bun.spawnSync(["sh", "-c", `${sums}; md5sum f7.bin`], { cwd: clone }).stdout.toString());
+    expect(sentKB(cloned.stderr)).toBeGreaterThan(45);
+    expect(sentKB(cloned.stderr)).toBeLessThan(400);
+    mirrorsSettled("p-w1");
+
+    // another repository holding the very same files: nothing of the first's mirror reaches it
+    const other = join(base, "other");
+    mkdirSync(other);
+    Bun.spawnSync(["sh", "-c", `cp -p ${repo}/*.bin ${other}/`]);
+    git(other, "init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm other");
+    const theirs = await p(["-v", "--", sums], { env, cwd: other });
+    expect(theirs.stdout).toBe(local(other));
+    expect(sentKB(theirs.stderr)).toBeGreaterThan(2500);
   });
 
   test("a sync for a new job never changes the tree of one already running", async () => {

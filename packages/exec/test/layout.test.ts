@@ -4,6 +4,7 @@ import {
   MIRRORS_DIR,
   mirrorCommand,
   mirrorDir,
+  mirrorFamily,
   resolveRoot,
   SHELL_LAYOUT,
   SUFFIX,
@@ -37,15 +38,29 @@ describe("layout", () => {
   test("the mirror's remote command carries the root, the mirror and the work dir as quoted arguments", () => {
     const cmd = mirrorCommand(".p/mirrors/it's", `${workDir(ID)}/`);
     expect(cmd).toStartWith("sh -c '");
-    expect(cmd).toEndWith(` p-mirror .p '.p/mirrors/it'\\''s' .p/workdirs/${ID}`);
+    expect(cmd).toEndWith(` p-mirror .p '.p/mirrors/it'\\''s' .p/workdirs/${ID} -`);
     const elsewhere = mirrorCommand(
       mirrorDir({ uid: 1, host: "h", path: "/a" }, "/scratch/me/p"),
       workDir(ID, "/scratch/me/p"),
       "/scratch/me/p",
     );
     expect(elsewhere).toMatch(
-      new RegExp(` p-mirror /scratch/me/p /scratch/me/p/mirrors/[0-9a-f]{24} /scratch/me/p/workdirs/${ID}$`),
+      new RegExp(` p-mirror /scratch/me/p /scratch/me/p/mirrors/[0-9a-f]{24} /scratch/me/p/workdirs/${ID} -$`),
     );
+  });
+
+  test("a mirror's family: the same client user and repository only; a family that is not a hash is refused", () => {
+    const family = mirrorFamily({ uid: 1000, host: "laptop", repository: "remote:git@host:org/app.git" });
+    expect(family).toMatch(/^[0-9a-f]{32}$/);
+    expect(mirrorFamily({ uid: 1000, host: "laptop", repository: "remote:git@host:org/app.git" })).toBe(family);
+    for (const other of [
+      { uid: 1001, host: "laptop", repository: "remote:git@host:org/app.git" },
+      { uid: 1000, host: "desktop", repository: "remote:git@host:org/app.git" },
+      { uid: 1000, host: "laptop", repository: "remote:git@host:org/lib.git" },
+    ])
+      expect(mirrorFamily(other)).not.toBe(family);
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), undefined, family)).toEndWith(` ${family}`);
+    expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), undefined, "x; rm -rf ~")).toThrow("is not a hash");
   });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { join, posix, resolve } from "node:path";
 import { PError, problem, shq } from "@p/exec/protocol";
 import ignore, { type Ignore } from "ignore";
@@ -181,6 +181,67 @@ export function linkedWorktree(dir: string): LinkedWorktree | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Which repository a checkout is of, as far as its files alone tell: the URL of its remote
+ * `origin` (a local path stands for the repository there), or else the repository itself
+ * (its common git dir, which all its linked worktrees share). Undefined where `dir` is not
+ * the top of a checkout. Two checkouts of one repository (a second clone, a worktree) say
+ * the same; their files may still differ, and nothing may take this for their content.
+ */
+export function repositoryOf(dir: string, hops = 0): string | undefined {
+  let common: string;
+  try {
+    const dotGit = join(dir, ".git");
+    if (lstatSync(dotGit).isDirectory()) common = dotGit;
+    else {
+      const wt = linkedWorktree(dir);
+      if (!wt) return undefined;
+      common = wt.commonDir;
+    }
+    common = realpathSync(common);
+  } catch {
+    return undefined;
+  }
+  let url: string | undefined;
+  try {
+    url = originUrl(readFileSync(join(common, "config"), "utf8"));
+  } catch {} // no config: no remote
+  if (url !== undefined) {
+    const local = url.startsWith("file://") ? url.slice("file://".length) : url.startsWith("/") ? url : undefined;
+    // (a local origin is followed, not a long chain of them)
+    const there =
+      local === undefined || hops >= 3 ? undefined : (repositoryOf(local, hops + 1) ?? bareRepository(local));
+    return there ?? `remote:${url}`;
+  }
+  return `dir:${common}`;
+}
+
+/** A bare repository at `path` (a clone's origin, often): itself. */
+function bareRepository(path: string): string | undefined {
+  try {
+    return existsSync(join(path, "objects")) && existsSync(join(path, "HEAD"))
+      ? `dir:${realpathSync(path)}`
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `remote.origin.url` from a git config file's text. */
+export function originUrl(config: string): string | undefined {
+  let inOrigin = false;
+  for (const raw of config.split("\n")) {
+    const line = raw.trim();
+    const section = /^\[\s*remote\s+"origin"\s*\]$/.exec(line);
+    if (line.startsWith("[")) inOrigin = section !== null;
+    else if (inOrigin) {
+      const m = /^url\s*=\s*(.*?)\s*$/i.exec(line);
+      if (m) return m[1]!.replace(/^"(.*)"$/, "$1");
+    }
+  }
+  return undefined;
 }
 
 /** Where a directory's files come from in git: the commit, the branch, and whether they differ. */

@@ -5,7 +5,9 @@ export {
   ignoredPaths,
   type LinkedWorktree,
   linkedWorktree,
+  originUrl,
   type Provenance,
+  repositoryOf,
   syncedFiles,
   walkFiles,
 } from "./files.ts";

@@ -112,6 +112,11 @@ export interface MirrorSyncInput {
   /** Let rsync compress (it picks zstd or the best both ends have; skips compressed formats). */
   compress?: boolean;
   /**
+   * Compare files by their checksums, not their sizes and mtimes: for a first sync that
+   * may find the files already on the worker (another checkout's mirror), with other mtimes.
+   */
+  checksum?: boolean;
+  /**
    * Paths sent before `source`, in rsync's --relative form (`base/./path`: `path` is where
    * it lands): a name they share with `source` is theirs (see worktreeOverlay).
    */
@@ -126,6 +131,7 @@ export interface MirrorSyncInput {
 export function planMirrorSync(input: MirrorSyncInput): SyncPlan {
   const argv = ["rsync", "-a", "--protect-args", `--rsync-path=${input.remoteCommand}`, "-e", input.rsh];
   if (input.compress) argv.push("-z");
+  if (input.checksum) argv.push("-c");
   // the mirror holds what is here and nothing else: deleted and newly ignored files go too
   // --modify-window=-1: compare mtimes to the nanosecond, so a file saved twice within one
   // second at the same size is still seen as changed (rsync >= 3.1.3 on the worker)

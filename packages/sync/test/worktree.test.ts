@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { linkedWorktree, worktreeOverlay } from "../src/index.ts";
+import { linkedWorktree, originUrl, repositoryOf, worktreeOverlay } from "../src/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "p-wt-test-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -55,5 +55,52 @@ describe("worktreeOverlay", () => {
     }
     expect(() => statSync(o.paths[0]!)).toThrow();
     expect(worktreeOverlay(repo)).toBeUndefined();
+  });
+});
+
+describe("repositoryOf", () => {
+  test("a checkout, its worktree and a clone of it say the same repository; another says another", () => {
+    const clone = join(root, "clone");
+    Bun.spawnSync(["git", "clone", "-q", repo, clone]);
+    const fileClone = join(root, "fileclone");
+    Bun.spawnSync(["git", "clone", "-q", `file://${repo}`, fileClone]);
+    const other = join(root, "other");
+    mkdirSync(other);
+    git(other, "init", "-q");
+    const mine = repositoryOf(repo);
+    expect(mine).toBe(`dir:${join(repo, ".git")}`);
+    expect(repositoryOf(feat)).toBe(mine);
+    expect(repositoryOf(clone)).toBe(mine);
+    expect(repositoryOf(fileClone)).toBe(mine);
+    expect(repositoryOf(other)).toBe(`dir:${join(other, ".git")}`);
+    // (not the top of a checkout: no repository is claimed)
+    mkdirSync(join(repo, "sub"), { recursive: true });
+    expect(repositoryOf(join(repo, "sub"))).toBeUndefined();
+    expect(repositoryOf(root)).toBeUndefined();
+  });
+
+  test("two clones of one remote say the remote", () => {
+    const a = join(root, "ra");
+    const b = join(root, "rb");
+    for (const d of [a, b]) {
+      mkdirSync(d);
+      git(d, "init", "-q");
+      git(d, "remote", "add", "origin", "git@example.com:org/app.git");
+    }
+    expect(repositoryOf(a)).toBe("remote:git@example.com:org/app.git");
+    expect(repositoryOf(b)).toBe(repositoryOf(a));
+  });
+});
+
+describe("originUrl", () => {
+  test.each<[string, string, string | undefined]>([
+    ["a remote origin", '[core]\n\tbare = false\n[remote "origin"]\n\turl = git@h:o/r.git\n', "git@h:o/r.git"],
+    ["spaces and a quoted value", '[remote  "origin" ]\n  url=  "https://h/o/r"  \n', "https://h/o/r"],
+    ["another remote only", '[remote "upstream"]\n\turl = git@h:u/r.git\n', undefined],
+    ["origin after another", '[remote "up"]\n\turl = a\n[remote "origin"]\n\turl = b\n', "b"],
+    ["a url key in another section", '[remote "origin"]\n\tfetch = x\n[branch "main"]\n\turl = no\n', undefined],
+    ["no config", "", undefined],
+  ])("%s", (_, config, url) => {
+    expect(originUrl(config)).toBe(url);
   });
 });

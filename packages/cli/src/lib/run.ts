@@ -89,6 +89,11 @@ function provenanceOnce(cwd: string) {
   return found;
 }
 
+/** No job of this store has synced `cwd` to `worker` yet: its mirror there, if any, is not known to be this tree's. */
+function firstSyncHere(store: JobStore, cwd: string, worker: Worker): boolean {
+  return !store.list().some((j) => j.synced && j.cwd === cwd && j.worker === worker.name && j.status !== "failed");
+}
+
 export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRecord } | (Followed & { job: JobRecord });
 
 /**
@@ -122,6 +127,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const syncing = req.sync
     ? syncJob(req.cwd, req.worker, id, {
         signal: sync.signal,
+        first: req.store !== undefined && firstSyncHere(req.store, req.cwd, req.worker),
         ...(req.watch && { onProgress: (p: SyncProgress) => req.watch!.progress(p) }),
       }).finally(() => req.watch?.mark("sync"))
     : Promise.resolve();

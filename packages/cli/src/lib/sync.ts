@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { mirrorCommand, mirrorDir, parseConnection, shq, type Target, workDir } from "@p/exec";
+import { mirrorCommand, mirrorDir, mirrorFamily, parseConnection, shq, type Target, workDir } from "@p/exec";
 import type { Worker } from "@p/store";
 import {
   ignoredPaths,
@@ -9,6 +9,7 @@ import {
   planOverlaySync,
   planSync,
   type RunSyncOptions,
+  repositoryOf,
   runSync,
   type SyncPlan,
   syncedFiles,
@@ -61,18 +62,25 @@ export async function planJobSync(
   worker: Pick<Worker, "connection" | "root">,
   id: string,
   overlay?: Overlay,
+  opts: { first?: boolean } = {},
 ): Promise<SyncPlan> {
   const target = parseConnection(worker.connection);
   const { root } = worker;
-  const mirror = mirrorDir({ uid: process.getuid?.() ?? "", host: hostname(), path: source }, root);
+  const uid = process.getuid?.() ?? "";
+  const mirror = mirrorDir({ uid, host: hostname(), path: source }, root);
+  const repository = repositoryOf(source);
+  const family = repository === undefined ? undefined : mirrorFamily({ uid, host: hostname(), repository });
   return planMirrorSync({
     source,
     host: target.host,
     rsh: rshFor(target),
     mirror,
-    remoteCommand: mirrorCommand(mirror, workDir(id, root), root),
+    remoteCommand: mirrorCommand(mirror, workDir(id, root), root, family),
     exclude: [...(await ignoredOnce(source)), ...(overlay?.exclude ?? [])],
     compress: true,
+    // a first sync of a checkout may find its files in another checkout's mirror, where
+    // only their content can say they are the same
+    ...(opts.first && family !== undefined && { checksum: true }),
     ...(overlay && { overlay: overlay.paths }),
   });
 }
@@ -93,11 +101,12 @@ export async function syncJob(
   source: string,
   worker: Pick<Worker, "connection" | "root">,
   id: string,
-  opts: RunSyncOptions = {},
+  opts: RunSyncOptions & { first?: boolean } = {},
 ) {
   const overlay = worktreeOverlay(source);
   try {
-    await runSync(await planJobSync(source, worker, id, overlay), opts);
+    const { first, ...run } = opts;
+    await runSync(await planJobSync(source, worker, id, overlay, first === undefined ? {} : { first }), run);
   } finally {
     overlay?.cleanup();
   }

@@ -26,7 +26,16 @@ export const MIRRORS_DIR = `${P_DIR}/${PARTS.P_MIRRORS}`;
 export const QUEUE_DIR = `${P_DIR}/${PARTS.P_QUEUE}`;
 
 /** Suffixes of what shares a mirror's name (or a work dir's, for PART). */
-export const SUFFIX = { part: ".part", lock: ".lock", spare: ".spare", keep: ".keep", tick: ".tick" } as const;
+export const SUFFIX = {
+  part: ".part",
+  lock: ".lock",
+  spare: ".spare",
+  keep: ".keep",
+  tick: ".tick",
+  changes: ".changes",
+  syncing: ".syncing",
+  family: ".family",
+} as const;
 
 /**
  * The files of a job dir, as the worker-side scripts write and read them. Those read while
@@ -106,6 +115,16 @@ export interface MirrorKey {
 export function mirrorDir(key: MirrorKey, root = P_DIR): string {
   const who = `${key.uid}@${key.host}:${key.path}`;
   return `${root}/${PARTS.P_MIRRORS}/${createHash("sha256").update(who).digest("hex").slice(0, 24)}`;
+}
+
+/**
+ * The family of a client directory's mirror: the same client user's checkouts of the same
+ * repository (see repositoryOf) share it, and a first sync of one may take files from
+ * another's mirror. Nothing of another user's, or of another repository's, ever.
+ */
+export function mirrorFamily(key: { uid: number | string; host: string; repository: string }): string {
+  const who = `${key.uid}@${key.host}\0${key.repository}`;
+  return createHash("sha256").update(who).digest("hex").slice(0, 32);
 }
 
 /**

@@ -1,21 +1,26 @@
 # shellcheck shell=sh
-# mirror.sh MIRROR WORKDIR RSYNC-ARGS...
+# mirror.sh MIRROR WORKDIR FAMILY RSYNC-ARGS...
 # The worker side of a sync, run as rsync's remote command under the mirror's lock, so
 # that two jobs from one client directory never mix their trees:
 # 1. rsync brings MIRROR (the client directory as last synced) up to date;
 # 2. the job's WORKDIR is made from the spare (a pristine copy of the mirror made while
-#    the previous job ran): a local rsync brings it level with the mirror, touching only
-#    what changed, and it is renamed into place;
+#    the previous job ran): what rsync logged it changed in the mirror since the spare was
+#    made is copied into the spare (or deleted from it), and it is renamed into place. The
+#    work is the change's, not the tree's. After a sync that never finished (its log may
+#    lack a change), a local rsync of the whole mirror levels the spare instead;
 # 3. the next spare is copied in the background, which holds the lock until it is ready.
 # With no spare (a first run), the job needs no copy made first: the mirror itself is
 # renamed into the work dir, and the background makes the mirror again out of a copy of
 # the work dir, keeping only the files the job has not touched (their ctime, which no
 # process can set, is not newer than a mark made before the job could start), then the
 # spare. Where find lacks -cnewer, the mirror is copied to the work dir first instead.
+# A first sync from a new checkout of a repository that has a mirror here already (the same
+# FAMILY: the same client user and repository; - for none) lets rsync take the files it
+# holds from that mirror (--copy-dest), so that only what differs crosses the network.
 # A work dir only ever appears complete, and no job can change the mirror, the spare or
 # another job's files.
-mirror=$1 work=$2
-shift 2
+mirror=$1 work=$2 family=$3
+shift 3
 spare=$mirror$P_SPARE
 abs "$mirror"
 # shellcheck disable=SC2154 # set by abs
@@ -25,7 +30,37 @@ exec 9>>"$lock"
 if command -v flock >/dev/null; then flock 9; fi
 # the lock's mtime is the mirror's last use (see sweep)
 touch "$lock"
-rsync "$@" || exit
+here=$abs
+changes=$here$P_CHANGES
+syncing=$here$P_SYNCING
+unsure=
+[ -e "$syncing" ] && unsure=1
+
+# seed: the mirror of the same family used last, held still (its lock) while rsync reads it
+seed=
+if [ "$family" != - ] && [ ! -d "$mirror" ] && command -v flock >/dev/null; then
+  # (mirrors are named by hashes: ls's list of them, newest first, splits safely)
+  # shellcheck disable=SC2045
+  for seed_family in $(ls -t "${mirror%/*}"/*"$P_FAMILY" 2>/dev/null); do
+    seed_dir=${seed_family%"$P_FAMILY"}
+    abs "$seed_dir"
+    if [ "$abs" = "$here" ] || [ ! -d "$seed_dir" ] || [ "$(cat "$seed_family")" != "$family" ]; then
+      continue
+    fi
+    exec 8>>"$seed_dir$P_LOCK"
+    if flock -w 10 8 && [ -d "$seed_dir" ]; then
+      seed=$abs
+      break
+    fi
+    exec 8>&-
+  done
+  abs=$here
+fi
+: >"$syncing"
+rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed"} "$@" || exit
+[ -z "$seed" ] || exec 8>&-
+rm -f "$syncing"
+[ "$family" = - ] || echo "$family" >"$here$P_FAMILY"
 
 copy() {
   cp -a --reflink=auto "$1/." "$2" 2>/dev/null || {
@@ -36,6 +71,8 @@ copy() {
 
 make_spare() {
   rm -rf "$spare$P_PART"
+  # (from here the changes log says what the mirror gains over this copy)
+  : >"$changes"
   { copy "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm -rf "$spare$P_PART"
 }
 
@@ -52,6 +89,45 @@ refill_mirror() {
 
 refill_then_spare() {
   refill_mirror && make_spare
+}
+
+# The paths rsync's log says changed (file, link, directory, attributes or deleted), one
+# per line, each with its parent directory (whose mtime changed with it), none under a
+# deleted directory (deleting that removes them). Fails on a name rsync had to escape.
+changed_paths() {
+  awk '
+    { i = index($0, "] "); if (!i) next
+      line = substr($0, i + 2); code = substr(line, 1, 11); name = substr(line, 13)
+      if (code !~ /^([<>ch.][fdLDS]|[*]deleting)/ || name == "") next
+      if (index(name, "\\#")) { bad = 1; exit }
+      sub(/\/$/, "", name)
+      if (name == "") name = "."
+      if (code ~ /^[*]/) dead[name] = 1
+      names[++n] = name
+    }
+    function parent(p, j) { j = match(p, /\/[^\/]*$/); return j ? substr(p, 1, j - 1) : "." }
+    END {
+      if (bad) exit 3
+      for (k = 1; k <= n; k++) {
+        name = names[k]; p = name; under = 0
+        while (p != ".") { p = parent(p); if (p in dead) { under = 1; break } }
+        if (under) continue
+        if (!(name in seen)) { seen[name] = 1; print name }
+        p = parent(name)
+        if (!(p in seen) && !(p in dead)) { seen[p] = 1; print p }
+      }
+    }' "$changes"
+}
+
+# bring the spare level with the mirror: by the changes logged, or by a whole scan
+level_spare() {
+  if [ -z "$unsure" ] && [ -f "$changes" ] && changed_paths >"$changes$P_PART"; then
+    tr '\n' '\0' <"$changes$P_PART" |
+      rsync -a -I --force --no-implied-dirs --from0 --files-from=- --delete-missing-args \
+        "$mirror/" "$spare/" && { rm -f "$changes$P_PART"; return 0; }
+  fi
+  rm -f "$changes$P_PART"
+  rsync -a --delete --modify-window=-1 "$mirror/" "$spare/"
 }
 
 # run a function after this script has exited, still holding the lock (fd 9)
@@ -76,7 +152,7 @@ clock_ticked() {
 }
 
 rm -rf "$work$P_PART"
-if [ -d "$spare" ] && rsync -a --delete --modify-window=-1 "$mirror/" "$spare/" && mv "$spare" "$work"; then
+if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
   in_background make_spare
   exit 0
 fi
