@@ -130,9 +130,14 @@ level_spare() {
   rsync -a --delete --modify-window=-1 "$mirror/" "$spare/"
 }
 
-# run a function after this script has exited, still holding the lock (fd 9)
+# run a function after this script has exited, still holding the lock (fd 9), at a low
+# priority: the copies it makes give way to the jobs running beside them
 in_background() {
-  ("$@") </dev/null >/dev/null 2>&1 &
+  (
+    renice -n 10 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
+    command -v ionice >/dev/null && ionice -c 2 -n 7 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
+    "$@"
+  ) </dev/null >/dev/null 2>&1 &
 }
 
 # after the mark, wait for the file system's clock to tick (ms, or a whole second on
