@@ -305,6 +305,18 @@ export class JobStore {
   }
 
   /**
+   * What an id argument names: one job, or a group's jobs with the group's id (a group of
+   * one job is still a group when its id is what was given).
+   */
+  named(prefix: string): { jobs: JobRecord[]; group?: string } {
+    const jobs = this.findMany(prefix);
+    const first = jobs[0]!;
+    const p = prefix.toLowerCase();
+    const group = jobs.length > 1 || (first.id !== p && first.group?.startsWith(p)) ? first.group : undefined;
+    return { jobs, ...(group && { group }) };
+  }
+
+  /**
    * The jobs an id argument names: one job (by id, prefix or name), or every job of a
    * group (by its id or prefix), in the group's order.
    */

@@ -174,6 +174,28 @@ describe("JobStore", () => {
     for (const id of [c, d, "aaaa5555-0000-4000-8000-000000000005"]) store.remove(id);
   });
 
+  test("named: a job by its id or prefix; a group by its id or prefix, with the group's id, in its order", () => {
+    const g = "bbbb0000-0000-4000-8000-00000000000b";
+    const m1 = "cccc1111-0000-4000-8000-000000000001";
+    const m2 = "cccc2222-0000-4000-8000-000000000002";
+    const solo = "dddd0000-0000-4000-8000-00000000000d";
+    const lone = "eeee0000-0000-4000-8000-00000000000e";
+    store.save({ ...job(m2, 60), group: g, group_index: 1 });
+    store.save({ ...job(m1, 61), group: g, group_index: 0 });
+    store.save({ ...job(solo, 62), group: "ffff0000-0000-4000-8000-00000000000f", group_index: 0 });
+    store.save(job(lone, 63));
+    const ids = (r: { jobs: JobRecord[]; group?: string }) => ({ ids: r.jobs.map((j) => j.id), group: r.group });
+    expect(ids(store.named("bbbb"))).toEqual({ ids: [m1, m2], group: g });
+    expect(ids(store.named(g))).toEqual({ ids: [m1, m2], group: g });
+    expect(ids(store.named("cccc1"))).toEqual({ ids: [m1], group: undefined });
+    expect(ids(store.named(m2.toUpperCase()))).toEqual({ ids: [m2], group: undefined });
+    // a group of one is a group when named by its id, and one job when named by the job's
+    expect(ids(store.named("ffff"))).toEqual({ ids: [solo], group: "ffff0000-0000-4000-8000-00000000000f" });
+    expect(ids(store.named("dddd"))).toEqual({ ids: [solo], group: undefined });
+    expect(ids(store.named("eeee"))).toEqual({ ids: [lone], group: undefined });
+    for (const id of [m1, m2, solo, lone]) store.remove(id);
+  });
+
   test("a path-like id never reaches the file system", () => {
     expect(() => store.get("../../etc/passwd")).toThrow(/not a UUID/);
   });

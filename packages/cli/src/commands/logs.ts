@@ -83,14 +83,10 @@ export default defineCommand({
     const { values, positionals } = strictArgs(args, rawArgs, "logs");
     if (positionals.length !== 1) throw usage("usage: p logs [-f] <job-id>");
     const store = new JobStore();
-    const found = store.findMany(positionals[0]!);
+    const { jobs, group } = store.named(positionals[0]!);
     const out = stdoutSink();
-    if (
-      found.length > 1 ||
-      (found[0]!.id !== positionals[0] && found[0]!.group?.startsWith(positionals[0]!.toLowerCase()))
-    )
-      return groupLogs(found, store, out, values);
-    const job = found[0]!;
+    if (group) return groupLogs(jobs, store, out, values);
+    const job = jobs[0]!;
     if (!values.follow) {
       endOfOutput(out, await printLog(workerOf(job), job.id, out));
       return EXIT.ok;

@@ -29,10 +29,9 @@ export default defineCommand({
     if (positionals.length < 1 || positionals.length > 2) throw usage("usage: p rerun <job-id|name> [<worker>] [-d]");
     if (values.json && !values.detach) throw usage("--json needs -d: a followed job's stdout is its own output");
     const store = new JobStore();
-    const found = store.findMany(positionals[0]!);
+    const { jobs: found, group } = store.named(positionals[0]!);
     const job = found[0]!;
-    const isGroup =
-      found.length > 1 || (job.group?.startsWith(positionals[0]!.toLowerCase()) && job.id !== positionals[0]);
+    const isGroup = group !== undefined;
     if (isGroup && positionals[1] !== undefined)
       throw usage("a group runs again on its own workers; give no worker (or rerun one of its jobs)");
     const config = loadConfig();
@@ -40,7 +39,7 @@ export default defineCommand({
     const what = isGroup ? `group ${job.group!.slice(0, 8)} (${found.length} jobs:` : `job ${job.id.slice(0, 8)} (`;
     const where = isGroup ? "on its workers" : `on ${worker.name}`;
     const request = {
-      ...rerunRequest(job, worker, config, isGroup ? job.group! : job.id),
+      ...rerunRequest(job, worker, config, group ?? job.id),
       detach: Boolean(values.detach),
       store,
     };

@@ -35,14 +35,12 @@ export default defineCommand({
     const { values, positionals } = strictArgs(args, rawArgs, "stop");
     if (positionals.length !== 1) throw usage("usage: p stop <job-id|group-id>");
     const store = new JobStore();
-    const found = store.findMany(positionals[0]!);
+    const { jobs, group } = store.named(positionals[0]!);
     // a group's jobs all at once; the answer for one job is as it always was
-    const answers = await Promise.all(found.map((job) => stopOne(job, store)));
+    const answers = await Promise.all(jobs.map((job) => stopOne(job, store)));
     if (values.json) {
       const objects = answers.map((a) => ({ ...jobJson(a.job), stopped: a.stopped }));
-      process.stdout.write(
-        `${JSON.stringify(found[0]!.group && positionals[0] !== found[0]!.id ? objects : objects[0])}\n`,
-      );
+      process.stdout.write(`${JSON.stringify(group ? objects : objects[0])}\n`);
     } else for (const a of answers) process.stdout.write(`${a.line}\n`);
     return EXIT.ok;
   },
