@@ -1,7 +1,8 @@
 // The benchmark: p against what a user would do by hand (rsync + ssh), side by side, on
 // a worker behind a 100 Mbit/s link (sshd in a network namespace, veth shaped by tc tbf).
 // Prints medians and ratios. Needs root for the namespace and the worker user.
-//   bun run bench            (BENCH_RUNS=n for more runs of each measurement)
+//   bun run bench            (BENCH_RUNS=n for more runs of each measurement;
+//                             BENCH_ONLY=sync for the rows of the sync alone)
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,7 +46,7 @@ function teardown() {
   sh(`bash ${root}/test/fixtures/slurm.sh down ${dir}/slurm`, { quiet: true });
   sh(`ip netns del ${NS}`, { quiet: true });
   sh(`ip link del pb0`, { quiet: true });
-  sh(`umount /home/${USER}/xfs; rmdir /home/${USER}/xfs`, { quiet: true });
+  sh(`${inWorkerNs} umount /home/${USER}/xfs; rmdir /home/${USER}/xfs`, { quiet: true });
   sh(`rmdir ${CPU_GROUP}`, { quiet: true });
   sh(`pkill -KILL -u ${USER}; sleep 0.1; rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, {
     quiet: true,
@@ -78,6 +79,7 @@ function setUp() {
     P_SSH_COMMAND: `ssh -F ${dir}/w/ssh_config`,
   };
   sh(`${P} worker register ${USER} -n bench`);
+  inWorkerNs = `nsenter -t ${readFileSync(join(dir, "w", "sshd.pid"), "utf8").trim()} -m --`;
 }
 
 /**
@@ -188,9 +190,12 @@ function workerCpu(pidFile: string): (() => number) | undefined {
   return () => Number(readFileSync(`${CPU_GROUP}/cpuacct.usage`, "utf8")) / 1e9;
 }
 
-/** Bytes written so far to the disk that holds `path` (after a sync, what reached it). */
+/** A command in the worker's mount namespace (ip netns exec gives its sshd one of its own). */
+let inWorkerNs = "";
+
+/** Bytes written so far to the disk that holds `path` on the worker (after a sync, what reached it). */
 function bytesWritten(path: string): number {
-  const dev = sh(`df --output=source ${path} | tail -1`)
+  const dev = sh(`${inWorkerNs} df --output=source ${path} | tail -1`)
     .trim()
     .replace(/^\/dev\//, "");
   const line = readFileSync("/proc/diskstats", "utf8")
@@ -321,6 +326,13 @@ try {
   });
   say(`warm: p ${median(warmP).toFixed(2)}s, naive ${median(naive).toFixed(2)}s, floor ${median(floor).toFixed(2)}s`);
 
+  // where a warm re-run's time goes, as p -v tells it
+  touch(40);
+  quiet();
+  const phases = Bun.spawnSync(["bash", "-c", `cd ${src} && ${P} -v -- true`], { env: { ...process.env, ...env } });
+  const timings = phases.stderr.toString().match(/timings: .*/)?.[0];
+  if (timings) costs.push(`p -v, warm re-run: ${timings}`);
+
   // what a warm run costs the worker box beside the time, against the floor's cost there
   const cpu = workerCpu(`${dir}/w/sshd.pid`);
   const home = `/home/${USER}`;
@@ -377,7 +389,9 @@ try {
   // the background share the blocks of what they copy
   if (cpu && sh("command -v mkfs.xfs || true").trim()) {
     sh(`truncate -s 3G ${dir}/xfs.img && mkfs.xfs -q -m reflink=1 ${dir}/xfs.img`);
-    sh(`mkdir -p ${home}/xfs && mount -o loop ${dir}/xfs.img ${home}/xfs && chown ${USER} ${home}/xfs`);
+    sh(
+      `mkdir -p ${home}/xfs && ${inWorkerNs} sh -c 'mount -o loop ${dir}/xfs.img ${home}/xfs && chown ${USER} ${home}/xfs'`,
+    );
     sh(`${P} worker register ${USER} -n bench-xfs --root ${home}/xfs/p`);
     sh(`cd ${src} && ${P} bench-xfs -- true && ${rsyncE} ${src}/ ${USER}:xfs/hand/`);
     await warmCosts("6,000 files, XFS with reflinks", src, () => touch(60), `${home}/xfs/hand`, "bench-xfs");
@@ -409,201 +423,204 @@ try {
     ok: wtRow.p <= 2 * median(warmP),
   });
 
-  await compare(
-    "launch, no sync (p -n -d -- true)",
-    `cd ${src} && ${P} -n -d -- true`,
-    "ssh host true",
-    () => `${ssh} true`,
-    (p, b) => [`<= 1.2x`, p <= 1.2 * b],
-  );
-
-  // the queue: 20 jobs of sleep 1 on 4 slots, held back by a gate (a job that ends once
-  // they are all in the queue) so that they all wait at once; each stamps its start and end
-  sh(`${P} worker set bench --slots 4`);
-  const stamps = `/home/${USER}/stamps`;
-  sh(`${ssh} 'rm -f stamps go'`);
-  const gate = sh(`cd ${src} && ${P} -n -d -- 'while [ ! -f ~/go ]; do sleep 0.05; done'`).trim();
-  for (let i = 0; i < 20; i++)
-    sh(
-      `cd ${src} && ${P} -n -d --after-any ${gate} -- ` +
-        `'echo "s $(date +%s%N)" >>${stamps}; sleep 1; echo "e $(date +%s%N)" >>${stamps}'`,
+  // BENCH_ONLY=sync: the rows of the sync alone
+  if (process.env.BENCH_ONLY !== "sync") {
+    await compare(
+      "launch, no sync (p -n -d -- true)",
+      `cd ${src} && ${P} -n -d -- true`,
+      "ssh host true",
+      () => `${ssh} true`,
+      (p, b) => [`<= 1.2x`, p <= 1.2 * b],
     );
-  sh(`${ssh} 'touch go' && ${P} wait --all`);
-  const marks = sh(`${ssh} 'cat stamps'`).trim().split("\n");
-  const at = (k: string) =>
-    marks
-      .filter((m) => m.startsWith(k))
-      .map((m) => Number(m.split(" ")[1]) / 1e9)
-      .sort((a, b) => a - b);
-  const [starts, ends] = [at("s"), at("e")];
-  const makespan = ends.at(-1)! - starts[0]!;
-  rows.push({
-    what: "queue: 20 x sleep 1 on 4 slots",
-    p: makespan,
-    base: 5,
-    baseName: "the ideal makespan",
-    goal: "<= 1.15x",
-    ok: makespan <= 1.15 * 5,
-  });
-  // the k-th end frees the slot the (k+4)-th start takes
-  const startDelay = median(ends.slice(0, 16).map((e, k) => starts[k + 4]! - e));
-  rows.push({
-    what: "queue: a job starts after a slot frees",
-    p: startDelay,
-    base: 0.5,
-    baseName: "the goal (median)",
-    goal: "<= 1.0x",
-    ok: startDelay <= 0.5,
-  });
-  say(`queue: makespan ${makespan.toFixed(2)}s, start after a slot frees ${startDelay.toFixed(3)}s`);
-  // submitting a job that must wait: one holds the only slot
-  sh(`${P} worker set bench --slots 1`);
-  const holder = sh(`cd ${src} && ${P} -n -d -- sleep 600`).trim();
-  await compare(
-    "submit a queued job (p -n -d -- true)",
-    `cd ${src} && ${P} -n -d -- true`,
-    "ssh host true",
-    () => `${ssh} true`,
-    (p, b) => [`<= 1.2x`, p <= 1.2 * b],
-  );
-  sh(`${P} stop ${holder} && ${P} wait --all && ${P} worker set bench --slots none`);
 
-  // 10,000 job records
-  const many = join(dir, "many");
-  mkdirSync(join(many, "p", "jobs"), { recursive: true, mode: 0o700 });
-  for (let i = 0; i < 10000; i++) {
-    const id = `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
-    const rec = {
-      id,
-      worker: "bench",
-      connection: USER,
-      command: `make test ${i}`,
-      argv: ["make", "test", `${i}`],
-      cwd: "/src/proj",
-      status: "done",
-      exit_code: i % 3,
-      started_at: 1.7e9 + i,
-      created_ms: 1.7e12 + i,
-      ended_at: 1.7e9 + i + 5,
-      synced: true,
-    };
-    writeFileSync(join(many, "p", "jobs", `${id}.json`), JSON.stringify(rec, null, 2));
-  }
-  // a job history at rest, as between a user's runs: p ls indexes a directory only once it
-  // has been still for 2 s (the first p ls after a change reads every record)
-  await Bun.sleep(2500);
-  await time(`XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`);
-  await compare(
-    "p ls -a --json, 10,000 records",
-    `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`,
-    "p --version",
-    () => `${P} --version`,
-    (p, b) => [`<= 3x`, p <= 3 * b],
-  );
-  // as right after a run: one record rewritten (as p writes it, by a rename) just before
-  const one = join(many, "p", "jobs", "00000007-0000-4000-8000-000000000000.json");
-  await compare(
-    "p ls -a --json, 10,000, one just changed",
-    `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`,
-    "p --version",
-    () => `${P} --version`,
-    (p, b) => [`<= 3x`, p <= 3 * b],
-    {
-      before: () => sh(`cp ${one} ${one}.new && mv ${one}.new ${one}`),
-    },
-  );
-
-  // streaming 200 MB of incompressible output
-  sh(`${ssh} 'head -c 200000000 /dev/urandom > blob'`);
-  let peakKb = 0;
-  const streamP: number[] = [];
-  const streamB: number[] = [];
-  for (let i = 0; i < Math.min(RUNS, 3); i++) {
-    const t0 = performance.now();
-    const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], {
-      cwd: src,
-      env: { ...process.env, ...env },
-      stdout: "pipe",
-      stderr: "ignore",
+    // the queue: 20 jobs of sleep 1 on 4 slots, held back by a gate (a job that ends once
+    // they are all in the queue) so that they all wait at once; each stamps its start and end
+    sh(`${P} worker set bench --slots 4`);
+    const stamps = `/home/${USER}/stamps`;
+    sh(`${ssh} 'rm -f stamps go'`);
+    const gate = sh(`cd ${src} && ${P} -n -d -- 'while [ ! -f ~/go ]; do sleep 0.05; done'`).trim();
+    for (let i = 0; i < 20; i++)
+      sh(
+        `cd ${src} && ${P} -n -d --after-any ${gate} -- ` +
+          `'echo "s $(date +%s%N)" >>${stamps}; sleep 1; echo "e $(date +%s%N)" >>${stamps}'`,
+      );
+    sh(`${ssh} 'touch go' && ${P} wait --all`);
+    const marks = sh(`${ssh} 'cat stamps'`).trim().split("\n");
+    const at = (k: string) =>
+      marks
+        .filter((m) => m.startsWith(k))
+        .map((m) => Number(m.split(" ")[1]) / 1e9)
+        .sort((a, b) => a - b);
+    const [starts, ends] = [at("s"), at("e")];
+    const makespan = ends.at(-1)! - starts[0]!;
+    rows.push({
+      what: "queue: 20 x sleep 1 on 4 slots",
+      p: makespan,
+      base: 5,
+      baseName: "the ideal makespan",
+      goal: "<= 1.15x",
+      ok: makespan <= 1.15 * 5,
     });
-    const peak = peakRss(proc.pid, 100);
-    let bytes = 0;
-    for await (const c of proc.stdout) bytes += c.length;
-    peakKb = Math.max(peakKb, peak());
-    if ((await proc.exited) !== 0 || bytes !== 200000000)
-      throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
-    streamP.push((performance.now() - t0) / 1000);
-    streamB.push(await time(`${ssh} cat blob >/dev/null`));
-  }
-  rows.push({
-    what: "streaming 200 MB of output",
-    p: median(streamP),
-    base: median(streamB),
-    baseName: "ssh host cat",
-    goal: "<= 1.2x",
-    ok: median(streamP) <= 1.2 * median(streamB),
-  });
-  say(
-    `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ` +
-      `ssh cat ${median(streamB).toFixed(2)}s`,
-  );
+    // the k-th end frees the slot the (k+4)-th start takes
+    const startDelay = median(ends.slice(0, 16).map((e, k) => starts[k + 4]! - e));
+    rows.push({
+      what: "queue: a job starts after a slot frees",
+      p: startDelay,
+      base: 0.5,
+      baseName: "the goal (median)",
+      goal: "<= 1.0x",
+      ok: startDelay <= 0.5,
+    });
+    say(`queue: makespan ${makespan.toFixed(2)}s, start after a slot frees ${startDelay.toFixed(3)}s`);
+    // submitting a job that must wait: one holds the only slot
+    sh(`${P} worker set bench --slots 1`);
+    const holder = sh(`cd ${src} && ${P} -n -d -- sleep 600`).trim();
+    await compare(
+      "submit a queued job (p -n -d -- true)",
+      `cd ${src} && ${P} -n -d -- true`,
+      "ssh host true",
+      () => `${ssh} true`,
+      (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+    );
+    sh(`${P} stop ${holder} && ${P} wait --all && ${P} worker set bench --slots none`);
 
-  // many workers: the same warm re-run on three at once, each behind its own link; and
-  // what --any's choice among them costs before the launch
-  const single = env.P_SSH_COMMAND;
-  setUpGroup();
-  sh(`cd ${src} && ${P} --on b1,b2,b3 -- true`);
-  let change = 100;
-  await compare(
-    "warm re-run on 3 workers (--on)",
-    () => {
-      touch(++change);
-      return `cd ${src} && ${P} --on b1,b2,b3 -- true`;
-    },
-    "the same on one worker",
-    () => {
-      touch(++change);
-      return `cd ${src} && ${P} b1 -- true`;
-    },
-    (p, b) => [`<= 1.3x`, p <= 1.3 * b],
-  );
-  const anyT: number[] = [];
-  const directT: number[] = [];
-  const sshT: number[] = [];
-  const sshB1 = `ssh -F ${dir}/all_ssh_config ${USER}1`;
-  for (let i = 0; i < RUNS; i++) {
-    anyT.push(await time(`cd ${src} && ${P} --any b1,b2,b3 -n -d -- true`));
-    directT.push(await time(`cd ${src} && ${P} b1 -n -d -- true`));
-    sshT.push(await time(`${sshB1} true`));
-  }
-  const decision = Math.max(0, median(anyT) - median(directT));
-  rows.push({
-    what: "--any's choice among 3 (before the launch)",
-    p: decision,
-    base: median(sshT),
-    baseName: "ssh host true",
-    goal: "<= 1.5x",
-    ok: decision <= 1.5 * median(sshT),
-  });
-  say(
-    `--any: p --any ${median(anyT).toFixed(2)}s, p b1 ${median(directT).toFixed(2)}s, ssh ${median(sshT).toFixed(2)}s`,
-  );
-  env.P_SSH_COMMAND = single;
+    // 10,000 job records
+    const many = join(dir, "many");
+    mkdirSync(join(many, "p", "jobs"), { recursive: true, mode: 0o700 });
+    for (let i = 0; i < 10000; i++) {
+      const id = `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
+      const rec = {
+        id,
+        worker: "bench",
+        connection: USER,
+        command: `make test ${i}`,
+        argv: ["make", "test", `${i}`],
+        cwd: "/src/proj",
+        status: "done",
+        exit_code: i % 3,
+        started_at: 1.7e9 + i,
+        created_ms: 1.7e12 + i,
+        ended_at: 1.7e9 + i + 5,
+        synced: true,
+      };
+      writeFileSync(join(many, "p", "jobs", `${id}.json`), JSON.stringify(rec, null, 2));
+    }
+    // a job history at rest, as between a user's runs: p ls indexes a directory only once it
+    // has been still for 2 s (the first p ls after a change reads every record)
+    await Bun.sleep(2500);
+    await time(`XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`);
+    await compare(
+      "p ls -a --json, 10,000 records",
+      `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`,
+      "p --version",
+      () => `${P} --version`,
+      (p, b) => [`<= 3x`, p <= 3 * b],
+    );
+    // as right after a run: one record rewritten (as p writes it, by a rename) just before
+    const one = join(many, "p", "jobs", "00000007-0000-4000-8000-000000000000.json");
+    await compare(
+      "p ls -a --json, 10,000, one just changed",
+      `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`,
+      "p --version",
+      () => `${P} --version`,
+      (p, b) => [`<= 3x`, p <= 3 * b],
+      {
+        before: () => sh(`cp ${one} ${one}.new && mv ${one}.new ${one}`),
+      },
+    );
 
-  // a Slurm worker: the login node is this machine, over loopback (slurmctld listens on
-  // this namespace's 127.0.0.1, which the shaped worker's namespace cannot reach)
-  say("a one-node Slurm, and its login node over loopback");
-  sh(`bash ${root}/test/fixtures/slurm.sh up ${dir}/slurm`);
-  sh(`bash ${root}/test/fixtures/workers.sh up ${dir}/login ${USER}`);
-  const loginSsh = `ssh -F ${dir}/login/ssh_config`;
-  sh(`P_SSH_COMMAND='${loginSsh}' ${P} worker register ${USER} --slurm -n hpc`);
-  await compare(
-    "submit to Slurm (p -n -d -- true)",
-    `cd ${src} && P_SSH_COMMAND='${loginSsh}' ${P} hpc -n -d -- true`,
-    "ssh login sbatch --wrap true",
-    () => `${loginSsh} ${USER} sbatch --output=/dev/null --wrap true`,
-    (p, b) => [`<= 1.3x`, p <= 1.3 * b],
-  );
+    // streaming 200 MB of incompressible output
+    sh(`${ssh} 'head -c 200000000 /dev/urandom > blob'`);
+    let peakKb = 0;
+    const streamP: number[] = [];
+    const streamB: number[] = [];
+    for (let i = 0; i < Math.min(RUNS, 3); i++) {
+      const t0 = performance.now();
+      const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], {
+        cwd: src,
+        env: { ...process.env, ...env },
+        stdout: "pipe",
+        stderr: "ignore",
+      });
+      const peak = peakRss(proc.pid, 100);
+      let bytes = 0;
+      for await (const c of proc.stdout) bytes += c.length;
+      peakKb = Math.max(peakKb, peak());
+      if ((await proc.exited) !== 0 || bytes !== 200000000)
+        throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
+      streamP.push((performance.now() - t0) / 1000);
+      streamB.push(await time(`${ssh} cat blob >/dev/null`));
+    }
+    rows.push({
+      what: "streaming 200 MB of output",
+      p: median(streamP),
+      base: median(streamB),
+      baseName: "ssh host cat",
+      goal: "<= 1.2x",
+      ok: median(streamP) <= 1.2 * median(streamB),
+    });
+    say(
+      `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ` +
+        `ssh cat ${median(streamB).toFixed(2)}s`,
+    );
+
+    // many workers: the same warm re-run on three at once, each behind its own link; and
+    // what --any's choice among them costs before the launch
+    const single = env.P_SSH_COMMAND;
+    setUpGroup();
+    sh(`cd ${src} && ${P} --on b1,b2,b3 -- true`);
+    let change = 100;
+    await compare(
+      "warm re-run on 3 workers (--on)",
+      () => {
+        touch(++change);
+        return `cd ${src} && ${P} --on b1,b2,b3 -- true`;
+      },
+      "the same on one worker",
+      () => {
+        touch(++change);
+        return `cd ${src} && ${P} b1 -- true`;
+      },
+      (p, b) => [`<= 1.3x`, p <= 1.3 * b],
+    );
+    const anyT: number[] = [];
+    const directT: number[] = [];
+    const sshT: number[] = [];
+    const sshB1 = `ssh -F ${dir}/all_ssh_config ${USER}1`;
+    for (let i = 0; i < RUNS; i++) {
+      anyT.push(await time(`cd ${src} && ${P} --any b1,b2,b3 -n -d -- true`));
+      directT.push(await time(`cd ${src} && ${P} b1 -n -d -- true`));
+      sshT.push(await time(`${sshB1} true`));
+    }
+    const decision = Math.max(0, median(anyT) - median(directT));
+    rows.push({
+      what: "--any's choice among 3 (before the launch)",
+      p: decision,
+      base: median(sshT),
+      baseName: "ssh host true",
+      goal: "<= 1.5x",
+      ok: decision <= 1.5 * median(sshT),
+    });
+    say(
+      `--any: p --any ${median(anyT).toFixed(2)}s, p b1 ${median(directT).toFixed(2)}s, ssh ${median(sshT).toFixed(2)}s`,
+    );
+    env.P_SSH_COMMAND = single;
+
+    // a Slurm worker: the login node is this machine, over loopback (slurmctld listens on
+    // this namespace's 127.0.0.1, which the shaped worker's namespace cannot reach)
+    say("a one-node Slurm, and its login node over loopback");
+    sh(`bash ${root}/test/fixtures/slurm.sh up ${dir}/slurm`);
+    sh(`bash ${root}/test/fixtures/workers.sh up ${dir}/login ${USER}`);
+    const loginSsh = `ssh -F ${dir}/login/ssh_config`;
+    sh(`P_SSH_COMMAND='${loginSsh}' ${P} worker register ${USER} --slurm -n hpc`);
+    await compare(
+      "submit to Slurm (p -n -d -- true)",
+      `cd ${src} && P_SSH_COMMAND='${loginSsh}' ${P} hpc -n -d -- true`,
+      "ssh login sbatch --wrap true",
+      () => `${loginSsh} ${USER} sbatch --output=/dev/null --wrap true`,
+      (p, b) => [`<= 1.3x`, p <= 1.3 * b],
+    );
+  }
 
   // the report
   const w = Math.max(...rows.map((r) => r.what.length));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { p, scratch, startWorkers, type Workers } from "./_harness.ts";
 
@@ -105,10 +105,25 @@ describe("--each", () => {
   test("a 2x3 sweep over two workers of 2 slots: every combination once, with its values, queued beyond", async () => {
     for (const u of ["p-w1", "p-w2"]) expect((await p(["worker", "set", u, "--slots", "2"], { env })).code).toBe(0);
     try {
-      const r = await p(["--on", "p-w1,p-w2", "--each", "A=1,2", "--each", "B=x,y,z", "--", 'echo "$A$B"; sleep 1'], {
-        env,
-      });
+      // each job stamps its start and end on its worker
+      const stamp = (k: string) => `echo "${k} $(date +%s%N)" >>~/sweep.log`;
+      for (const u of ["p-w1", "p-w2"]) rmSync(`/home/${u}/sweep.log`, { force: true });
+      const cmd = `${stamp("s")}; echo "$A$B"; sleep 1; ${stamp("e")}`;
+      const r = await p(["--on", "p-w1,p-w2", "--each", "A=1,2", "--each", "B=x,y,z", "--", cmd], { env });
       expect(r.code).toBe(0);
+      // "queued beyond": at most two at once on each worker of two slots, and two did run at once
+      for (const u of ["p-w1", "p-w2"]) {
+        const events = readFileSync(`/home/${u}/sweep.log`, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => l.split(" ") as [string, string])
+          .sort((a, b) => (BigInt(a[1]) < BigInt(b[1]) ? -1 : 1));
+        let now = 0;
+        let most = 0;
+        for (const [k] of events) most = Math.max(most, (now += k === "s" ? 1 : -1));
+        expect(events).toHaveLength(6);
+        expect(most).toBe(2);
+      }
       const got = r.stdout.trimEnd().split("\n").sort();
       expect(got).toEqual(
         [
