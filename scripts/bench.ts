@@ -390,7 +390,8 @@ try {
   if (cpu && sh("command -v mkfs.xfs || true").trim()) {
     sh(`truncate -s 3G ${dir}/xfs.img && mkfs.xfs -q -m reflink=1 ${dir}/xfs.img`);
     sh(
-      `mkdir -p ${home}/xfs && ${inWorkerNs} sh -c 'mount -o loop ${dir}/xfs.img ${home}/xfs && chown ${USER} ${home}/xfs'`,
+      `mkdir -p ${home}/xfs && ${inWorkerNs} sh -c ` +
+        `'mount -o loop ${dir}/xfs.img ${home}/xfs && chown ${USER} ${home}/xfs'`,
     );
     sh(`${P} worker register ${USER} -n bench-xfs --root ${home}/xfs/p`);
     sh(`cd ${src} && ${P} bench-xfs -- true && ${rsyncE} ${src}/ ${USER}:xfs/hand/`);
@@ -602,7 +603,8 @@ try {
       ok: decision <= 1.5 * median(sshT),
     });
     say(
-      `--any: p --any ${median(anyT).toFixed(2)}s, p b1 ${median(directT).toFixed(2)}s, ssh ${median(sshT).toFixed(2)}s`,
+      `--any: p --any ${median(anyT).toFixed(2)}s, p b1 ${median(directT).toFixed(2)}s, ` +
+        `ssh ${median(sshT).toFixed(2)}s`,
     );
     env.P_SSH_COMMAND = single;
 
