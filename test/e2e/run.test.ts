@@ -279,7 +279,7 @@ describe("sync", () => {
     expect(asWorker("p-w1", `cat ~/${layout.WORKDIRS_DIR}/${id}/src/f3.c`)).toBe("edited here\n");
   });
 
-  test("a warm run's work dir is the mirror exactly, whatever changed: by rsync's log, or by a scan after a sync that never finished", async () => {
+  test("a warm run's work dir is the tree here exactly, whatever changed: by rsync's log, or by a scan after a sync that never finished", async () => {
     const cwd = scratch("level");
     const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
     const put = (rel: string, text: string) => {
@@ -292,16 +292,20 @@ describe("sync", () => {
     put("swap/inner.txt", "inner");
     put("gone.txt", "gone");
     put("mode.sh", "#!/bin/sh\n");
+    put("flip", "a file, then a directory");
     // what a tree holds, as find sees it: type, mode, size, mtime to the nanosecond, link target
-    const listing = (dir: string) => asWorker("p-w1", `cd ${dir} && find . -printf '%y %m %s %T@ %p -> %l\\n' | sort`);
+    const format = "%y %m %s %T@ %p -> %l\\n";
+    const listing = (dir: string) => asWorker("p-w1", `cd ${dir} && find . -printf '${format}' | sort`);
+    const here = () => Bun.spawnSync(["sh", "-c", `cd ${cwd} && find . -printf '${format}' | sort`]).stdout.toString();
+    // each job's work dir is the tree here exactly (the mirror may be made again meanwhile)
     const runAndCompare = async () => {
       mirrorsSettled("p-w1");
       const before = jobIds();
       expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
       const id = newJobId(before);
-      // (the mirror as rsync left it: the spare for the next run is copied from it, not into it)
-      expect(listing(`~/${layout.WORKDIRS_DIR}/${id}`)).toBe(listing(mirror));
-      return listing(mirror);
+      const listed = listing(`~/${layout.WORKDIRS_DIR}/${id}`);
+      expect(listed).toBe(here());
+      return listed;
     };
     await runAndCompare(); // the first run: the mirror is made
     await runAndCompare(); // the second: the spare made meanwhile is used
@@ -314,11 +318,21 @@ describe("sync", () => {
     put("swap", "now a file");
     Bun.spawnSync(["sh", "-c", `cd ${cwd} && chmod 755 mode.sh && rm -f link && ln -s a.txt link`]);
     put("new/dir/n.txt", "n");
+    rmSync(join(cwd, "flip"));
+    put("flip/inside.txt", "inside");
     const listed = await runAndCompare();
+    expect(listed).toMatch(/^f 644 6 [\d.]+ \.\/flip\/inside\.txt -> $/m);
     expect(listed).toContain("./swap -> \n");
     expect(listed).not.toContain("./tree");
     expect(listed).toMatch(/^l \d+ \d+ [\d.]+ \.\/link -> a\.txt$/m);
     expect(listed).toMatch(/^f 755 .* \.\/mode\.sh -> $/m);
+    // one file edited: by hand; many, or a directory's mode: by rsync, from the same log
+    put("a.txt", "once more");
+    await runAndCompare();
+    for (let i = 0; i < 30; i++) put(`new/dir/m${i}.txt`, `m${i}`);
+    await runAndCompare();
+    Bun.spawnSync(["chmod", "700", join(cwd, "new")]);
+    expect(await runAndCompare()).toMatch(/^d 700 \d+ [\d.]+ \.\/new -> $/m);
     put("new\nline.txt", "odd name");
     put("new/dir/n.txt", "n2");
     const odd = await runAndCompare();

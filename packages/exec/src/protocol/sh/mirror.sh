@@ -6,8 +6,9 @@
 # 2. the job's WORKDIR is made from the spare (a pristine copy of the mirror made while
 #    the previous job ran): what rsync logged it changed in the mirror since the spare was
 #    made is copied into the spare (or deleted from it), and it is renamed into place. The
-#    work is the change's, not the tree's. After a sync that never finished (its log may
-#    lack a change), a local rsync of the whole mirror levels the spare instead;
+#    work is the change's, not the tree's. Where a directory was made or changed, or after
+#    a sync that never finished (its log may lack a change), a local rsync of the whole
+#    mirror levels the spare instead;
 # 3. the next spare is copied in the background, which holds the lock until it is ready.
 # With no spare (a first run), the job needs no copy made first: the mirror itself is
 # renamed into the work dir, and the background makes the mirror again out of a copy of
@@ -91,9 +92,10 @@ refill_then_spare() {
   refill_mirror && make_spare
 }
 
-# The paths rsync's log says changed (file, link, directory, attributes or deleted), one
-# per line, each with its parent directory (whose mtime changed with it), none under a
-# deleted directory (deleting that removes them). Fails on a name rsync had to escape.
+# The paths rsync's log says changed, one per line behind its kind as it ends up: f (a
+# file), L (a link), d (a directory), D or S (a device, a special file), x (deleted), p
+# (a parent of one of those: its mtime changed with them). None under what is not a
+# directory now. Fails on a name rsync had to escape.
 changed_paths() {
   awk '
     { i = index($0, "] "); if (!i) next
@@ -102,7 +104,9 @@ changed_paths() {
       if (index(name, "\\#")) { bad = 1; exit }
       sub(/\/$/, "", name)
       if (name == "") name = "."
-      if (code ~ /^[*]/) dead[name] = 1
+      # (a path deleted, then made again, is what it was made)
+      if (code ~ /^[*]/) { dead[name] = 1; kind[name] = "x" }
+      else { delete dead[name]; kind[name] = substr(code, 2, 1) }
       names[++n] = name
     }
     function parent(p, j) { j = match(p, /\/[^\/]*$/); return j ? substr(p, 1, j - 1) : "." }
@@ -110,21 +114,57 @@ changed_paths() {
       if (bad) exit 3
       for (k = 1; k <= n; k++) {
         name = names[k]; p = name; under = 0
-        while (p != ".") { p = parent(p); if (p in dead) { under = 1; break } }
+        # (under what is no directory now: made when that was made, or deleted with it)
+        while (p != ".") { p = parent(p); if ((p in kind) && kind[p] != "d") { under = 1; break } }
         if (under) continue
-        if (!(name in seen)) { seen[name] = 1; print name }
+        if (!(name in seen)) { seen[name] = 1; print kind[name] " " name }
         p = parent(name)
-        if (!(p in seen) && !(p in dead)) { seen[p] = 1; print p }
+        if (!(p in seen) && !(p in dead)) { seen[p] = 1; print "p " p }
       }
     }' "$changes"
 }
 
+# bring the spare level with the mirror by what the log says changed, when that is files
+# and links edited, added or deleted (the everyday change): a few by hand, more by rsync,
+# then their directories' mtimes. Fails (having done nothing, or part) for anything else:
+# a directory made or changed, whose attributes rsync given a list would not set.
+level_by_log() {
+  log_n=0
+  while IFS= read -r log_line; do
+    case $log_line in
+      "f "* | "L "* | "x "*) log_n=$((log_n + 1)) ;;
+      "p "*) ;;
+      *) return 1 ;;
+    esac
+  done <"$1"
+  if [ "$log_n" -le 16 ]; then
+    while IFS= read -r log_line; do
+      log_path=${log_line#??}
+      case $log_line in
+        "x "*) rm -rf "${spare:?}/$log_path" || return 1 ;;
+        "f "* | "L "*)
+          rm -rf "${spare:?}/$log_path" && cp -a "$mirror/$log_path" "$spare/$log_path" || return 1
+          ;;
+      esac
+    done <"$1"
+  else
+    grep -v '^p ' "$1" | cut -c3- | tr '\n' '\0' |
+      rsync -a -I --force --no-implied-dirs --from0 --files-from=- --delete-missing-args "$mirror/" "$spare/" ||
+      return 1
+  fi
+  while IFS= read -r log_line; do
+    case $log_line in
+      "p "*) touch -m -r "$mirror/${log_line#??}" "$spare/${log_line#??}" || return 1 ;;
+    esac
+  done <"$1"
+}
+
 # bring the spare level with the mirror: by the changes logged, or by a whole scan
 level_spare() {
-  if [ -z "$unsure" ] && [ -f "$changes" ] && changed_paths >"$changes$P_PART"; then
-    tr '\n' '\0' <"$changes$P_PART" |
-      rsync -a -I --force --no-implied-dirs --from0 --files-from=- --delete-missing-args \
-        "$mirror/" "$spare/" && { rm -f "$changes$P_PART"; return 0; }
+  if [ -z "$unsure" ] && [ -f "$changes" ] && changed_paths >"$changes$P_PART" &&
+    level_by_log "$changes$P_PART"; then
+    rm -f "$changes$P_PART"
+    return 0
   fi
   rm -f "$changes$P_PART"
   rsync -a --delete --modify-window=-1 "$mirror/" "$spare/"
