@@ -374,6 +374,16 @@ describe("sync", () => {
     expect(sentKB(again.stderr)).toBeLessThan(300);
     mirrorsSettled("p-w1");
 
+    // the worktree's mirror gone while its jobs' records stay (swept, or its ~/.p wiped): the
+    // next sync is no first, compares by size and mtime, and so takes nothing from another
+    // mirror; a file made to look like the other mirror's copy arrives as it is here
+    asWorker("p-w1", `rm -rf ~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: wt })}*`);
+    writeFileSync(join(wt, "f3.bin"), randomBytes(50_000));
+    Bun.spawnSync(["touch", "-r", join(repo, "f3.bin"), join(wt, "f3.bin")]);
+    const wiped = await p(["--", `${sums}; md5sum f3.bin`], { env, cwd: wt });
+    expect(wiped.stdout).toBe(Bun.spawnSync(["sh", "-c", `${sums}; md5sum f3.bin`], { cwd: wt }).stdout.toString());
+    mirrorsSettled("p-w1");
+
     // a clone with one file changed, its size and mtime made those of the worker's copy:
     // only its content tells, and the job gets the clone's content
     const clone = join(base, "clone");

@@ -38,14 +38,14 @@ describe("layout", () => {
   test("the mirror's remote command carries the root, the mirror and the work dir as quoted arguments", () => {
     const cmd = mirrorCommand(".p/mirrors/it's", `${workDir(ID)}/`);
     expect(cmd).toStartWith("sh -c '");
-    expect(cmd).toEndWith(` p-mirror .p '.p/mirrors/it'\\''s' .p/workdirs/${ID} -`);
+    expect(cmd).toEndWith(` p-mirror .p '.p/mirrors/it'\\''s' .p/workdirs/${ID} - no`);
     const elsewhere = mirrorCommand(
       mirrorDir({ uid: 1, host: "h", path: "/a" }, "/scratch/me/p"),
       workDir(ID, "/scratch/me/p"),
       "/scratch/me/p",
     );
     expect(elsewhere).toMatch(
-      new RegExp(` p-mirror /scratch/me/p /scratch/me/p/mirrors/[0-9a-f]{24} /scratch/me/p/workdirs/${ID} -$`),
+      new RegExp(` p-mirror /scratch/me/p /scratch/me/p/mirrors/[0-9a-f]{24} /scratch/me/p/workdirs/${ID} - no$`),
     );
   });
 
@@ -59,7 +59,8 @@ describe("layout", () => {
       { uid: 1000, host: "laptop", repository: "remote:git@host:org/lib.git" },
     ])
       expect(mirrorFamily(other)).not.toBe(family);
-    expect(mirrorCommand(".p/mirrors/m", workDir(ID), undefined, family)).toEndWith(` ${family}`);
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), undefined, family)).toEndWith(` ${family} no`);
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), undefined, family, true)).toEndWith(` ${family} yes`);
     expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), undefined, "x; rm -rf ~")).toThrow("is not a hash");
   });
 });

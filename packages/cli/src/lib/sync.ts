@@ -70,17 +70,18 @@ export async function planJobSync(
   const mirror = mirrorDir({ uid, host: hostname(), path: source }, root);
   const repository = repositoryOf(source);
   const family = repository === undefined ? undefined : mirrorFamily({ uid, host: hostname(), repository });
+  // a first sync of a checkout may find its files in another checkout's mirror, where only
+  // their content can say they are the same: it compares by checksum, and only it may
+  const seed = opts.first === true && family !== undefined;
   return planMirrorSync({
     source,
     host: target.host,
     rsh: rshFor(target),
     mirror,
-    remoteCommand: mirrorCommand(mirror, workDir(id, root), root, family),
+    remoteCommand: mirrorCommand(mirror, workDir(id, root), root, family, seed),
     exclude: [...(await ignoredOnce(source)), ...(overlay?.exclude ?? [])],
     compress: true,
-    // a first sync of a checkout may find its files in another checkout's mirror, where
-    // only their content can say they are the same
-    ...(opts.first && family !== undefined && { checksum: true }),
+    ...(seed && { checksum: true }),
     ...(overlay && { overlay: overlay.paths }),
   });
 }

@@ -292,12 +292,20 @@ export function removeCommand(ids: readonly string[], opts: RemoveOptions = {}, 
 /**
  * rsync's remote command for a sync into a job's work dir by way of the client
  * directory's mirror (see mirror.sh); rsync appends its own arguments. `family` names the
- * client user's repository, whose other mirrors a first sync may take files from.
+ * client user's repository; with `seed` (only for a sync that compares by checksum), a
+ * first sync may take files from another mirror of the family.
  */
-export function mirrorCommand(mirrorDir: string, workDir: string, root?: string, family?: string): string {
+export function mirrorCommand(
+  mirrorDir: string,
+  workDir: string,
+  root?: string,
+  family?: string,
+  seed = false,
+): string {
   if (family !== undefined && !/^[0-9a-f]{16,64}$/.test(family))
     throw new PError("invalid_argument", `mirror family ${JSON.stringify(family)} is not a hash`);
-  return scriptCommand("mirror", [mirrorDir, workDir.replace(/\/+$/, ""), family ?? "-"], root);
+  const args = [mirrorDir, workDir.replace(/\/+$/, ""), family ?? "-", seed ? "yes" : "no"];
+  return scriptCommand("mirror", args, root);
 }
 
 /** What the worker has: tools p needs, cores, memory, load; with `slurm`, Slurm's tools too. */

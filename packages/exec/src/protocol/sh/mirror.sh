@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# mirror.sh MIRROR WORKDIR FAMILY RSYNC-ARGS...
+# mirror.sh MIRROR WORKDIR FAMILY SEED RSYNC-ARGS...
 # The worker side of a sync, run as rsync's remote command under the mirror's lock, so
 # that two jobs from one client directory never mix their trees:
 # 1. rsync brings MIRROR (the client directory as last synced) up to date;
@@ -17,11 +17,12 @@
 # spare. Where find lacks -cnewer, the mirror is copied to the work dir first instead.
 # A first sync from a new checkout of a repository that has a mirror here already (the same
 # FAMILY: the same client user and repository; - for none) lets rsync take the files it
-# holds from that mirror (--copy-dest), so that only what differs crosses the network.
+# holds from that mirror (--copy-dest), so that only what differs crosses the network:
+# only with SEED=yes, which the client says when it has rsync compare files by checksum.
 # A work dir only ever appears complete, and no job can change the mirror, the spare or
 # another job's files.
-mirror=$1 work=$2 family=$3
-shift 3
+mirror=$1 work=$2 family=$3 seed_ok=$4
+shift 4
 spare=$mirror$P_SPARE
 abs "$mirror"
 # shellcheck disable=SC2154 # set by abs
@@ -39,7 +40,7 @@ unsure=
 
 # seed: the mirror of the same family used last, held still (its lock) while rsync reads it
 seed=
-if [ "$family" != - ] && [ ! -d "$mirror" ] && command -v flock >/dev/null; then
+if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -v flock >/dev/null; then
   # (mirrors are named by hashes: ls's list of them, newest first, splits safely)
   # shellcheck disable=SC2045
   for seed_family in $(ls -t "${mirror%/*}"/*"$P_FAMILY" 2>/dev/null); do
