@@ -162,7 +162,8 @@ export async function runAndReport(
     const outcome = await runJob({
       ...req,
       out: shown.out(out),
-      watch: shown.watch,
+      // (rsync reports its progress only when something shows it)
+      ...(shown.watching && { watch: shown.watch }),
       signal: interrupt.signal,
       retry: retryFor(worker, sayReconnecting),
       resume: (id) => `p logs -f ${id.slice(0, 8)}`,

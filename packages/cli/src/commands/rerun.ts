@@ -31,13 +31,12 @@ export default defineCommand({
     const store = new JobStore();
     const { jobs: found, group } = store.named(positionals[0]!);
     const job = found[0]!;
-    const isGroup = group !== undefined;
-    if (isGroup && positionals[1] !== undefined)
+    if (group && positionals[1] !== undefined)
       throw usage("a group runs again on its own workers; give no worker (or rerun one of its jobs)");
     const config = loadConfig();
     const worker = pickWorker(config, positionals[1] ?? job.worker);
-    const what = isGroup ? `group ${job.group!.slice(0, 8)} (${found.length} jobs:` : `job ${job.id.slice(0, 8)} (`;
-    const where = isGroup ? "on its workers" : `on ${worker.name}`;
+    const what = group ? `group ${group.slice(0, 8)} (${found.length} jobs:` : `job ${job.id.slice(0, 8)} (`;
+    const where = group ? "on its workers" : `on ${worker.name}`;
     const request = {
       ...rerunRequest(job, worker, config, group ?? job.id),
       detach: Boolean(values.detach),
@@ -45,7 +44,7 @@ export default defineCommand({
     };
     process.stderr.write(`${pc.dim(`Re-running ${what} ${job.command}) from ${tilde(job.cwd)} ${where}`)}\n`);
     const how = { json: Boolean(values.json), verbose: Boolean(values.verbose) };
-    if (!isGroup) return runAndReport({ ...request, worker }, how);
+    if (!group) return runAndReport({ ...request, worker }, how);
     const members = found.map((j) => ({ worker: pickWorker(config, j.worker), ...(j.each && { each: j.each }) }));
     return runGroupAndReport(members, request, how);
   },

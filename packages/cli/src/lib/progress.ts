@@ -64,6 +64,8 @@ export function runWatch(opts: { line: boolean; timings: boolean; afterMs?: numb
   };
   return {
     watch,
+    /** Whether anything is shown: else the run need not be watched at all. */
+    watching: opts.line || opts.timings,
     /** The job's output, with the time of its first byte taken. */
     out(sink: OutputSink): OutputSink {
       return {

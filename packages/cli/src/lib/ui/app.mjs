@@ -424,35 +424,32 @@ function jobView(root, id) {
     note(JSON.parse(e.data).message);
   });
 
-  stop.addEventListener("click", async () => {
-    stop.disabled = true;
+  /** A button's action: POST it, say that it is under way, then what came of it (or why not). */
+  async function act(button, action, pending, done) {
+    button.disabled = true;
     said.className = "dim";
-    said.textContent = "Stopping…";
-    const r = await api(`/api/jobs/${encodeURIComponent(id)}/stop`, { method: "POST" });
+    said.textContent = pending;
+    const r = await api(`/api/jobs/${encodeURIComponent(id)}/${action}`, { method: "POST" });
     const body = await r.json();
-    if (!r.ok) {
-      said.className = "error";
-      said.textContent = body.error?.message ?? `HTTP ${r.status}`;
-      stop.disabled = false;
-      return;
-    }
-    show(body);
-    said.textContent = body.stopped ? "Stopped." : `It had already ended (${body.status}).`;
-  });
-  rerun.addEventListener("click", async () => {
-    rerun.disabled = true;
-    said.className = "dim";
-    said.textContent = "Starting it again…";
-    const r = await api(`/api/jobs/${encodeURIComponent(id)}/rerun`, { method: "POST" });
-    const body = await r.json();
-    rerun.disabled = false;
+    button.disabled = false;
     if (!r.ok) {
       said.className = "error";
       said.textContent = body.error?.message ?? `HTTP ${r.status}`;
       return;
     }
-    location.hash = `#/jobs/${body.id}`;
-  });
+    done(body);
+  }
+  stop.addEventListener("click", () =>
+    act(stop, "stop", "Stopping…", (body) => {
+      show(body);
+      said.textContent = body.stopped ? "Stopped." : `It had already ended (${body.status}).`;
+    }),
+  );
+  rerun.addEventListener("click", () =>
+    act(rerun, "rerun", "Starting it again…", (body) => {
+      location.hash = `#/jobs/${body.id}`;
+    }),
+  );
 
   refresh();
   // the status while it is on (a stop from elsewhere, a queued job starting), and its duration
