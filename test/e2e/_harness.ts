@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,6 +76,27 @@ export function startWorkers(): Workers {
         ]);
     },
   };
+}
+
+/**
+ * A test file's workers: started before its tests, with each argument list registered
+ * (`p worker register ...`) and `ready` told; after them, their jobs pruned and all stopped.
+ */
+export function useWorkers(register: string[][], ready: (w: Workers) => void): void {
+  let w: Workers | undefined;
+  beforeAll(async () => {
+    w = startWorkers();
+    ready(w);
+    for (const args of register) {
+      const r = await p(["worker", "register", ...args], { env: w.env });
+      if (r.code !== 0) throw new Error(`p worker register ${args.join(" ")} failed: ${r.stderr}`);
+    }
+  });
+  afterAll(async () => {
+    if (!w) return;
+    await p(["prune", "--force"], { env: w.env });
+    w.stop();
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { oddWorker, P, p, scratch, startWorkers, type Workers } from "./_harness.ts";
+import { oddWorker, P, p, scratch, useWorkers, type Workers } from "./_harness.ts";
 
 // What people expect around a job, through the compiled p and real sshd: its results
 // brought back (--pull) and a word when it ends (--notify).
@@ -9,15 +9,9 @@ setDefaultTimeout(60_000);
 
 let w: Workers;
 let env: Record<string, string>;
-
-beforeAll(async () => {
-  w = startWorkers();
+useWorkers([["p-w1"], ["p-w2"]], (started) => {
+  w = started;
   env = w.env;
-  for (const u of ["p-w1", "p-w2"]) expect((await p(["worker", "register", u], { env })).code).toBe(0);
-});
-afterAll(async () => {
-  await p(["prune", "--force"], { env });
-  w.stop();
 });
 
 describe("--pull", () => {

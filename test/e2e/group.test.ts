@@ -1,25 +1,16 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, scratch, startWorkers, type Workers } from "./_harness.ts";
+import { p, scratch, useWorkers } from "./_harness.ts";
 
 // Many workers at once, through the compiled p and real sshd: groups (--on), sweeps
 // (--each), placement (--any) and every run of a commit.
 setDefaultTimeout(90_000);
 
-let w: Workers;
 let env: Record<string, string>;
-
-beforeAll(async () => {
-  w = startWorkers();
-  env = w.env;
-  for (const u of ["p-w1", "p-w2"]) expect((await p(["worker", "register", u], { env })).code).toBe(0);
-  // a worker whose sshd is not there
-  expect((await p(["worker", "register", "p-w1@127.0.0.1:1", "-n", "dead", "--no-check"], { env })).code).toBe(0);
-});
-afterAll(async () => {
-  await p(["prune", "--force"], { env });
-  w.stop();
+// (dead: a worker whose sshd is not there)
+useWorkers([["p-w1"], ["p-w2"], ["p-w1@127.0.0.1:1", "-n", "dead", "--no-check"]], (started) => {
+  env = started.env;
 });
 
 interface Job {
