@@ -33,6 +33,13 @@ async function launch(command: string, more: Partial<LaunchSpec> = {}) {
   return id;
 }
 
+/** A running job's pid, once its runner has written it (a moment after the job is granted its slot). */
+async function pidOf(id: string): Promise<number> {
+  const t0 = Date.now();
+  while (!existsSync(jobFile(id, "pid")) && Date.now() - t0 < 3000) await Bun.sleep(10);
+  return Number.parseInt(readFileSync(jobFile(id, "pid"), "utf8"), 10);
+}
+
 async function states(ids: string[]) {
   const report = parseStatusReport((await sh(statusCommand(ids))).out);
   return ids.map((id) => {
@@ -177,7 +184,7 @@ describe("leaving the queue", () => {
     launched.pop();
     const b = await launch("echo b ran", { capacity });
     expect(await states([a, b])).toEqual(["running", "queued slot"]);
-    const pid = Number(readFileSync(jobFile(a, "pid"), "utf8"));
+    const pid = await pidOf(a);
     process.kill(Number.parseInt(readFileSync(jobFile(a, "runner"), "utf8"), 10), "SIGKILL");
     process.kill(-pid, "SIGKILL");
     const t0 = Date.now();
@@ -209,7 +216,7 @@ describe("leaving the queue", () => {
     const b = await launch("echo b ran", { capacity });
     const [pid, start] = readFileSync(jobFile(a, "runner"), "utf8").split("\n");
     expect(start).toMatch(/^\d+$/);
-    process.kill(-Number.parseInt(readFileSync(jobFile(a, "pid"), "utf8"), 10), "SIGKILL");
+    process.kill(-(await pidOf(a)), "SIGKILL");
     process.kill(Number(pid), "SIGKILL");
     // as if the pid had been reused: a live process of this user, started at another time
     const other = Bun.spawn(["sleep", "30"]);
