@@ -73,6 +73,12 @@ describe("terminal type and locale", () => {
       { env: { ...env, MINE: "local value" }, cwd },
     );
     expect(r.stdout).toBe("x y'z|local value|a b|flag|C.UTF-8|");
+    // names the worker's own scripts use are the job's to set, and change nothing else
+    const names = ["shell", "command", "job", "tty", "pair"].flatMap((n) => ["--env", `${n}=mine`]);
+    const own = await p([...names, "-n", "--", 'printf "%s|" "$shell" "$command" "$job" "$tty" "$pair" "$0"'], {
+      env,
+    });
+    expect(own).toMatchObject({ code: 0, stdout: "mine|mine|mine|mine|mine|/bin/bash|" });
     const unset = await p(["--env", "NOT_SET_HERE", "--", "true"], { env, cwd });
     expect(unset).toMatchObject({ code: 64, stderr: expect.stringContaining("NOT_SET_HERE is not set here") });
   });

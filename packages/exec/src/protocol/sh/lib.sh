@@ -78,7 +78,17 @@ P_JOB_TEXT='
   shift 4
   printf "%s\n" "$$" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
   exec >>"$job/output.log" 2>&1
-  [ "$tty" = - ] && exec env "$@" "$shell" -l -c "$command"
+  if [ "$tty" = - ]; then
+    # exported here rather than by env, one program fewer before the job starts; the
+    # shell and the command wait at the end of the arguments, where no NAME=VALUE of the
+    # job can overwrite them
+    set -- "$@" "$shell" "$command"
+    while [ $# -gt 2 ]; do
+      export "$1"
+      shift
+    done
+    exec "$1" -l -c "$2"
+  fi
   # script runs its -c text in $SHELL; the command and its shell travel in the environment
   exec env "$@" P_TTY_SIZE="$tty" P_SHELL="$shell" P_COMMAND="$command" SHELL=/bin/sh script -qefc "
     stty cols \"\${P_TTY_SIZE%x*}\" rows \"\${P_TTY_SIZE#*x}\" 2>/dev/null

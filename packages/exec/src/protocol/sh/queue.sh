@@ -27,6 +27,15 @@ queue_locked() {
     queue_status=1
   fi
   exec 9>&-
+  # the entries a dispatch found done with go once the lock has: an rm is a process, and
+  # under the lock every other job's start would wait for it (an entry seen again before
+  # it goes is found done again)
+  if [ -n "${q_drop:-}" ]; then
+    set --
+    for q_name in $q_drop; do set -- "$@" "$P_QUEUE/$q_name"; done
+    q_drop=
+    rm -f "$@"
+  fi
   [ -z "$queue_errexit" ] || set -e
   return "$queue_status"
 }
@@ -95,17 +104,17 @@ queue_dispatch() {
   [ -f "$P_QUEUE/capacity" ] && read -r q_slots q_gpus <"$P_QUEUE/capacity"
   # what the jobs that run hold; the entries of jobs that have ended go (a few file
   # tests per job: this runs often, and on some machines each is slow)
-  q_used=0 q_taken=' ' q_taken_gpus=, q_closed='' q_running=0 q_waiting=''
+  q_used=0 q_taken=' ' q_taken_gpus=, q_closed='' q_running=0 q_waiting='' q_drop=''
   for q_entry in "$P_QUEUE"/*.*; do
     [ -e "$q_entry" ] || continue
     q_dir=$P_JOBS/${q_entry##*.}
     if [ -f "$q_dir/exitcode" ] || [ ! -d "$q_dir" ]; then
       # ended, or removed
-      rm -f "$q_entry"
+      q_drop="$q_drop ${q_entry##*/}"
     elif [ ! -f "$q_dir/granted" ]; then
       q_waiting="$q_waiting $q_entry"
     elif q_gone "$q_dir"; then
-      rm -f "$q_entry"
+      q_drop="$q_drop ${q_entry##*/}"
     else
       read -r q_slot q_held <"$q_dir/granted"
       read -r q_need _ <"$q_dir/needs"
@@ -143,7 +152,7 @@ queue_dispatch() {
       q_why "$q_dir" gpu
     elif q_gone "$q_dir"; then
       # killed while it waited: it never runs
-      rm -f "$q_entry"
+      q_drop="$q_drop ${q_entry##*/}"
       continue
     else
       # granted: the lowest slot number free, the first GPUs free
