@@ -35,6 +35,8 @@ export interface RunSyncOptions {
   onOutput?: (chunk: Uint8Array) => void;
   /** Told how the transfer goes, from rsync's own progress (--info=progress2), as it goes. */
   onProgress?: (p: SyncProgress) => void;
+  /** Called once rsync has started. */
+  onStart?: () => void;
 }
 
 /** How far a sync is, as rsync's --info=progress2 says it. */
@@ -88,6 +90,7 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
       "rsync is not installed on this machine; install it (e.g. apt-get install rsync)",
     );
   }
+  opts.onStart?.();
   const onAbort = () => proc.kill("SIGTERM");
   opts.signal?.addEventListener("abort", onAbort);
   if (plan.stdin !== undefined && proc.stdin) {

@@ -1,10 +1,10 @@
 import { commandLine, type OutputSink, PError, type SlurmSubmit, type WorkerBackend } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
-import { gitProvenance, type SyncProgress } from "@p/sync";
+import { gitProvenance, type Provenance, type SyncProgress } from "@p/sync";
 import { v4 as uuid } from "uuid";
 import { type Followed, followJob, type Retry } from "./follow.ts";
 import { applyState, failedRecord, newRecord } from "./records.ts";
-import { syncJob } from "./sync.ts";
+import { prepareSync, syncJob } from "./sync.ts";
 import { openWorker } from "./workers.ts";
 
 export interface RunRequest {
@@ -119,22 +119,29 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const record: JobRecord = req.detach ? job : { ...job, client_pid: process.pid };
   const cancelled = () => req.signal?.aborted === true;
 
-  // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap
+  // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap; what git
+  // must say before rsync can start is asked first of all
+  if (req.sync) prepareSync(req.cwd);
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   const connecting = openWorker(req.worker);
   req.watch?.mark("resolve");
+  // where the synced files come from in git, recorded with the job (p only: p-exec keeps
+  // no record; and a job that syncs nothing has no files to come from anywhere). Asked
+  // once rsync runs: before, it would only slow what rsync waits for.
+  let provenance: Promise<Provenance | undefined> = Promise.resolve(undefined);
+  const askProvenance = () => {
+    if (req.store) provenance = provenanceOnce(req.cwd);
+  };
   const syncing = req.sync
     ? syncJob(req.cwd, req.worker, id, {
         signal: sync.signal,
         first: req.store !== undefined && firstSyncHere(req.store, req.cwd, req.worker),
+        onStart: askProvenance,
         ...(req.watch && { onProgress: (p: SyncProgress) => req.watch!.progress(p) }),
       }).finally(() => req.watch?.mark("sync"))
     : Promise.resolve();
   syncing.catch(() => {});
-  // where the synced files come from in git, recorded with the job (p only: p-exec keeps
-  // no record; and a job that syncs nothing has no files to come from anywhere)
-  const provenance = req.store && req.sync ? provenanceOnce(req.cwd) : Promise.resolve(undefined);
   let backend: WorkerBackend;
   try {
     backend = await connecting;

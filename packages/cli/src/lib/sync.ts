@@ -93,9 +93,21 @@ export async function planJobSync(
 const ignored = new Map<string, Promise<string[]>>();
 const ignoredOnce = (source: string) => {
   let found = ignored.get(source);
-  if (!found) ignored.set(source, (found = ignoredPaths(source)));
+  if (!found) {
+    found = ignoredPaths(source);
+    found.catch(() => {}); // (whoever syncs hears of a failure)
+    ignored.set(source, found);
+  }
   return found;
 };
+
+/**
+ * Start what a sync of `source` asks git before rsync can start, so that it runs while
+ * the rest of the run gets ready (rsync waits for it).
+ */
+export function prepareSync(source: string): void {
+  ignoredOnce(source);
+}
 
 /** Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its own). */
 export async function syncJob(

@@ -150,6 +150,8 @@ if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1; th
 fi
 # in the queue, while the runner starts: it starts now if it fits
 cd "$root"
+# shellcheck disable=SC2034 # (read by runner_live: this job's runner is starting)
+launching=$id
 queue_locked queue_enqueue "$job" "$capacity"
 set +e
 # detached: the job's state (running, or queued and why), the runner still starting

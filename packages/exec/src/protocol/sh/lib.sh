@@ -51,10 +51,13 @@ runner_alive() {
 }
 
 # runner_live DIR: the job's runner runs, or is still starting: its launch made the job
-# moments ago (within a minute) and the runner has not yet said its pid
+# moments ago (within a minute, or it is the job the running launch made: launching)
+# and the runner has not yet said its pid
 runner_live() {
   if [ -f "$1/runner" ]; then
     runner_alive "$1"
+  elif [ "${1##*/}" = "${launching:-}" ]; then
+    [ -f "$1/needs" ]
   else
     [ -f "$1/needs" ] && [ -z "$(find "$1/needs" -mmin +1 2>/dev/null)" ]
   fi
@@ -154,18 +157,27 @@ put() {
   printf '%s\n' "$3" >"$1/.$2.tmp" && mv -f "$1/.$2.tmp" "$1/$2"
 }
 
-# end_mark DIR: how a job that has ended was ended: stopped (by stop), timeout (by its
-# time limit), skipped (never run: a job it runs after did not succeed) or - (by itself)
+# end_mark DIR: sets end_mark to how a job that has ended was ended: stopped (by stop),
+# timeout (by its time limit), skipped (never run: a job it runs after did not succeed)
+# or - (by itself). (Set, not printed: no subshell.)
 end_mark() {
   if [ -f "$1/skipped" ]; then
-    echo skipped
+    end_mark=skipped
   elif [ -f "$1/stopped" ]; then
-    echo stopped
+    end_mark=stopped
   elif [ -f "$1/timedout" ]; then
-    echo timeout
+    end_mark=timeout
   else
-    echo -
+    end_mark=-
   fi
+}
+
+# file_line FILE DEFAULT: sets file_line to FILE's first line, or DEFAULT where there is
+# none (no file, or an empty one), with no process started
+file_line() {
+  file_line=
+  { IFS= read -r file_line || [ -n "$file_line" ]; } 2>/dev/null <"$1" || file_line=$2
+  [ -n "$file_line" ] || file_line=$2
 }
 
 # job_state DIR: one line, "<id> running", "<id> queued <why>", "<id> lost" (gone without
@@ -177,8 +189,11 @@ job_state() {
   if [ ! -d "$state_dir" ]; then
     echo "$state_id gone"
   elif [ -f "$state_dir/exitcode" ]; then
-    state_ended=$(cat "$state_dir/ended_at" 2>/dev/null || echo -)
-    echo "$state_id exited $(cat "$state_dir/exitcode") $state_ended $(end_mark "$state_dir")"
+    file_line "$state_dir/ended_at" -
+    state_ended=$file_line
+    file_line "$state_dir/exitcode" -
+    end_mark "$state_dir"
+    echo "$state_id exited $file_line $state_ended $end_mark"
   elif [ -f "$state_dir/slurm" ]; then
     slurm_job_state "$state_dir"
   elif runner_live "$state_dir"; then
@@ -289,7 +304,7 @@ follow_job() {
       done
     ) </dev/null >/dev/null 2>&1 &
     follow_watcher=$!
-    tail -c +"$follow_from" -s 0.05 --pid="$follow_watcher" -f "$follow_dir/output.log" &
+    tail -c +"$follow_from" -s 0.02 --pid="$follow_watcher" -f "$follow_dir/output.log" &
     follow_tail=$!
     { cat >/dev/null; kill "$follow_tail" "$follow_watcher"; } <&3 >/dev/null 2>&1 &
     wait "$follow_tail" 2>/dev/null
@@ -302,9 +317,11 @@ follow_job() {
     slurm_loaded=
     slurm_job_state "$follow_dir" >/dev/null
   fi
-  printf 'p-status %s %s %s %s\n' "$(cat "$follow_dir/exitcode" 2>/dev/null || echo unknown)" \
-    "$(cat "$follow_dir/ended_at" 2>/dev/null || echo -)" "$(end_mark "$follow_dir")" \
-    "$(wc -c <"$follow_dir/output.log")" >&2
+  file_line "$follow_dir/exitcode" unknown
+  follow_code=$file_line
+  file_line "$follow_dir/ended_at" -
+  end_mark "$follow_dir"
+  printf 'p-status %s %s %s %s\n' "$follow_code" "$file_line" "$end_mark" "$(wc -c <"$follow_dir/output.log")" >&2
 }
 
 # sweep DAYS REMOVE: what no job owns, one "leftover <KiB> <path>" line each: work dirs a
