@@ -329,6 +329,20 @@ describe("sync", () => {
     // one file edited: by hand; many, or a directory's mode: by rsync, from the same log
     put("a.txt", "once more");
     await runAndCompare();
+    // the log alone says what to level: nothing else is looked at (a file planted in the
+    // spare, which a whole scan would delete, is still there in the next job's work dir)
+    for (const edit of ["by the log", "by the log, twice"]) {
+      mirrorsSettled("p-w1");
+      asWorker("p-w1", `echo planted > ${mirror}${layout.SUFFIX.spare}/planted.txt`);
+      put("a.txt", edit);
+      const before = jobIds();
+      expect((await p(["--", "cat a.txt planted.txt"], { env, cwd })).stdout).toBe(`${edit}planted\n`);
+      expect(asWorker("p-w1", `ls ~/${layout.WORKDIRS_DIR}/${newJobId(before)}`)).toContain("planted.txt");
+    }
+    await runAndCompare();
+    // a file deleted, alone
+    rmSync(join(cwd, "mode.sh"));
+    expect(await runAndCompare()).not.toContain("mode.sh");
     for (let i = 0; i < 30; i++) put(`new/dir/m${i}.txt`, `m${i}`);
     await runAndCompare();
     Bun.spawnSync(["chmod", "700", join(cwd, "new")]);

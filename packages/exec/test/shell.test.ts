@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   BATCH_SCRIPT,
+  bare,
   JOB_FILES,
   LIBRARY,
   SCRIPTS,
@@ -31,6 +32,31 @@ describe("worker-side scripts", () => {
 
   test.each(names)("%s.sh parses in sh, dash and bash, as it is sent", (name) => {
     for (const shell of ["sh", "dash", "bash"]) expect(check([shell, "-n"], scriptText(name))).toBe("");
+  });
+
+  test.each([
+    ["# a comment\necho a\n", "echo a\n"],
+    ["  # indented\n\tx=1 # kept: code first\n", "\tx=1 # kept: code first\n"],
+    ["#!/bin/sh\necho '#not a comment'\n", "#!/bin/sh\necho '#not a comment'\n"],
+    ["awk '\n  # awk's comment\n  { print }'\n", "awk '\n  { print }'\n"],
+  ])("bare(%j) is %j", (text, sent) => {
+    expect(bare(text)).toBe(sent);
+  });
+
+  test("what the worker gets carries no comment lines, and is as it was otherwise", () => {
+    for (const name of names) {
+      const text = scriptText(name);
+      expect(text).not.toMatch(/^[ \t]*#(?!!)/m);
+      // the mirror's command rides on every sync's connection: it stays small
+      if (name === "mirror") expect(scriptCommand(name, ["m", "w", "-", "no"]).length).toBeLessThan(25_000);
+    }
+    const file = readFileSync(join(dir, "mirror.sh"), "utf8");
+    expect(SCRIPTS.mirror).toBe(
+      file
+        .split("\n")
+        .filter((l) => !/^\s*#/.test(l))
+        .join("\n"),
+    );
   });
 
   test("a Slurm job's batch script parses in sh, dash and bash", () => {

@@ -13,21 +13,36 @@ import slurm from "./sh/slurm.sh" with { type: "text" };
 import status from "./sh/status.sh" with { type: "text" };
 import stop from "./sh/stop.sh" with { type: "text" };
 
+/**
+ * A script as the worker gets it: without its comment lines, nearly half its bytes, which
+ * every remote command would carry (and on a new connection, a round trip more). No line
+ * of these scripts' data starts with `#`: a comment line is a comment wherever it is.
+ */
+export const bare = (text: string) => text.replace(/^[ \t]*#(?!!).*\n/gm, "");
+
 /** Every worker-side script, by name: each one operation, run as one remote command. */
-export const SCRIPTS = { launch, follow, status, stop, remove, mirror, probe } as const;
+export const SCRIPTS = {
+  launch: bare(launch),
+  follow: bare(follow),
+  status: bare(status),
+  stop: bare(stop),
+  remove: bare(remove),
+  mirror: bare(mirror),
+  probe: bare(probe),
+} as const;
 export type ScriptName = keyof typeof SCRIPTS;
 
 /** The shared functions, for tests that check the scripts' syntax. */
 export const LIBRARY = { lib, queue, slurm } as const;
 
 // the layout and the shared functions, which a job's runner reads too (as $P_LIB)
-const SHARED = `${SHELL_LAYOUT}\n${lib}\n${queue}\n${slurm}\n`;
+const SHARED = bare(`${SHELL_LAYOUT}\n${lib}\n${queue}\n${slurm}\n`);
 
 /**
  * The batch script a Slurm worker's job runs as (see batch.sh): the shared functions and
  * the batch's own text, with no data in it (that travels as its arguments).
  */
-export const BATCH_SCRIPT = `#!/bin/sh\n${SHARED}${batch}`;
+export const BATCH_SCRIPT = `#!/bin/sh\n${SHARED}${bare(batch)}`;
 
 /**
  * The whole text `sh -c` runs for a script: it starts in the home (which relative paths
@@ -38,7 +53,7 @@ export function scriptText(name: ScriptName): string {
   const start = "cd || exit 1\nP_ROOT=$1\nshift\n";
   // a launch hands the shared text on (to the job's runner, or into a Slurm job's batch
   // script), so it gets it once, as a string it then runs
-  const shared = name === "launch" ? `P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(batch)}\n` : SHARED;
+  const shared = name === "launch" ? `P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(bare(batch))}\n` : SHARED;
   return `${start}${shared}${SCRIPTS[name]}`;
 }
 

@@ -27,11 +27,9 @@ spare=$mirror$P_SPARE
 abs "$mirror"
 # shellcheck disable=SC2154 # set by abs
 lock=$abs$P_LOCK
-mkdir -p "${mirror%/*}" "${work%/*}" || exit 12
+[ -d "${mirror%/*}" ] && [ -d "${work%/*}" ] || mkdir -p "${mirror%/*}" "${work%/*}" || exit 12
 exec 9>>"$lock"
 if command -v flock >/dev/null; then flock 9; fi
-# the lock's mtime is the mirror's last use (see sweep)
-touch "$lock"
 here=$abs
 changes=$here$P_CHANGES
 syncing=$here$P_SYNCING
@@ -61,7 +59,8 @@ fi
 : >"$syncing"
 rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed"} "$@" || exit
 [ -z "$seed" ] || exec 8>&-
-rm -f "$syncing"
+# (with what a work dir half made before a crash left: one process, not two)
+rm -rf "$syncing" "$work$P_PART"
 [ "$family" = - ] || echo "$family" >"$here$P_FAMILY"
 
 copy() {
@@ -72,7 +71,10 @@ copy() {
 }
 
 make_spare() {
-  rm -rf "$spare$P_PART"
+  # the lock's mtime is the mirror's last use (see sweep); touched only here, once no
+  # refill looks at it for its mark
+  touch "$lock"
+  rm -rf "$spare$P_PART" "$changes$P_PART"
   # (from here the changes log says what the mirror gains over this copy)
   : >"$changes"
   { copy "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm -rf "$spare$P_PART"
@@ -130,6 +132,7 @@ changed_paths() {
 # then their directories' mtimes. Fails (having done nothing, or part) for anything else:
 # a directory made or changed, whose attributes rsync given a list would not set.
 level_by_log() {
+  log_file=$1
   log_n=0
   while IFS= read -r log_line; do
     case $log_line in
@@ -137,19 +140,28 @@ level_by_log() {
       "p "*) ;;
       *) return 1 ;;
     esac
-  done <"$1"
+  done <"$log_file"
   if [ "$log_n" -le 16 ]; then
+    # what went, in one rm; what came, in one cp from the mirror (one that was a directory
+    # in the spare and is not now fails it: the whole scan then levels)
+    set --
     while IFS= read -r log_line; do
-      log_path=${log_line#??}
       case $log_line in
-        "x "*) rm -rf "${spare:?}/$log_path" || return 1 ;;
-        "f "* | "L "*)
-          rm -rf "${spare:?}/$log_path" && cp -a "$mirror/$log_path" "$spare/$log_path" || return 1
-          ;;
+        "x "*) set -- "$@" "${spare:?}/${log_line#??}" ;;
       esac
-    done <"$1"
+    done <"$log_file"
+    [ $# -eq 0 ] || rm -rf -- "$@" || return 1
+    set --
+    while IFS= read -r log_line; do
+      case $log_line in
+        "f "* | "L "*) set -- "$@" "${log_line#??}" ;;
+      esac
+    done <"$log_file"
+    if [ $# -gt 0 ]; then
+      (cd "$mirror" && exec cp -a --parents --remove-destination -- "$@" "$here$P_SPARE/") || return 1
+    fi
   else
-    grep -v '^p ' "$1" | cut -c3- | tr '\n' '\0' |
+    grep -v '^p ' "$log_file" | cut -c3- | tr '\n' '\0' |
       rsync -a -I --force --no-implied-dirs --from0 --files-from=- --delete-missing-args "$mirror/" "$spare/" ||
       return 1
   fi
@@ -157,14 +169,13 @@ level_by_log() {
     case $log_line in
       "p "*) touch -m -r "$mirror/${log_line#??}" "$spare/${log_line#??}" || return 1 ;;
     esac
-  done <"$1"
+  done <"$log_file"
 }
 
 # bring the spare level with the mirror: by the changes logged, or by a whole scan
 level_spare() {
   if [ -z "$unsure" ] && [ -f "$changes" ] && changed_paths >"$changes$P_PART" &&
     level_by_log "$changes$P_PART"; then
-    rm -f "$changes$P_PART"
     return 0
   fi
   rm -f "$changes$P_PART"
@@ -197,7 +208,6 @@ clock_ticked() {
   return 1
 }
 
-rm -rf "$work$P_PART"
 if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
   in_background make_spare
   exit 0
