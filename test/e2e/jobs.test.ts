@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -9,7 +9,7 @@ import {
   p,
   scratch,
   spawnP,
-  startWorkers,
+  useWorkers,
   type Workers,
   waitFor,
   workDirOf,
@@ -21,15 +21,9 @@ setDefaultTimeout(30_000);
 let w: Workers;
 let env: Record<string, string>;
 
-beforeAll(async () => {
-  w = startWorkers();
+useWorkers([["p-w1"], ["p-w2"]], (started) => {
+  w = started;
   env = w.env;
-  expect((await p(["worker", "register", "p-w1"], { env })).code).toBe(0);
-  expect((await p(["worker", "register", "p-w2"], { env })).code).toBe(0);
-});
-afterAll(async () => {
-  await p(["prune", "--force"], { env });
-  w.stop();
 });
 
 const detach = async (cmd: string, worker: string[] = []) => {
