@@ -161,6 +161,25 @@ describe("p -- <command>", () => {
 });
 
 describe("sync", () => {
+  test("rsync rides an SSH connection made while git lists what it sends, and nothing of that outlives p", async () => {
+    const cwd = scratch("ahead");
+    writeFileSync(join(cwd, "f.txt"), "ahead\n");
+    // every ssh p starts, as its arguments: one line each
+    const log = join(cwd, "..", "ahead-ssh.log");
+    const wrapper = join(cwd, "..", "ahead-ssh");
+    writeFileSync(wrapper, `#!/bin/sh\necho "$*" >>${log}\nexec ${env.P_SSH_COMMAND} "$@"\n`, { mode: 0o755 });
+    const r = await p(["--", "cat f.txt"], { env: { ...env, P_SSH_COMMAND: wrapper }, cwd });
+    expect(r).toMatchObject({ code: 0, stdout: "ahead\n" });
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    const master = lines.find((l) => l.includes("ControlMaster=yes"));
+    const path = /ControlPath=(\S+)/.exec(master ?? "")?.[1];
+    expect(path).toBeDefined();
+    // rsync's ssh names the same socket, and makes no connection of its own
+    expect(lines.filter((l) => l.includes(`ControlPath=${path}`) && l.includes("ControlMaster=no"))).toHaveLength(1);
+    // the master, its socket and its directory are gone once p is
+    await waitFor(() => !Bun.spawnSync(["pgrep", "-f", path!]).success && !existsSync(join(path!, "..")), 5000);
+  });
+
   test("git repo: what git does not ignore, .git kept, spaces and unicode intact", async () => {
     const cwd = scratch("repo");
     const files: Record<string, string> = {

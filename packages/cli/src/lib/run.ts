@@ -121,7 +121,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
 
   // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap; what git
   // must say before rsync can start is asked first of all
-  if (req.sync) prepareSync(req.cwd);
+  if (req.sync) prepareSync(req.cwd, req.worker);
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   const connecting = openWorker(req.worker);

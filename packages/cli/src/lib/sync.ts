@@ -1,5 +1,17 @@
-import { hostname } from "node:os";
-import { mirrorCommand, mirrorDir, mirrorFamily, parseConnection, shq, type Target, workDir } from "@p/exec";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  mirrorCommand,
+  mirrorDir,
+  mirrorFamily,
+  parseConnection,
+  shq,
+  sshCommandArgv,
+  sshTargetArgs,
+  type Target,
+  workDir,
+} from "@p/exec";
 import type { Worker } from "@p/store";
 import {
   ignoredPaths,
@@ -15,7 +27,7 @@ import {
   syncedFiles,
   worktreeOverlay,
 } from "@p/sync";
-import { rshFor } from "./workers.ts";
+import { rshFor, sshCommand } from "./workers.ts";
 
 /** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
 export const remotePath = (dest: string) => dest.replace(/^~\/?/, "") || ".";
@@ -62,7 +74,7 @@ export async function planJobSync(
   worker: Pick<Worker, "connection" | "root">,
   id: string,
   overlay?: Overlay,
-  opts: { first?: boolean } = {},
+  opts: { first?: boolean; rsh?: string } = {},
 ): Promise<SyncPlan> {
   const target = parseConnection(worker.connection);
   const { root } = worker;
@@ -76,7 +88,7 @@ export async function planJobSync(
   return planMirrorSync({
     source,
     host: target.host,
-    rsh: rshFor(target),
+    rsh: opts.rsh ?? rshFor(target),
     mirror,
     remoteCommand: mirrorCommand(mirror, workDir(id, root), root, family, seed),
     exclude: [...(await ignoredOnce(source)), ...(overlay?.exclude ?? [])],
@@ -102,11 +114,75 @@ const ignoredOnce = (source: string) => {
 };
 
 /**
- * Start what a sync of `source` asks git before rsync can start, so that it runs while
- * the rest of the run gets ready (rsync waits for it).
+ * An OpenSSH connection to a worker made ahead of rsync, while git lists what rsync waits
+ * for: rsync's ssh then rides on it (ControlMaster) instead of making its own handshake.
+ * Nothing outlives p: the master's one session is `cat`, which ends when its stdin (p's
+ * pipe) closes, after the sync or with p, and the master ends once rsync has done. If it
+ * cannot be made, rsync's ssh connects by itself as it always did (and says why not).
  */
-export function prepareSync(source: string): void {
+class SshAhead {
+  private readonly proc: Bun.Subprocess<"pipe", "ignore", "ignore">;
+  readonly path: string;
+  private users = 0;
+
+  constructor(
+    target: Target,
+    private readonly key: string,
+  ) {
+    const dir = mkdtempSync(join(tmpdir(), "p-ssh-"));
+    this.path = join(dir, "s");
+    const args = ["-o", "BatchMode=yes", "-o", "ControlMaster=yes", "-o", `ControlPath=${this.path}`];
+    this.proc = Bun.spawn(sshCommandArgv(sshCommand(), [...args, ...sshTargetArgs(target), "cat >/dev/null"]), {
+      stdin: "pipe",
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    this.proc.exited.then(() => rmSync(dir, { recursive: true, force: true }));
+  }
+
+  /** A sync will use it (taken at once, so that no other sync's release ends it meanwhile). */
+  take(): this {
+    this.users++;
+    return this;
+  }
+
+  /**
+   * rsync's `-e` over this connection, once it is up (its socket is there); undefined if
+   * it ended, or is not up within the time an ssh would give up connecting.
+   */
+  async rsh(target: Target, signal?: AbortSignal): Promise<string | undefined> {
+    const until = Date.now() + 20_000;
+    while (!existsSync(this.path)) {
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null || signal?.aborted || Date.now() > until)
+        return undefined;
+      await Bun.sleep(5);
+    }
+    return `${rshFor(target)} -o ControlMaster=no -o ControlPath=${this.path}`;
+  }
+
+  /** A sync is done with it: the last one lets it go (its master ends once rsync's session has). */
+  release(): void {
+    if (--this.users > 0) return;
+    if (aheads.get(this.key) === this) aheads.delete(this.key);
+    this.proc.stdin.end();
+  }
+}
+
+/** The connections made ahead, by worker connection: a group's jobs to one worker share one. */
+const aheads = new Map<string, SshAhead>();
+
+/**
+ * Start what a sync of `source` to `worker` needs before rsync can start, so that it runs
+ * while the rest of the run gets ready: git's list of ignored paths (rsync waits for it)
+ * and the SSH connection rsync will use.
+ */
+export function prepareSync(source: string, worker: Pick<Worker, "connection">): void {
   ignoredOnce(source);
+  if (!aheads.has(worker.connection)) {
+    try {
+      aheads.set(worker.connection, new SshAhead(parseConnection(worker.connection), worker.connection));
+    } catch {} // (no ssh to start: rsync says so itself)
+  }
 }
 
 /** Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its own). */
@@ -117,10 +193,17 @@ export async function syncJob(
   opts: RunSyncOptions & { first?: boolean } = {},
 ) {
   const overlay = worktreeOverlay(source);
+  const ahead = aheads.get(worker.connection)?.take();
   try {
     const { first, ...run } = opts;
-    await runSync(await planJobSync(source, worker, id, overlay, first === undefined ? {} : { first }), run);
+    const rsh = await ahead?.rsh(parseConnection(worker.connection), opts.signal);
+    const plan = await planJobSync(source, worker, id, overlay, {
+      ...(first !== undefined && { first }),
+      ...(rsh && { rsh }),
+    });
+    await runSync(plan, run);
   } finally {
+    ahead?.release();
     overlay?.cleanup();
   }
 }
