@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -122,6 +122,7 @@ const ignoredOnce = (source: string) => {
  */
 class SshAhead {
   private readonly proc: Bun.Subprocess<"pipe", "ignore", "ignore">;
+  private readonly dir: string;
   readonly path: string;
   private users = 0;
 
@@ -129,7 +130,8 @@ class SshAhead {
     target: Target,
     private readonly key: string,
   ) {
-    const dir = mkdtempSync(join(tmpdir(), "p-ssh-"));
+    const dir = mkdtempSync(join(aheadsDir(), "c"));
+    this.dir = dir;
     this.path = join(dir, "s");
     const args = ["-o", "BatchMode=yes", "-o", "ControlMaster=yes", "-o", `ControlPath=${this.path}`];
     this.proc = Bun.spawn(sshCommandArgv(sshCommand(), [...args, ...sshTargetArgs(target), "cat >/dev/null"]), {
@@ -137,7 +139,12 @@ class SshAhead {
       stdout: "ignore",
       stderr: "ignore",
     });
-    this.proc.exited.then(() => rmSync(dir, { recursive: true, force: true }));
+    this.proc.exited.then(() => this.forget());
+  }
+
+  /** Its socket's directory goes: once no sync will connect to it, or when p ends. */
+  forget(): void {
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** A sync will use it (taken at once, so that no other sync's release ends it meanwhile). */
@@ -165,11 +172,34 @@ class SshAhead {
     if (--this.users > 0) return;
     if (aheads.get(this.key) === this) aheads.delete(this.key);
     this.proc.stdin.end();
+    // (rsync's session is made: nothing connects to the socket again)
+    this.forget();
   }
+}
+
+/**
+ * Where this user's sockets of connections made ahead live: a private directory (refused
+ * if it is anyone else's, or open to others). What a p killed outright left there (no
+ * socket is needed once its rsync has connected) goes after ten minutes.
+ */
+function aheadsDir(): string {
+  const dir = join(tmpdir(), `p-ssh-${process.getuid?.() ?? "user"}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0)
+    throw new Error(`${dir} is not this user's private directory`);
+  for (const name of readdirSync(dir)) {
+    const old = statSync(join(dir, name), { throwIfNoEntry: false });
+    if (old && Date.now() - old.mtimeMs > 600_000) rmSync(join(dir, name), { recursive: true, force: true });
+  }
+  return dir;
 }
 
 /** The connections made ahead, by worker connection: a group's jobs to one worker share one. */
 const aheads = new Map<string, SshAhead>();
+process.on("exit", () => {
+  for (const ahead of aheads.values()) ahead.forget();
+});
 
 /**
  * Start what a sync of `source` to `worker` needs before rsync can start, so that it runs
@@ -181,7 +211,7 @@ export function prepareSync(source: string, worker: Pick<Worker, "connection">):
   if (!aheads.has(worker.connection)) {
     try {
       aheads.set(worker.connection, new SshAhead(parseConnection(worker.connection), worker.connection));
-    } catch {} // (no ssh to start: rsync says so itself)
+    } catch {} // (no ssh to start, or no private place for its socket: rsync connects by itself)
   }
 }
 
