@@ -133,7 +133,9 @@ class SshAhead {
     const dir = mkdtempSync(join(aheadsDir(), "c"));
     this.dir = dir;
     this.path = join(dir, "s");
-    const args = ["-o", "BatchMode=yes", "-o", "ControlMaster=yes", "-o", `ControlPath=${this.path}`];
+    // (ControlPersist=no whatever the user's config says: the master must end with its session)
+    const args = ["-o", "BatchMode=yes", "-o", "ControlMaster=yes", "-o", "ControlPersist=no"];
+    args.push("-o", `ControlPath=${this.path}`);
     this.proc = Bun.spawn(sshCommandArgv(sshCommand(), [...args, ...sshTargetArgs(target), "cat >/dev/null"]), {
       stdin: "pipe",
       stdout: "ignore",
