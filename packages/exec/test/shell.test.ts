@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   BATCH_SCRIPT,
@@ -57,6 +58,19 @@ describe("worker-side scripts", () => {
         .filter((l) => !/^\s*#/.test(l))
         .join("\n"),
     );
+  });
+
+  test("file_line reads a file's first line with no process, or gives the default", () => {
+    const dir = mkdtempSync(join(tmpdir(), "p-file-line-"));
+    writeFileSync(join(dir, "line"), "7\nmore\n");
+    writeFileSync(join(dir, "no-newline"), "8");
+    writeFileSync(join(dir, "empty"), "");
+    const script = `${LIBRARY.lib}\nfor f in line no-newline empty missing; do file_line "$f" D; printf '%s|' "$file_line"; done`;
+    for (const shell of ["sh", "dash", "bash"]) {
+      const r = Bun.spawnSync([shell, "-c", script], { cwd: dir, stderr: "pipe" });
+      expect(`${r.stdout}${r.stderr}`).toBe("7|8|D|D|");
+    }
+    rmSync(dir, { recursive: true });
   });
 
   test("a Slurm job's batch script parses in sh, dash and bash", () => {

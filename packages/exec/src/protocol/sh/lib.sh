@@ -176,7 +176,7 @@ end_mark() {
 # none (no file, or an empty one), with no process started
 file_line() {
   file_line=
-  { IFS= read -r file_line || [ -n "$file_line" ]; } 2>/dev/null <"$1" || file_line=$2
+  { IFS= read -r file_line; } 2>/dev/null <"$1"
   [ -n "$file_line" ] || file_line=$2
 }
 
