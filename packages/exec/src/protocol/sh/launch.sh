@@ -106,9 +106,11 @@ runner_text='
   job=$1 timeout=$2 root=$3 P_ROOT=$4
   # its turn: a dispatch grants it a place and wakes it (USR1, taken from before anyone
   # knows its pid until it ends). The first job waiting also dispatches each second, for
-  # a job killed with its runner, whose place nothing else frees.
-  woke=
-  trap "woke=1" USR1
+  # a job killed with its runner, whose place nothing else frees. The wake ends the nap
+  # itself: a signal handled after "woke" was looked at and before wait began would
+  # otherwise leave the job asleep for the whole nap.
+  woke= nap=
+  trap "woke=1; [ -z \"\$nap\" ] || kill \"\$nap\" 2>/dev/null" USR1
   eval "$5"
   shift 5
   # its pid, and when it started: by the time it is read, the pid may name another process
@@ -122,12 +124,12 @@ runner_text='
     if queue_first_waiting "$job"; then first=yes nap_s=1; else first=no nap_s=5; fi
     sleep "$nap_s" &
     nap=$!
-    [ -n "$woke" ] || wait "$nap"
-    woke=
+    if [ -n "$woke" ]; then kill "$nap" 2>/dev/null; fi
+    wait "$nap"
+    nap= woke=
     # (not when woken by its grant: the job starts at once)
     [ "$first" = no ] || [ -f "$job/granted" ] || queue_locked queue_dispatch
   done
-  [ -z "${nap:-}" ] || kill "$nap" 2>/dev/null
   cd "$work"
   # stopped or skipped while it waited
   [ ! -f "$job/exitcode" ] || exit 0
