@@ -119,9 +119,9 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const record: JobRecord = req.detach ? job : { ...job, client_pid: process.pid };
   const cancelled = () => req.signal?.aborted === true;
 
-  // the sync (rsync over OpenSSH) and the control connection (ssh2) overlap; what git
-  // must say before rsync can start is asked first of all
-  if (req.sync) prepareSync(req.cwd, req.worker);
+  // the sync and the connection overlap: what git must say before rsync can start is
+  // asked first of all, and rsync rides the connection once it is up
+  if (req.sync) prepareSync(req.cwd);
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   const connecting = openWorker(req.worker);
@@ -138,6 +138,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
         signal: sync.signal,
         first: req.store !== undefined && firstSyncHere(req.store, req.cwd, req.worker),
         onStart: askProvenance,
+        via: connecting.then((backend) => backend.conn),
         ...(req.watch && { onProgress: (p: SyncProgress) => req.watch!.progress(p) }),
       }).finally(() => req.watch?.mark("sync"))
     : Promise.resolve();

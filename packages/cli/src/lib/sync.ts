@@ -1,14 +1,14 @@
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  type Connection,
   mirrorCommand,
   mirrorDir,
   mirrorFamily,
   parseConnection,
+  RshBridge,
   shq,
-  sshCommandArgv,
-  sshTargetArgs,
   type Target,
   workDir,
 } from "@p/exec";
@@ -27,7 +27,8 @@ import {
   syncedFiles,
   worktreeOverlay,
 } from "@p/sync";
-import { rshFor, sshCommand } from "./workers.ts";
+import { bridgeRsh } from "./rsh.ts";
+import { rshFor } from "./workers.ts";
 
 /** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
 export const remotePath = (dest: string) => dest.replace(/^~\/?/, "") || ".";
@@ -114,77 +115,42 @@ const ignoredOnce = (source: string) => {
 };
 
 /**
- * An OpenSSH connection to a worker made ahead of rsync, while git lists what rsync waits
- * for: rsync's ssh then rides on it (ControlMaster) instead of making its own handshake.
- * Nothing outlives p: the master's one session is `cat`, which ends when its stdin (p's
- * pipe) closes, after the sync or with p, and the master ends once rsync has done. If it
- * cannot be made, rsync's ssh connects by itself as it always did (and says why not).
+ * rsync's remote shell over the job's own SSH connection (see RshBridge): rsync then makes
+ * no handshake of its own, and starts as soon as git has said what it sends. Its socket
+ * lives in a private directory per user (refused if it is anyone else's, or open to
+ * others), and goes with the sync, or with p; what a p killed outright left there goes
+ * ten minutes later. Undefined if no socket can be made: rsync's ssh connects by itself.
  */
-class SshAhead {
-  private readonly proc: Bun.Subprocess<"pipe", "ignore", "ignore">;
-  private readonly dir: string;
-  readonly path: string;
-  private users = 0;
-
-  constructor(
-    target: Target,
-    private readonly key: string,
-  ) {
-    const dir = mkdtempSync(join(aheadsDir(), "c"));
-    this.dir = dir;
-    this.path = join(dir, "s");
-    // (ControlPersist=no whatever the user's config says: the master must end with its session)
-    const args = ["-o", "BatchMode=yes", "-o", "ControlMaster=yes", "-o", "ControlPersist=no"];
-    args.push("-o", `ControlPath=${this.path}`);
-    this.proc = Bun.spawn(sshCommandArgv(sshCommand(), [...args, ...sshTargetArgs(target), "cat >/dev/null"]), {
-      stdin: "pipe",
-      stdout: "ignore",
-      stderr: "ignore",
-    });
-    this.proc.exited.then(() => this.forget());
-  }
-
-  /** Its socket's directory goes: once no sync will connect to it, or when p ends. */
-  forget(): void {
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** A sync will use it (taken at once, so that no other sync's release ends it meanwhile). */
-  take(): this {
-    this.users++;
-    return this;
-  }
-
-  /**
-   * rsync's `-e` over this connection, once it is up (its socket is there); undefined if
-   * it ended, or is not up within the time an ssh would give up connecting.
-   */
-  async rsh(target: Target, signal?: AbortSignal): Promise<string | undefined> {
-    const until = Date.now() + 20_000;
-    while (!existsSync(this.path)) {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null || signal?.aborted || Date.now() > until)
-        return undefined;
-      await Bun.sleep(5);
-    }
-    return `${rshFor(target)} -o ControlMaster=no -o ControlPath=${this.path}`;
-  }
-
-  /** A sync is done with it: the last one lets it go (its master ends once rsync's session has). */
-  release(): void {
-    if (--this.users > 0) return;
-    if (aheads.get(this.key) === this) aheads.delete(this.key);
-    this.proc.stdin.end();
-    // (rsync's session is made: nothing connects to the socket again)
-    this.forget();
+async function bridgeOver(connection: Promise<Connection>): Promise<{ rsh: string; close(): void } | undefined> {
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(join(socketsDir(), "b"));
+    const socket = join(dir, "s");
+    const rsh = bridgeRsh(socket);
+    if (!rsh) throw new Error("no way to name this binary to rsync");
+    const bridge = await RshBridge.listen(socket, connection);
+    const made = dir;
+    bridges.add(made);
+    return {
+      rsh,
+      close() {
+        bridge.close();
+        bridges.delete(made);
+        rmSync(made, { recursive: true, force: true });
+      },
+    };
+  } catch {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    return undefined;
   }
 }
 
-/**
- * Where this user's sockets of connections made ahead live: a private directory (refused
- * if it is anyone else's, or open to others). What a p killed outright left there (no
- * socket is needed once its rsync has connected) goes after ten minutes.
- */
-function aheadsDir(): string {
+const bridges = new Set<string>();
+process.on("exit", () => {
+  for (const dir of bridges) rmSync(dir, { recursive: true, force: true });
+});
+
+function socketsDir(): string {
   const dir = join(tmpdir(), `p-ssh-${process.getuid?.() ?? "user"}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
@@ -197,45 +163,35 @@ function aheadsDir(): string {
   return dir;
 }
 
-/** The connections made ahead, by worker connection: a group's jobs to one worker share one. */
-const aheads = new Map<string, SshAhead>();
-process.on("exit", () => {
-  for (const ahead of aheads.values()) ahead.forget();
-});
-
 /**
- * Start what a sync of `source` to `worker` needs before rsync can start, so that it runs
- * while the rest of the run gets ready: git's list of ignored paths (rsync waits for it)
- * and the SSH connection rsync will use.
+ * Start what a sync of `source` needs before rsync can start, so that it runs while the
+ * rest of the run gets ready: git's list of ignored paths, which rsync waits for.
  */
-export function prepareSync(source: string, worker: Pick<Worker, "connection">): void {
+export function prepareSync(source: string): void {
   ignoredOnce(source);
-  if (!aheads.has(worker.connection)) {
-    try {
-      aheads.set(worker.connection, new SshAhead(parseConnection(worker.connection), worker.connection));
-    } catch {} // (no ssh to start, or no private place for its socket: rsync connects by itself)
-  }
 }
 
-/** Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its own). */
+/**
+ * Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its
+ * own); over `via`, the job's own SSH connection, where it is given.
+ */
 export async function syncJob(
   source: string,
   worker: Pick<Worker, "connection" | "root">,
   id: string,
-  opts: RunSyncOptions & { first?: boolean } = {},
+  opts: RunSyncOptions & { first?: boolean; via?: Promise<Connection> } = {},
 ) {
   const overlay = worktreeOverlay(source);
-  const ahead = aheads.get(worker.connection)?.take();
+  const bridge = opts.via && (await bridgeOver(opts.via));
   try {
-    const { first, ...run } = opts;
-    const rsh = await ahead?.rsh(parseConnection(worker.connection), opts.signal);
+    const { first, via: _, ...run } = opts;
     const plan = await planJobSync(source, worker, id, overlay, {
       ...(first !== undefined && { first }),
-      ...(rsh && { rsh }),
+      ...(bridge && { rsh: bridge.rsh }),
     });
     await runSync(plan, run);
   } finally {
-    ahead?.release();
+    bridge?.close();
     overlay?.cleanup();
   }
 }

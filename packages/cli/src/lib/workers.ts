@@ -7,7 +7,6 @@ import {
   SshWorker,
   sshTargetArgs,
   type Target,
-  type WorkerBackend,
 } from "@p/exec";
 import { loadConfig, type Worker } from "@p/store";
 import type { Retry } from "./follow.ts";
@@ -22,10 +21,7 @@ export function rshFor(target: Target): string {
 }
 
 /** Connect to a worker, as the kind of worker it is; errors name the worker. */
-export async function openWorker(
-  worker: Worker,
-  opts: Omit<ConnectOptions, "sshCommand"> = {},
-): Promise<WorkerBackend> {
+export async function openWorker(worker: Worker, opts: Omit<ConnectOptions, "sshCommand"> = {}): Promise<SshWorker> {
   try {
     const conn = await connect(parseConnection(worker.connection), { ...opts, sshCommand: sshCommand() });
     return new SshWorker(conn, worker.name, worker.root);
