@@ -1,6 +1,6 @@
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { commandFrame, FRAME, Frames } from "@p/exec";
+import { commandFrame, FRAME, Frames } from "@p/exec/bridge";
 
 /** The first argument that makes a binary of p rsync's remote shell over p's own connection. */
 export const RSH_ARG = "__rsh";
