@@ -125,6 +125,9 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   const connecting = openWorker(req.worker);
+  // (a connection that fails is said once, below: not again by the sync that waits for it)
+  const via = connecting.then((backend) => backend.conn);
+  via.catch(() => {});
   req.watch?.mark("resolve");
   // where the synced files come from in git, recorded with the job (p only: p-exec keeps
   // no record; and a job that syncs nothing has no files to come from anywhere). Asked
@@ -138,7 +141,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
         signal: sync.signal,
         first: req.store !== undefined && firstSyncHere(req.store, req.cwd, req.worker),
         onStart: askProvenance,
-        via: connecting.then((backend) => backend.conn),
+        via,
         ...(req.watch && { onProgress: (p: SyncProgress) => req.watch!.progress(p) }),
       }).finally(() => req.watch?.mark("sync"))
     : Promise.resolve();
