@@ -161,8 +161,11 @@ describe("p -- <command>", () => {
 });
 
 describe("sync", () => {
-  test("rsync rides p's own SSH connection: ssh only resolves the worker, and nothing of the bridge outlives p", async () => {
+  test("a re-run's rsync rides p's own SSH connection: ssh only resolves the worker, and nothing of the bridge outlives p", async () => {
     const cwd = scratch("bridge");
+    writeFileSync(join(cwd, "f.txt"), "first\n");
+    // (a first sync sends the whole tree by rsync's own ssh; the next ones ride the bridge)
+    expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
     writeFileSync(join(cwd, "f.txt"), "bridged\n");
     // every ssh p starts, as its arguments: one line each
     const log = join(cwd, "..", "bridge-ssh.log");
@@ -183,6 +186,7 @@ describe("sync", () => {
   test("where the bridge's socket has no private place, rsync's ssh connects by itself", async () => {
     const cwd = scratch("nobridge");
     writeFileSync(join(cwd, "f.txt"), "by ssh\n");
+    expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
     const log = join(cwd, "..", "nobridge-ssh.log");
     const wrapper = join(cwd, "..", "nobridge-ssh");
     writeFileSync(wrapper, `#!/bin/sh\necho "$*" >>${log}\nexec ${env.P_SSH_COMMAND} "$@"\n`, { mode: 0o755 });

@@ -173,7 +173,8 @@ export function prepareSync(source: string): void {
 
 /**
  * Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its
- * own); over `via`, the job's own SSH connection, where it is given.
+ * own); a sync of a tree synced there before goes over `via`, the job's own SSH
+ * connection, where it is given.
  */
 export async function syncJob(
   source: string,
@@ -182,7 +183,9 @@ export async function syncJob(
   opts: RunSyncOptions & { first?: boolean; via?: Promise<Connection> } = {},
 ) {
   const overlay = worktreeOverlay(source);
-  const bridge = opts.via && (await bridgeOver(opts.via));
+  // (a first sync, which sends or compares the whole tree, goes by rsync's own ssh: the
+  // bridge saves a handshake, and costs a relay through p that shows on a long transfer)
+  const bridge = opts.via && !opts.first ? await bridgeOver(opts.via) : undefined;
   try {
     const { first, via: _, ...run } = opts;
     const plan = await planJobSync(source, worker, id, overlay, {

@@ -259,6 +259,9 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
   const client = new Client();
   return new Promise((resolve, reject) => {
     client.once("ready", () => {
+      // small messages go at once: a sync's and a follow's exchanges wait on each other, and
+      // Nagle's algorithm would hold each one back until the last was acknowledged
+      client.setNoDelay(true);
       client.removeAllListeners("error");
       client.on("error", () => {}); // later faults surface on the channels that use them
       resolve(new Connection(client, s));
