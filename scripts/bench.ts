@@ -363,54 +363,44 @@ try {
   }
   await warmCosts("6,000 files, ext4", src, () => touch(50), `${home}/hand-uptodate`);
 
+  /**
+   * The tree `times` over, synced once by p and once by hand, then a warm re-run of each
+   * with one file changed; returns the tree and how to change that file.
+   */
+  async function warmTreeRow(name: string, times: number, label: string, runs = RUNS) {
+    const tree = join(dir, name);
+    mkdirSync(tree);
+    buildTree(tree, times);
+    let change = 0;
+    const touchTree = () => writeFileSync(join(tree, "src", "mod7", "file3.c"), `changed ${++change} ${Date.now()}\n`);
+    sh(`cd ${tree} && ${P} -- true && ${rsyncE} ${tree}/ ${USER}:hand-${name}/`);
+    await compare(
+      `warm re-run, 1 file changed (${label})`,
+      () => {
+        touchTree();
+        return `cd ${tree} && ${P} -- true`;
+      },
+      "rsync to an up-to-date dir + ssh",
+      () => {
+        touchTree();
+        return `${rsyncE} ${tree}/ ${USER}:hand-${name}/ && ${ssh} 'cd hand-${name} && true'`;
+      },
+      (p, b) => [`<= 1.25x`, p <= 1.25 * b],
+      { runs },
+    );
+    return { tree, touchTree };
+  }
+
   // the same tree four times over: a warm run should cost rsync's own scan plus the change
-  const big = join(dir, "big");
-  mkdirSync(big);
-  buildTree(big, 4);
-  const touchBig = (i: number) => writeFileSync(join(big, "src", "mod7", "file3.c"), `changed ${i} ${Date.now()}\n`);
-  sh(`cd ${big} && ${P} -- true && ${rsyncE} ${big}/ ${USER}:hand-big/`);
-  let bigChange = 0;
-  await compare(
-    "warm re-run, 1 file changed (4x tree)",
-    () => {
-      touchBig(++bigChange);
-      return `cd ${big} && ${P} -- true`;
-    },
-    "rsync to an up-to-date dir + ssh",
-    () => {
-      touchBig(++bigChange);
-      return `${rsyncE} ${big}/ ${USER}:hand-big/ && ${ssh} 'cd hand-big && true'`;
-    },
-    (p, b) => [`<= 1.25x`, p <= 1.25 * b],
-  );
-  await warmCosts("24,000 files, ext4", big, () => touchBig(++bigChange), `${home}/hand-big`);
+  const big = await warmTreeRow("big", 4, "4x tree");
+  await warmCosts("24,000 files, ext4", big.tree, big.touchTree, `${home}/hand-big`);
 
   // a 100,000-file tree, where the disk has room for it and its copies (the tree, its
   // mirror, spare and work dirs, and the copy by hand: about 4 GB)
   const freeGB = Number(sh(`df -Pk ${dir} | awk 'NR == 2 { print int($4 / 1048576) }'`).trim());
   if (freeGB >= 12) {
-    const huge = join(dir, "huge");
-    mkdirSync(huge);
-    buildTree(huge, 17);
-    const touchHuge = (i: number) =>
-      writeFileSync(join(huge, "src", "mod7", "file3.c"), `changed ${i} ${Date.now()}\n`);
-    sh(`cd ${huge} && ${P} -- true && ${rsyncE} ${huge}/ ${USER}:hand-huge/`);
-    let hugeChange = 0;
-    await compare(
-      "warm re-run, 1 file changed (100k tree)",
-      () => {
-        touchHuge(++hugeChange);
-        return `cd ${huge} && ${P} -- true`;
-      },
-      "rsync to an up-to-date dir + ssh",
-      () => {
-        touchHuge(++hugeChange);
-        return `${rsyncE} ${huge}/ ${USER}:hand-huge/ && ${ssh} 'cd hand-huge && true'`;
-      },
-      (p, b) => [`<= 1.25x`, p <= 1.25 * b],
-      { runs: Math.min(RUNS, 3) },
-    );
-    sh(`${ssh} 'rm -rf hand-huge'; rm -rf ${huge}`);
+    const huge = await warmTreeRow("huge", 17, "100k tree", Math.min(RUNS, 3));
+    sh(`${ssh} 'rm -rf hand-huge'; rm -rf ${huge.tree}`);
   } else costs.push(`(no 100,000-file tree: ${freeGB} GB free here, 12 GB wanted)`);
 
   // where the file system has reflinks (XFS here, on a loop device), the copies p makes in
