@@ -105,6 +105,8 @@ function serve(client: Socket, connection: Promise<Connection>): void {
   const run = async (command: string) => {
     const conn = await connection;
     const { channel, ended } = await conn.exec(command);
+    // (a client gone meanwhile, rsync killed, leaves nothing running on the worker)
+    if (client.destroyed) return channel.close();
     // the client's stdin: what came early, then the rest, with backpressure both ways
     client.off("data", onData);
     for (const b of early) if (b.length) channel.write(b);
