@@ -59,6 +59,15 @@ export interface Removal {
  * behind a login node) is a second implementation of this interface.
  */
 export interface WorkerBackend {
+  /**
+   * Send a job's launch ahead while its sync runs, so that the launch costs no round trip
+   * once the sync has ended: the worker holds it until `launch` or `start` (detached as
+   * `follow` says) takes it up with the same spec, or `withdraw` calls it off. Optional:
+   * a backend without it launches when asked.
+   */
+  sendAhead?(spec: LaunchSpec, follow: boolean): void;
+  /** Call off a launch sent ahead: nothing of it happens on the worker. */
+  withdraw?(id: string): void;
   /** Record and start a job, detached; its state right after (running, or queued). */
   launch(spec: LaunchSpec): Promise<RemoteState | undefined>;
   /** Record and start a job, and follow it to its end, in one round trip. */

@@ -9,6 +9,7 @@ import {
   launchCommand,
   OCCASIONAL_JOB_FILES,
   parseFollowStatus,
+  SCRIPT_EXIT,
   secretInput,
 } from "../src/protocol/index.ts";
 import { localWorker } from "./_local.ts";
@@ -187,6 +188,29 @@ describe("the job's surroundings, as a login session gives them", () => {
     // (the log holds what the job printed: here, the secret itself)
     for (const file of readdirSync(join(home, ".p/jobs", id)).filter((f) => f !== "output.log"))
       expect(readFileSync(join(home, ".p/jobs", id, file), "utf8")).not.toContain("s3cr3t");
+  });
+
+  test("a launch sent ahead waits for its word: 'go' starts the job, the end of stdin leaves nothing", async () => {
+    const started = newId();
+    const spec = { id: started, command: 'printf "%s" "$TOKEN"', cwd: "/", worker: "w", secrets: { TOKEN: "t0k" } };
+    const r = await sh(launchCommand(spec, true, undefined, true), false, `${secretInput(spec)}go\n`);
+    expect(r.out).toBe("t0k");
+    expect(statusOf(r.err)?.exitCode).toBe(0);
+    for (const [input, close] of [
+      ["", true],
+      ["stop\n", false],
+    ] as const) {
+      const withdrawn = newId();
+      const w = await sh(
+        launchCommand({ id: withdrawn, command: "touch ~/ran", cwd: "/", worker: "w" }, false, undefined, true),
+        close,
+        input,
+      );
+      expect(w).toEqual({ out: "", err: "", code: SCRIPT_EXIT.withdrawn });
+      expect(existsSync(join(home, ".p/jobs", withdrawn))).toBe(false);
+      expect(existsSync(join(home, ".p/workdirs", withdrawn))).toBe(false);
+      expect(existsSync(join(home, "ran"))).toBe(false);
+    }
   });
 
   test("with a tty, the job runs on a pseudo-terminal of the given size, and keeps its exit code", async () => {

@@ -117,6 +117,22 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     ...(req.slurm?.args?.length && { sbatch_args: req.slurm.args }),
   };
   const record: JobRecord = req.detach ? job : { ...job, client_pid: process.pid };
+  const spec = {
+    id,
+    command: job.command,
+    cwd: req.cwd,
+    worker: req.worker.name,
+    ...(req.dir !== undefined && { dir: req.dir }),
+    ...(req.env && { env: req.env }),
+    ...(req.secrets && { secrets: req.secrets }),
+    ...(req.tty && { tty: req.tty }),
+    ...(req.timeoutS !== undefined && { timeoutS: req.timeoutS }),
+    // (the worker's slots and GPUs, as its config says; a Slurm worker's are Slurm's)
+    ...(slurm ? { slurm } : { capacity: req.worker }),
+    ...(req.exclusive && { exclusive: true }),
+    ...(req.gpus && { gpus: req.gpus }),
+    ...(req.after && { after: req.after }),
+  };
   const cancelled = () => req.signal?.aborted === true;
 
   // the sync and the connection overlap: what git must say before rsync can start is
@@ -155,10 +171,13 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     if (req.record?.group) req.store?.save(failedRecord(job, (err as Error).message));
     throw err;
   }
+  // the launch goes to the worker while the sync runs, and waits there for its word
+  if (req.sync) backend.sendAhead?.(spec, !req.detach);
   try {
     try {
       await syncing;
     } catch (err) {
+      backend.withdraw?.(id);
       // a half-synced work dir must never run a command: remove it
       await backend.remove([id]).catch(() => {});
       if ((err as PError).code === "sync_cancelled") return { kind: "cancelled" };
@@ -167,7 +186,10 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       const code = (err as PError).code === "repository_refused" ? "repository_refused" : "sync_failed";
       throw new PError(code, `sync to worker ${req.worker.name} failed: ${(err as Error).message}`, { cause: err });
     }
-    if (cancelled()) return { kind: "cancelled" };
+    if (cancelled()) {
+      backend.withdraw?.(id);
+      return { kind: "cancelled" };
+    }
 
     // the provenance joins the record once known: the launch never waits for git
     const known = provenance.then((git) => {
@@ -176,22 +198,6 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       req.store?.update(id, { git });
     });
     req.store?.save(record);
-    const spec = {
-      id,
-      command: job.command,
-      cwd: req.cwd,
-      worker: req.worker.name,
-      ...(req.dir !== undefined && { dir: req.dir }),
-      ...(req.env && { env: req.env }),
-      ...(req.secrets && { secrets: req.secrets }),
-      ...(req.tty && { tty: req.tty }),
-      ...(req.timeoutS !== undefined && { timeoutS: req.timeoutS }),
-      // (the worker's slots and GPUs, as its config says; a Slurm worker's are Slurm's)
-      ...(slurm ? { slurm } : { capacity: req.worker }),
-      ...(req.exclusive && { exclusive: true }),
-      ...(req.gpus && { gpus: req.gpus }),
-      ...(req.after && { after: req.after }),
-    };
     try {
       if (req.detach) {
         const state = await backend.launch(spec);

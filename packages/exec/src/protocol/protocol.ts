@@ -9,6 +9,8 @@ export const SCRIPT_EXIT = {
   noDirectory: 2,
   /** follow.sh, stop.sh: no such job on the worker. */
   noJob: 3,
+  /** launch.sh: a launch sent ahead was called off (its sync did not end well). */
+  withdrawn: 4,
   /** mirror.sh: the work dir could not be made from the mirror (rsync's "file I/O error"). */
   copyFailed: 11,
   /** mirror.sh: the mirror's or work dir's parent could not be made. */

@@ -253,15 +253,17 @@ export function secretInput(spec: LaunchSpec): string {
 
 /**
  * Record and start a job; with `follow`, stream its output to its end in the same round
- * trip. With secrets, secretInput(spec) must be written to the command's stdin.
+ * trip. With secrets, secretInput(spec) must be written to the command's stdin. Sent
+ * `ahead`, it waits for a line "go" on stdin (after the secrets) before it does anything,
+ * and does nothing if stdin ends first (exit SCRIPT_EXIT.withdrawn).
  */
-export function launchCommand(spec: LaunchSpec, follow: boolean, root?: string): string {
+export function launchCommand(spec: LaunchSpec, follow: boolean, root?: string, ahead = false): string {
   if (spec.dir === "")
     throw new PError("invalid_argument", "the directory to run in is empty; give a path or leave it out");
   const env = Object.entries(spec.env ?? {}).map(([name, value]) => `${assertEnvName(name)}=${value}`);
   const secretBytes = String(Buffer.byteLength(secretInput(spec)));
   const tty = spec.tty ? `${Math.max(1, Math.floor(spec.tty.cols))}x${Math.max(1, Math.floor(spec.tty.rows))}` : "-";
-  const mode = follow ? "follow" : "detach";
+  const mode = `${ahead ? "ahead-" : ""}${follow ? "follow" : "detach"}`;
   const timeout = spec.timeoutS === undefined ? "-" : String(Math.max(1, Math.ceil(spec.timeoutS)));
   const args = [mode, assertJobId(spec.id), spec.command, spec.cwd, spec.worker, spec.dir ?? "", tty, timeout];
   const queue = spec.slurm ? ["- -", "1 0", slurmAfter(spec)] : queueArgs(spec);

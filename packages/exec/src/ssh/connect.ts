@@ -72,12 +72,17 @@ export class Connection {
 
   /** Run a command to completion and collect its output. */
   async run(command: string, input?: string): Promise<RunResult> {
-    const { channel, ended } = await this.exec(command);
+    const started = await this.exec(command);
+    if (input !== undefined) started.channel.end(input);
+    return this.collect(started);
+  }
+
+  /** What a command started already prints, once it has ended. */
+  async collect({ channel, ended }: RemoteCommand): Promise<RunResult> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     channel.on("data", (d: Buffer) => out.push(d));
     channel.stderr.on("data", (d: Buffer) => err.push(d));
-    if (input !== undefined) channel.end(input);
     const { code, signal } = await ended;
     return { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code, signal };
   }

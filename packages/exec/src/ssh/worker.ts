@@ -27,7 +27,13 @@ import {
   statusCommand,
   stopCommand,
 } from "../protocol/scripts.ts";
-import type { Connection } from "./connect.ts";
+import type { Connection, RemoteCommand } from "./connect.ts";
+
+/** A launch sent ahead (see WorkerBackend.sendAhead): its command, started and waiting. */
+interface Ahead {
+  follow: boolean;
+  started: Promise<RemoteCommand>;
+}
 
 /**
  * A worker reached over SSH: it runs each job itself (see launch.sh), or, a Slurm login
@@ -43,9 +49,50 @@ export class SshWorker implements WorkerBackend {
     readonly root?: string,
   ) {}
 
+  private readonly ahead = new Map<string, Ahead>();
+
+  sendAhead(spec: LaunchSpec, follow: boolean): void {
+    const started = this.conn.exec(launchCommand(spec, follow, this.root, true));
+    started.then(
+      ({ channel }) => {
+        const secrets = secretInput(spec);
+        if (secrets) channel.write(secrets);
+      },
+      () => {}, // (said by launch or start, which take it up)
+    );
+    this.ahead.set(spec.id, { follow, started });
+  }
+
+  withdraw(id: string): void {
+    const ahead = this.ahead.get(id);
+    this.ahead.delete(id);
+    // (its stdin ends before "go": it leaves at once, having done nothing)
+    ahead?.started.then(
+      ({ channel }) => channel.end(),
+      () => {},
+    );
+  }
+
+  /** The launch of `spec` sent ahead, told to go, if one was sent (detached as `follow` says). */
+  private go(spec: LaunchSpec, follow: boolean): Promise<RemoteCommand> | undefined {
+    const ahead = this.ahead.get(spec.id);
+    if (!ahead || ahead.follow !== follow) return undefined;
+    this.ahead.delete(spec.id);
+    return ahead.started.then((command) => {
+      // a detached launch reads nothing more; a followed one's stdin stays open, its end
+      // telling the worker the client has gone
+      if (follow) command.channel.write("go\n");
+      else command.channel.end("go\n");
+      return command;
+    });
+  }
+
   async launch(spec: LaunchSpec): Promise<RemoteState | undefined> {
     const secrets = secretInput(spec);
-    const r = await this.conn.run(launchCommand(spec, false, this.root), secrets || undefined);
+    const ahead = this.go(spec, false);
+    const r = ahead
+      ? await this.conn.collect(await ahead)
+      : await this.conn.run(launchCommand(spec, false, this.root), secrets || undefined);
     if (r.code === null && r.signal === undefined)
       throw new PError(
         "connection_lost",
@@ -60,7 +107,9 @@ export class SshWorker implements WorkerBackend {
   }
 
   start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult> {
-    return this.followWith(launchCommand(spec, true, this.root), spec.id, { ...opts, offset: 0 }, secretInput(spec));
+    const ahead = this.go(spec, true);
+    const command = launchCommand(spec, true, this.root);
+    return this.followWith(ahead ?? command, spec.id, { ...opts, offset: 0 }, ahead ? "" : secretInput(spec));
   }
 
   follow(id: string, opts: FollowOptions): Promise<FollowResult> {
@@ -68,7 +117,12 @@ export class SshWorker implements WorkerBackend {
   }
 
   /** Stream to the end; GNU tail may quit before it has sent all a fast job wrote: fetch the rest. */
-  private async followWith(command: string, id: string, opts: FollowOptions, input = ""): Promise<FollowResult> {
+  private async followWith(
+    command: string | Promise<RemoteCommand>,
+    id: string,
+    opts: FollowOptions,
+    input = "",
+  ): Promise<FollowResult> {
     const offset = opts.offset ?? 0;
     const progress = opts.progress ?? { bytes: 0 };
     let s = await this.stream(command, id, opts, progress, input);
@@ -77,10 +131,16 @@ export class SshWorker implements WorkerBackend {
     return s;
   }
 
-  /** One run of a follow script: stdout to `out` with backpressure, until its status line. */
-  private async stream(command: string, id: string, opts: FollowOptions, progress: { bytes: number }, input = "") {
+  /** One run of a follow script (or of one started already): stdout to `out` with backpressure, until its status line. */
+  private async stream(
+    command: string | Promise<RemoteCommand>,
+    id: string,
+    opts: FollowOptions,
+    progress: { bytes: number },
+    input = "",
+  ) {
     const { out } = opts;
-    const { channel, ended } = await this.conn.exec(command);
+    const { channel, ended } = await (typeof command === "string" ? this.conn.exec(command) : command);
     // stdin stays open: its end tells the worker the client has gone
     if (input) channel.write(input);
     return new Promise<FollowResult>((resolve, reject) => {

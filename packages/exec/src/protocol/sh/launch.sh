@@ -17,7 +17,10 @@
 # BATCH is - or, on a Slurm worker, the sbatch options (one per line): the job is then
 # submitted to Slurm, which is its queue and runs batch.sh (see slurm_submit), instead.
 # MODE is detach (then print the job's state line) or follow (then say "p-queued <why>"
-# on stderr if it waits, and stream its output, as follow.sh does).
+# on stderr if it waits, and stream its output, as follow.sh does). Either may be sent
+# ahead (ahead-detach, ahead-follow), while the job's sync still runs: it then does
+# nothing until the client says "go" on stdin (after the secrets), and nothing at all if
+# stdin ends first (the sync failed or was cancelled).
 # Nothing is started as an asynchronous list (cmd &): a non-interactive shell makes those
 # ignore SIGINT and SIGQUIT, and a job could never undo that.
 set -e
@@ -26,6 +29,13 @@ secret_bytes=${12} batch=${13}
 shift 13
 secrets=
 [ "$secret_bytes" -eq 0 ] || secrets=$(head -c "$secret_bytes")
+case $mode in
+  ahead-*)
+    mode=${mode#ahead-}
+    IFS= read -r go || go=
+    [ "$go" = go ] || exit 4
+    ;;
+esac
 root=$PWD
 abs "$P_JOBS"
 # shellcheck disable=SC2154 # set by abs
@@ -113,9 +123,14 @@ runner_text='
   trap "woke=1; [ -z \"\$nap\" ] || kill \"\$nap\" 2>/dev/null" USR1
   eval "$5"
   shift 5
-  # its pid, and when it started: by the time it is read, the pid may name another process
+  # its pid, and when it started: by the time it is read, the pid may name another process.
+  # The file is locked while the runner lives (locked before it appears under its name),
+  # so that a follower waits for the end on the lock, with no polling; nothing the runner
+  # starts inherits the lock.
   proc_start $$
-  printf "%s\n%s\n" "$$" "$proc_start" >"$job/.runner.tmp" && mv -f "$job/.runner.tmp" "$job/runner"
+  { command exec 7>"$job/.runner.tmp"; } 2>/dev/null
+  flock 7 2>/dev/null || :
+  printf "%s\n%s\n" "$$" "$proc_start" >&7 && mv -f "$job/.runner.tmp" "$job/runner"
   work=$PWD
   cd "$root"
   while [ ! -f "$job/granted" ] && [ ! -f "$job/exitcode" ]; do
@@ -136,11 +151,12 @@ runner_text='
   # (written in one go, but it may be caught between its creation and that write)
   until read -r slot gpus <"$job/granted" && [ -n "$gpus" ]; do sleep 0.01; done
   # (read by no one before the job ends: written as it is, and beside the start of the job)
-  date +%s >"$job/started_at" &
+  date +%s >"$job/started_at" 7>&- &
   set -- "$@" P_SLOT="$slot"
   [ "$gpus" = - ] || set -- "$@" CUDA_VISIBLE_DEVICES="$gpus"
   run_job "$job" "$timeout" "$@"
   end_job "$job" "$run_code"
+  exec 7>&-
   # its place is free
   cd "$root" && queue_locked queue_dispatch
 '

@@ -127,10 +127,11 @@ run_job() {
   run_timer=
   if [ "$run_timeout" != - ]; then
     # (a background child is no group leader, so setsid makes the session without a fork)
-    setsid sh -c "$P_TIMER_TEXT" p-timer "$run_dir" "$run_timeout" </dev/null >/dev/null 2>&1 &
+    setsid sh -c "$P_TIMER_TEXT" p-timer "$run_dir" "$run_timeout" </dev/null >/dev/null 2>&1 7>&- &
     run_timer=$!
   fi
-  setsid -w sh -c "$P_JOB_TEXT" p-job "$run_dir" "$@" </dev/null
+  # (fd 7: the runner's lock, which only the runner holds)
+  setsid -w sh -c "$P_JOB_TEXT" p-job "$run_dir" "$@" </dev/null 7>&-
   run_code=$?
   # (waited for, so that a limit passing just as the job ended is settled either way)
   if [ -n "$run_timer" ]; then
@@ -290,21 +291,35 @@ follow_job() {
   if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && "$follow_live" "$follow_dir"; then
     [ "$follow_live" = slurm_live ] || follow_runner=$runner_pid
     exec 3<&0
-    # tail stops once this watcher (our own child, reaped at once) sees the job end: it
-    # looks often in the first second (most jobs p follows end soon), then every 0.1 s;
-    # asks further (ps or squeue) only every 20 looks, to catch a runner that died and
-    # was never reaped, or a Slurm job that ended without recording it
-    (
-      n=0
-      while [ ! -f "$follow_dir/exitcode" ]; do
-        [ -z "$follow_runner" ] || kill -0 "$follow_runner" 2>/dev/null || break
-        if [ "$n" -lt 50 ]; then sleep 0.02; else sleep 0.1; fi
-        n=$((n + 1))
-        [ $((n % 20)) -ne 0 ] || "$follow_live" "$follow_dir" || break
-      done
-    ) </dev/null >/dev/null 2>&1 &
+    # tail stops once this watcher (our own child, reaped at once) sees the job end. A
+    # runner holds its runner file locked while it lives: then the watcher waits for the
+    # lock, and is done the moment the runner is (having recorded the end, or killed).
+    # Else (a Slurm job, or a runner that ended or locks nothing) it looks often in the
+    # first second (most jobs p follows end soon), then every 0.1 s; asks further (ps or
+    # squeue) only every 20 looks, to catch a runner that died and was never reaped, or a
+    # Slurm job that ended without recording it.
+    follow_locked=
+    # (command exec: a file gone meanwhile is no reason for this shell to exit)
+    if [ -n "$follow_runner" ] && { command exec 8<"$follow_dir/runner"; } 2>/dev/null; then
+      flock -n -E 75 -s 8 2>/dev/null
+      [ $? -ne 75 ] || follow_locked=yes
+    fi
+    if [ -n "$follow_locked" ]; then
+      flock -s 8 </dev/null >/dev/null 2>&1 &
+    else
+      (
+        n=0
+        while [ ! -f "$follow_dir/exitcode" ]; do
+          [ -z "$follow_runner" ] || kill -0 "$follow_runner" 2>/dev/null || break
+          if [ "$n" -lt 50 ]; then sleep 0.02; else sleep 0.1; fi
+          n=$((n + 1))
+          [ $((n % 20)) -ne 0 ] || "$follow_live" "$follow_dir" || break
+        done
+      ) </dev/null >/dev/null 2>&1 &
+    fi
     follow_watcher=$!
-    tail -c +"$follow_from" -s 0.02 --pid="$follow_watcher" -f "$follow_dir/output.log" &
+    exec 8<&-
+    tail -c +"$follow_from" -s 0.01 --pid="$follow_watcher" -f "$follow_dir/output.log" &
     follow_tail=$!
     { cat >/dev/null; kill "$follow_tail" "$follow_watcher"; } <&3 >/dev/null 2>&1 &
     wait "$follow_tail" 2>/dev/null
