@@ -1,36 +1,104 @@
 import { describe, expect, test } from "bun:test";
-import { commandFrame, FRAME, Frames, frame } from "../src/ssh/bridge.ts";
+import { Duplex, PassThrough } from "node:stream";
+import { RELAY_FDS, RELAY_RSH, relayArgs, remoteCommand, serveRelay } from "../src/ssh/bridge.ts";
+import type { Connection } from "../src/ssh/connect.ts";
 
-describe("the bridge's frames", () => {
-  const stream = Buffer.concat([
-    frame(FRAME.stdout, Buffer.from("out")),
-    frame(FRAME.stderr, Buffer.alloc(0)),
-    frame(FRAME.stderr, Buffer.from("ünï\n")),
-    frame(FRAME.exit, Buffer.from("23")),
+/**
+ * A connection whose one command is played here: it upper-cases its stdin to stdout, says
+ * `err` on stderr and exits with `code` once its stdin ends, or at once with `early`.
+ */
+function fakeConnection(opts: { err: string; code: number | null; early?: boolean }) {
+  const seen: { command?: string; closed: boolean } = { closed: false };
+  const conn = {
+    exec(command: string) {
+      seen.command = command;
+      let done: (r: { code: number | null }) => void = () => {};
+      const ended = new Promise<{ code: number | null }>((resolve) => (done = resolve));
+      const stderr = new PassThrough();
+      const channel = new Duplex({
+        read() {},
+        write(chunk, _enc, next) {
+          channel.push(Buffer.from(chunk.toString().toUpperCase()));
+          next();
+        },
+        final(next) {
+          finish();
+          next();
+        },
+      });
+      const finish = () => {
+        stderr.end(opts.err);
+        channel.push(null);
+        setTimeout(() => done({ code: opts.code }), 20);
+      };
+      Object.assign(channel, { stderr, close: () => (seen.closed = true) });
+      if (opts.early) setTimeout(finish, 10);
+      return Promise.resolve({ channel, ended });
+    },
+  };
+  return { conn: conn as unknown as Connection, seen };
+}
+
+/** Run the relay's remote shell as rsync would: `host command...`, with this stdin. */
+async function relay(conn: Promise<Connection>, args: string[], input: string) {
+  // (rsync splits -e at spaces and keeps single-quoted text whole: the argv it would run)
+  const m = /^sh -c '(.*)' (p-rsh)$/s.exec(RELAY_RSH);
+  expect(m).not.toBeNull();
+  const sockets = Array.from({ length: RELAY_FDS }, () => "socket-fd" as const);
+  const proc = Bun.spawn(["sh", "-c", m![1]!, m![2]!, ...args], { stdio: ["pipe", "pipe", "pipe", ...sockets] });
+  const served = serveRelay(proc.stdio.slice(3) as number[], conn);
+  proc.stdin.write(input);
+  proc.stdin.end();
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
   ]);
-  const whole = [
-    { type: FRAME.stdout, data: "out" },
-    { type: FRAME.stderr, data: "" },
-    { type: FRAME.stderr, data: "ünï\n" },
-    { type: FRAME.exit, data: "23" },
-  ];
+  served.close();
+  return { out, err, code };
+}
 
-  test.each([1, 2, 3, 5, 7, stream.length])("cut every %p bytes, the same frames come out", (size) => {
-    const frames = new Frames(true);
-    const got: { type: number; data: string }[] = [];
-    for (let i = 0; i < stream.length; i += size)
-      for (const f of frames.take(stream.subarray(i, i + size))) got.push({ type: f.type, data: f.data.toString() });
-    expect(got).toEqual(whole);
+describe("rsync's remote shell over p's connection", () => {
+  test.each([
+    [["host", "rsync", "--server", "-e.Lsf", "."], "rsync --server -e.Lsf ."],
+    [["-l", "me", "host", "sh -c 'x'", "--server"], "sh -c 'x' --server"],
+    [["-oBatchMode=yes", "-p", "2222", "host", "true"], "true"],
+    [["host"], ""],
+  ])("ssh's arguments %p run %p", (args, command) => {
+    expect(remoteCommand(args)).toBe(command);
   });
 
-  test("a command comes first, length-prefixed; what follows it is kept as it came", () => {
-    const command = "sh -c 'a\nb' --server";
-    const frames = new Frames(false);
-    const bytes = Buffer.concat([commandFrame(command), Buffer.from("stdin bytes")]);
-    expect(frames.take(bytes.subarray(0, 3))).toEqual([]);
-    const [first, ...more] = frames.take(bytes.subarray(3));
-    expect(first?.data.toString()).toBe(command);
-    expect(more).toEqual([]);
-    expect(frames.rest().toString()).toBe("stdin bytes");
+  test.each([
+    ["", undefined],
+    ["2\0a\0", undefined],
+    ["2\0a\0b c\0", ["a", "b c"]],
+    ["3\0h\0\0x\0", ["h", "", "x"]],
+    ["0\0", []],
+  ])("the words %j, as they arrive, are %p", (bytes, words) => {
+    expect(relayArgs(Buffer.from(bytes))).toEqual(words as string[] | undefined);
+  });
+
+  test("the command runs on the connection: stdin there, stdout and stderr back, its exit status the shell's", async () => {
+    const { conn, seen } = fakeConnection({ err: "warn: a\nlast line without newline", code: 23 });
+    const r = await relay(Promise.resolve(conn), ["-l", "me", "host", "rsync --server", "-x y", "it's"], "abc\ndef");
+    expect(seen.command).toBe("rsync --server -x y it's");
+    expect(r).toEqual({ out: "ABC\nDEF", err: "warn: a\nlast line without newline\n", code: 23 });
+  });
+
+  test("a command that ends before its stdin does still gives its status; a lost one gives 255", async () => {
+    const early = fakeConnection({ err: "", code: 0, early: true });
+    expect((await relay(Promise.resolve(early.conn), ["h", "true"], "")).code).toBe(0);
+    const lost = fakeConnection({ err: "", code: null });
+    expect((await relay(Promise.resolve(lost.conn), ["h", "cat"], "x")).code).toBe(255);
+  });
+
+  test("a connection that failed is said on stderr, with ssh's 255", async () => {
+    const failed = Promise.reject(new Error("worker w1 is unreachable"));
+    failed.catch(() => {});
+    expect(await relay(failed, ["h", "true"], "data")).toEqual({
+      out: "",
+      err: "p: worker w1 is unreachable\n",
+      code: 255,
+    });
   });
 });

@@ -37,6 +37,11 @@ export interface RunSyncOptions {
   onProgress?: (p: SyncProgress) => void;
   /** Called once rsync has started. */
   onStart?: () => void;
+  /**
+   * Socket pairs to give rsync as its fds 3 and up, and what to do with this side's ends
+   * once it runs (a remote shell that rides a connection p holds: see @p/exec's relay).
+   */
+  sockets?: { count: number; use(fds: number[]): void };
 }
 
 /** How far a sync is, as rsync's --info=progress2 says it. */
@@ -79,17 +84,16 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
   try {
     // (progress2 prints on stdout, lines ended by \r as they are rewritten)
     const argv = opts.onProgress ? [plan.argv[0]!, "--info=progress2", ...plan.argv.slice(1)] : plan.argv;
-    proc = Bun.spawn(argv, {
-      stdin: plan.stdin !== undefined ? "pipe" : "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const stdin = plan.stdin !== undefined ? "pipe" : "ignore";
+    const sockets = Array.from({ length: opts.sockets?.count ?? 0 }, () => "socket-fd" as const);
+    proc = Bun.spawn(argv, { stdio: [stdin, "pipe", "pipe", ...sockets] }) as typeof proc;
   } catch {
     throw new PError(
       "rsync_missing",
       "rsync is not installed on this machine; install it (e.g. apt-get install rsync)",
     );
   }
+  opts.sockets?.use(proc.stdio.slice(3) as number[]);
   opts.onStart?.();
   const onAbort = () => proc.kill("SIGTERM");
   opts.signal?.addEventListener("abort", onAbort);

@@ -1,13 +1,13 @@
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { hostname } from "node:os";
 import {
   type Connection,
   mirrorCommand,
   mirrorDir,
   mirrorFamily,
   parseConnection,
-  RshBridge,
+  RELAY_FDS,
+  RELAY_RSH,
+  serveRelay,
   shq,
   type Target,
   workDir,
@@ -27,7 +27,6 @@ import {
   syncedFiles,
   worktreeOverlay,
 } from "@p/sync";
-import { bridgeRsh } from "./rsh.ts";
 import { rshFor } from "./workers.ts";
 
 /** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
@@ -115,52 +114,16 @@ const ignoredOnce = (source: string) => {
 };
 
 /**
- * rsync's remote shell over the job's own SSH connection (see RshBridge): rsync then makes
- * no handshake of its own, and starts as soon as git has said what it sends. Its socket
- * lives in a private directory per user (refused if it is anyone else's, or open to
- * others), and goes with the sync, or with p; what a p killed outright left there goes
- * ten minutes later. Undefined if no socket can be made: rsync's ssh connects by itself.
+ * rsync's remote shell over the job's own SSH connection (see @p/exec's relay): rsync
+ * then makes no handshake of its own, and starts as soon as git has said what it sends.
  */
-async function bridgeOver(connection: Promise<Connection>): Promise<{ rsh: string; close(): void } | undefined> {
-  let dir: string | undefined;
-  try {
-    dir = mkdtempSync(join(socketsDir(), "b"));
-    const socket = join(dir, "s");
-    const rsh = bridgeRsh(socket);
-    if (!rsh) throw new Error("no way to name this binary to rsync");
-    const bridge = await RshBridge.listen(socket, connection);
-    const made = dir;
-    bridges.add(made);
-    return {
-      rsh,
-      close() {
-        bridge.close();
-        bridges.delete(made);
-        rmSync(made, { recursive: true, force: true });
-      },
-    };
-  } catch {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    return undefined;
-  }
-}
-
-const bridges = new Set<string>();
-process.on("exit", () => {
-  for (const dir of bridges) rmSync(dir, { recursive: true, force: true });
-});
-
-function socketsDir(): string {
-  const dir = join(tmpdir(), `p-ssh-${process.getuid?.() ?? "user"}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o077) !== 0)
-    throw new Error(`${dir} is not this user's private directory`);
-  for (const name of readdirSync(dir)) {
-    const old = statSync(join(dir, name), { throwIfNoEntry: false });
-    if (old && Date.now() - old.mtimeMs > 600_000) rmSync(join(dir, name), { recursive: true, force: true });
-  }
-  return dir;
+function relayOver(connection: Promise<Connection>) {
+  let served: { close(): void } | undefined;
+  return {
+    rsh: RELAY_RSH,
+    sockets: { count: RELAY_FDS, use: (fds: number[]) => (served = serveRelay(fds, connection)) },
+    close: () => served?.close(),
+  };
 }
 
 /**
@@ -184,17 +147,17 @@ export async function syncJob(
 ) {
   const overlay = worktreeOverlay(source);
   // (a first sync, which sends or compares the whole tree, goes by rsync's own ssh: the
-  // bridge saves a handshake, and costs a relay through p that shows on a long transfer)
-  const bridge = opts.via && !opts.first ? await bridgeOver(opts.via) : undefined;
+  // relay saves a handshake, and costs a pass through p that shows on a long transfer)
+  const relay = opts.via && !opts.first ? relayOver(opts.via) : undefined;
   try {
     const { first, via: _, ...run } = opts;
     const plan = await planJobSync(source, worker, id, overlay, {
       ...(first !== undefined && { first }),
-      ...(bridge && { rsh: bridge.rsh }),
+      ...(relay && { rsh: relay.rsh }),
     });
-    await runSync(plan, run);
+    await runSync(plan, { ...run, ...(relay && { sockets: relay.sockets }) });
   } finally {
-    bridge?.close();
+    relay?.close();
     overlay?.cleanup();
   }
 }

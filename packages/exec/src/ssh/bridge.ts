@@ -1,134 +1,122 @@
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import type { Connection } from "./connect.ts";
 
 /**
- * A local program's way onto an SSH connection p already has, so that rsync needs no
- * handshake of its own: rsync's remote shell is a small client (p itself, see the cli's
- * rsh.ts) that hands the remote command to this process over a unix socket in a private
- * directory; it runs on the connection as ssh would run it, and its stdout, stderr and
- * exit status come back.
+ * rsync's remote shell over an SSH connection p already has, so that rsync makes no
+ * handshake of its own. rsync starts with RELAY_FDS sockets (socket pairs whose other
+ * ends p holds) as its fds 3, 4 and 5, and RELAY_RSH as its remote shell: a line of sh
+ * that costs two `cat`s, not a program's start.
  *
- * The client sends the command (a 4-byte length, then its bytes), then its stdin as it
- * comes, and half-closes at its end. Back come frames: a type byte (stdout, stderr, exit),
- * a 4-byte length, the bytes; the exit frame holds the status as ssh gives it (255 if the
- * command was killed or the connection lost).
+ * On fd 4 it writes ssh's arguments (their count, then each, every one NUL-ended); rsync's
+ * stdin goes to fd 5 (whose end is the command's stdin's end), and the command's stdout
+ * comes back on fd 3 until its end. Then it reads fd 4 for the command's stderr, a line
+ * at a time ("e" before each), and its exit status ("x" and the status as ssh gives it:
+ * 255 if the command was killed or the connection lost), which it exits with.
  */
-export const FRAME = { stdout: 1, stderr: 2, exit: 3 } as const;
+export const RELAY_FDS = 3;
 
-export function frame(type: number, data: Uint8Array): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(type, 0);
-  head.writeUInt32BE(data.length, 1);
-  return Buffer.concat([head, data]);
+const SCRIPT = [
+  'printf "%s\\0" $# "$@" >&4',
+  // (an asynchronous command's stdin is /dev/null unless it says otherwise: rsync's is
+  // kept as fd 6; and only that cat holds fd 5, so that its end is the stdin's end)
+  "exec 6<&0",
+  "cat <&6 >&5 & i=$!",
+  "exec 6<&- 5>&-",
+  "cat <&3",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${l#x}
+  'while IFS= read -r l <&4; do case $l in x*) kill $i 2>/dev/null; exit "${l#x}" ;; e*) printf "%s\\n" "${l#e}" >&2 ;; esac; done',
+  "kill $i 2>/dev/null",
+  "exit 255",
+].join("; ");
+
+/** rsync's `-e` for the relay (rsync splits it at spaces, keeping what is single-quoted whole). */
+export const RELAY_RSH = `sh -c '${SCRIPT}' p-rsh`;
+
+/** The command in ssh's arguments `[options] host command...`, its words joined as ssh joins them. */
+export function remoteCommand(args: readonly string[]): string {
+  let i = 0;
+  // (rsync may pass -l USER, or other options, before the host)
+  while (i < args.length && args[i]!.startsWith("-")) i += /^-[lpoiFJ]$/.test(args[i]!) ? 2 : 1;
+  return args.slice(i + 1).join(" ");
 }
 
-/** What a client sends first: the command, length-prefixed. */
-export function commandFrame(command: string): Buffer {
-  return frame(0, Buffer.from(command)).subarray(1);
+/** ssh's arguments as the relay's sh writes them ("<count>\0<arg>\0..."), once all have come; else undefined. */
+export function relayArgs(bytes: Buffer): string[] | undefined {
+  const words = bytes.toString().split("\0");
+  const count = Number(words[0]);
+  if (!Number.isInteger(count) || words.length < count + 2) return undefined;
+  return words.slice(1, count + 1);
 }
 
-/** Splits a byte stream into length-prefixed records: `take` what arrived, get the whole records so far. */
-export class Frames {
-  private buf = Buffer.alloc(0);
-  constructor(private readonly typed: boolean) {}
-
-  take(chunk: Uint8Array): { type: number; data: Buffer }[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : Buffer.from(chunk);
-    const out: { type: number; data: Buffer }[] = [];
-    const head = this.typed ? 5 : 4;
-    while (this.buf.length >= head) {
-      const len = this.buf.readUInt32BE(head - 4);
-      if (this.buf.length < head + len) break;
-      out.push({ type: this.typed ? this.buf[0]! : 0, data: this.buf.subarray(head, head + len) });
-      this.buf = this.buf.subarray(head + len);
-    }
-    return out;
-  }
-
-  /** What arrived after the last whole record. */
-  rest(): Buffer {
-    const r = this.buf;
-    this.buf = Buffer.alloc(0);
-    return r;
-  }
-}
-
-/** Serves one connection's commands on a unix socket (see above); each accepted client runs one command. */
-export class RshBridge {
-  private readonly server: Server;
-
-  private constructor(
-    readonly socket: string,
-    connection: Promise<Connection>,
-  ) {
-    this.server = createServer({ allowHalfOpen: true }, (client) => serve(client, connection));
-  }
-
-  /** Listening at `socket` (a path in a directory only this user can enter). */
-  static listen(socket: string, connection: Promise<Connection>): Promise<RshBridge> {
-    const bridge = new RshBridge(socket, connection);
-    return new Promise((resolve, reject) => {
-      bridge.server.once("error", reject);
-      bridge.server.listen(socket, () => resolve(bridge));
-    });
-  }
-
-  close(): void {
-    this.server.close();
-  }
-}
-
-function serve(client: Socket, connection: Promise<Connection>): void {
-  const header = new Frames(false);
-  let started = false;
-  const early: Buffer[] = [];
-  let clientEnded = false;
+/**
+ * Serve one remote shell started with RELAY_RSH, given p's ends of its sockets: its
+ * command runs on `connection` as ssh would run it. A remote shell that goes away (rsync
+ * killed) closes the command's channel, leaving nothing running on the worker.
+ */
+export function serveRelay(fds: readonly number[], connection: Promise<Connection>): { close(): void } {
+  const [out, control, input] = fds.map((fd) => connect({ fd, allowHalfOpen: true } as never) as Socket) as [
+    Socket,
+    Socket,
+    Socket,
+  ];
+  input.pause();
+  let header = Buffer.alloc(0);
+  let closeChannel = () => {};
+  const sockets = [out, control, input];
+  for (const s of sockets) s.on("error", () => s.destroy());
   const fail = (why: string) => {
-    client.write(frame(FRAME.stderr, Buffer.from(`p: ${why}\n`)));
-    client.end(frame(FRAME.exit, Buffer.from("255")));
+    if (control.destroyed) return;
+    out.end();
+    control.end(`ep: ${why}\nx255\n`);
   };
-  const onData = (chunk: Buffer) => {
-    if (started) return early.push(chunk);
-    const [command] = header.take(chunk);
-    if (!command) return;
-    started = true;
-    early.push(header.rest());
-    client.pause();
-    run(command.data.toString()).catch((err: Error) => fail(err.message));
+  const onHeader = (chunk: Buffer) => {
+    header = Buffer.concat([header, chunk]);
+    const args = relayArgs(header);
+    if (!args) return;
+    control.off("data", onHeader);
+    run(remoteCommand(args)).catch((err: Error) => fail(err.message));
   };
-  client.on("data", onData);
-  client.on("end", () => {
-    clientEnded = true;
-  });
-  client.on("error", () => client.destroy());
+  control.on("data", onHeader);
 
   const run = async (command: string) => {
     const conn = await connection;
     const { channel, ended } = await conn.exec(command);
-    // (a client gone meanwhile, rsync killed, leaves nothing running on the worker)
-    if (client.destroyed) return channel.close();
-    // the client's stdin: what came early, then the rest, with backpressure both ways
-    client.off("data", onData);
-    for (const b of early) if (b.length) channel.write(b);
-    client.on("data", (d: Buffer) => {
+    // (a remote shell gone meanwhile, rsync killed, leaves nothing running on the worker)
+    if (control.destroyed || control.readableEnded) return channel.close();
+    closeChannel = () => channel.close();
+    control.on("close", closeChannel);
+    // rsync's stdin to the command, and the command's stdout back, with backpressure both ways
+    input.on("data", (d: Buffer) => {
       if (!channel.write(d)) {
-        client.pause();
-        channel.once("drain", () => client.resume());
+        input.pause();
+        channel.once("drain", () => input.resume());
       }
     });
-    if (clientEnded) channel.end();
-    else client.on("end", () => channel.end());
-    client.on("close", () => channel.close());
-    client.resume();
-    const back = (type: number) => (d: Buffer) => {
-      if (!client.write(frame(type, d))) {
+    input.on("end", () => channel.end());
+    input.resume();
+    channel.on("data", (d: Buffer) => {
+      if (!out.write(d)) {
         channel.pause();
-        client.once("drain", () => channel.resume());
+        out.once("drain", () => channel.resume());
       }
-    };
-    channel.on("data", back(FRAME.stdout));
-    channel.stderr.on("data", back(FRAME.stderr));
+    });
+    channel.on("end", () => out.end());
+    // stderr a line at a time, each whole (what a last line lacks, its newline is added)
+    let line = "";
+    channel.stderr.on("data", (d: Buffer) => {
+      const lines = (line + d.toString()).split("\n");
+      line = lines.pop()!;
+      for (const l of lines) control.write(`e${l}\n`);
+    });
     const { code } = await ended;
-    if (!client.destroyed) client.end(frame(FRAME.exit, Buffer.from(String(code ?? 255))));
+    out.end();
+    control.end(`${line ? `e${line}\n` : ""}x${code ?? 255}\n`);
+  };
+
+  return {
+    close() {
+      control.off("close", closeChannel);
+      for (const s of sockets) s.destroy();
+    },
   };
 }
