@@ -76,6 +76,7 @@ function setUp() {
     NO_COLOR: "1",
     XDG_CONFIG_HOME: join(dir, "config"),
     XDG_DATA_HOME: join(dir, "data"),
+    XDG_CACHE_HOME: join(dir, "cache"),
     P_SSH_COMMAND: `ssh -F ${dir}/w/ssh_config`,
   };
   sh(`${P} worker register ${USER} -n bench`);
@@ -161,12 +162,15 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /**
  * Before each timed command: the worker done with what p left running in the background
- * (a mirror's spare being copied, under the mirror's lock) and every file written so far
+ * (a mirror's spare waiting for its job, then copied under the mirror's lock) and every file written so far
  * on disk, so that neither side pays for the other's writes.
  */
 function quiet() {
   for (const host of [ssh, ...groupSsh])
-    sh(`${host} 'for l in .p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; true'`);
+    sh(
+      `${host} 'while pgrep -u "$(id -u)" -f "[p]-mirror" >/dev/null; do sleep 0.05; done; ` +
+        `for l in .p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; true'`,
+    );
   sh("sync");
 }
 

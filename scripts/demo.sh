@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 bash test/fixtures/workers.sh up "$demo" >/dev/null
 
-export XDG_CONFIG_HOME="$demo/config" XDG_DATA_HOME="$demo/data"
+export XDG_CONFIG_HOME="$demo/config" XDG_DATA_HOME="$demo/data" XDG_CACHE_HOME="$demo/cache"
 export P_SSH_COMMAND="ssh -F $demo/ssh_config"
 p=$PWD/dist/p
 me=$(id -un)

@@ -56,6 +56,7 @@ export function startWorkers(): Workers {
     NO_COLOR: "1",
     XDG_CONFIG_HOME: join(dir, "config"),
     XDG_DATA_HOME: join(dir, "data"),
+    XDG_CACHE_HOME: join(dir, "cache"),
     P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`,
   };
   return {
@@ -117,6 +118,7 @@ export async function oddWorker(w: Workers, name: string, user: string, ns: stri
     P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`,
     XDG_CONFIG_HOME: join(dir, "config"),
     XDG_DATA_HOME: join(dir, "data"),
+    XDG_CACHE_HOME: join(dir, "cache"),
   };
   const reg = await p(["worker", "register", user, "-n", name], { env });
   if (reg.code !== 0) throw new Error(`p worker register failed: ${reg.stderr}`);
@@ -221,7 +223,14 @@ export function peakRss(pid: number, everyMs = 50): () => number {
   };
 }
 
-/** Wait until a worker has finished what syncs left running in the background (mirrors and spares being made). */
+/**
+ * Wait until a worker has finished what syncs left running in the background (mirrors and
+ * spares being made; a spare waits for its job's start, without the lock, first).
+ */
 export function mirrorsSettled(user: string): void {
-  asWorker(user, `for l in ~/${MIRRORS_DIR}/*${SUFFIX.lock}; do [ -e "$l" ] && flock "$l" true; done; true`);
+  asWorker(
+    user,
+    `while pgrep -u ${user} -f '[p]-mirror' >/dev/null; do sleep 0.05; done; ` +
+      `for l in ~/${MIRRORS_DIR}/*${SUFFIX.lock}; do [ -e "$l" ] && flock "$l" true; done; true`,
+  );
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, scratch, startWorkers, type Workers } from "./_harness.ts";
+import { p, scratch, spawnP, startWorkers, type Workers, waitFor } from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
 setDefaultTimeout(30_000);
@@ -71,5 +71,43 @@ describe("SSH as the user has it set up", () => {
     });
     expect(r.code).toBe(255);
     expect(r.stderr).toMatch(/ssh authentication as p-w1 to 127\.0\.0\.1 port \d+ failed/);
+  });
+
+  test("a connection begins with what ssh -G said last time; where it now says otherwise, p goes where it says", async () => {
+    const config = join(w.dir, "ssh_config-moving");
+    const pointAt = (user: string) =>
+      writeFileSync(
+        config,
+        `Host moving\n  HostName 127.0.0.1\n  Port ${w.port}\n  User ${user}\nInclude ${join(w.dir, "ssh_config")}\n`,
+      );
+    // an ssh whose -G takes its time, and says while it does
+    const resolving = join(w.dir, "resolving");
+    const ssh = join(w.dir, "slow-resolve");
+    writeFileSync(
+      ssh,
+      `#!/bin/sh\ncase " $* " in *" -G "*) : >${resolving}; sleep 1.5; rm -f ${resolving} ;; esac\nexec ssh -F ${config} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const moving = { ...w.env, P_SSH_COMMAND: ssh };
+    pointAt("p-w1");
+    expect((await p(["worker", "register", "moving"], { env: moving })).code).toBe(0);
+    // known: p's TCP connection is up while ssh -G still resolves
+    const run = spawnP(["moving", "-n", "--", "whoami"], { env: moving });
+    await waitFor(() => existsSync(resolving));
+    const connected = () =>
+      Bun.spawnSync(["ss", "-Htnp", "state", "established", `( dport = :${w.port} )`])
+        .stdout.toString()
+        .includes(`pid=${run.pid},`);
+    await waitFor(() => connected() || !existsSync(resolving), 5000);
+    expect(existsSync(resolving)).toBe(true);
+    expect(await new Response(run.stdout).text()).toBe("p-w1\n");
+    expect(await run.exited).toBe(0);
+    // moved: the handshake begun with the old settings gives way to ssh -G's word
+    pointAt("p-w2");
+    expect(await p(["moving", "-n", "--", "whoami"], { env: moving })).toMatchObject({ code: 0, stdout: "p-w2\n" });
+    // a cache that cannot be read only costs the wait
+    writeFileSync(join(w.dir, "cache", "p", "ssh-resolved.json"), "{");
+    expect(await p(["moving", "-n", "--", "whoami"], { env: moving })).toMatchObject({ code: 0, stdout: "p-w2\n" });
+    expect((await p(["worker", "rm", "moving"], { env: moving })).code).toBe(0);
   });
 });

@@ -11,4 +11,4 @@ export {
   workerKind,
 } from "./config.ts";
 export { assertJobName, type JobRecord, type JobStatus, JobStore } from "./jobs.ts";
-export { configDir, dataDir } from "./paths.ts";
+export { cacheDir, configDir, dataDir } from "./paths.ts";

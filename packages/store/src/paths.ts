@@ -14,3 +14,9 @@ export function dataDir(env: Env = process.env): string {
   const xdg = env.XDG_DATA_HOME;
   return join(xdg?.startsWith("/") ? xdg : join(env.HOME || homedir(), ".local", "share"), "p");
 }
+
+/** `$XDG_CACHE_HOME/p` (default `~/.cache/p`): what may go at any time, only making p slower. */
+export function cacheDir(env: Env = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  return join(xdg?.startsWith("/") ? xdg : join(env.HOME || homedir(), ".cache"), "p");
+}

@@ -1,14 +1,17 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   type ConnectOptions,
   connect,
   PError,
   parseConnection,
   problem,
+  type SshSettings,
   SshWorker,
   sshTargetArgs,
   type Target,
 } from "@p/exec";
-import { loadConfig, type Worker } from "@p/store";
+import { cacheDir, loadConfig, type Worker, writeFileAtomic } from "@p/store";
 import type { Retry } from "./follow.ts";
 
 /** The user's ssh command, as GIT_SSH_COMMAND is git's: used for rsync and for resolution. */
@@ -20,10 +23,37 @@ export function rshFor(target: Target): string {
   return [sshCommand() ?? "ssh", "-o", "BatchMode=yes", ...flags].join(" ");
 }
 
+/**
+ * What ssh -G said for a target the last time, kept in the cache dir (one file for all
+ * targets), so that the next connection can begin before ssh -G has said it again (see
+ * ConnectOptions.resolved). A cache that cannot be read or written only costs that.
+ */
+function resolvedCache(target: Target): ConnectOptions["resolved"] {
+  const file = join(cacheDir(), "ssh-resolved.json");
+  const key = JSON.stringify([sshCommand() ?? "ssh", sshTargetArgs(target)]);
+  const read = (): Record<string, SshSettings> => {
+    try {
+      return JSON.parse(readFileSync(file, "utf8"));
+    } catch {
+      return {};
+    }
+  };
+  const last = read()[key];
+  return {
+    ...(last && { last }),
+    save(settings) {
+      try {
+        writeFileAtomic(file, JSON.stringify({ ...read(), [key]: settings }));
+      } catch {}
+    },
+  };
+}
+
 /** Connect to a worker, as the kind of worker it is; errors name the worker. */
 export async function openWorker(worker: Worker, opts: Omit<ConnectOptions, "sshCommand"> = {}): Promise<SshWorker> {
   try {
-    const conn = await connect(parseConnection(worker.connection), { ...opts, sshCommand: sshCommand() });
+    const target = parseConnection(worker.connection);
+    const conn = await connect(target, { resolved: resolvedCache(target), ...opts, sshCommand: sshCommand() });
     return new SshWorker(conn, worker.name, worker.root);
   } catch (err) {
     if (!(err instanceof PError)) throw err;

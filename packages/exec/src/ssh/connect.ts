@@ -1,7 +1,14 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Duplex } from "node:stream";
-import { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, utils } from "ssh2";
+import {
+  type AnyAuthMethod,
+  type AuthHandlerMiddleware,
+  Client,
+  type ClientChannel,
+  type ConnectConfig,
+  utils,
+} from "ssh2";
 import { PError, problem } from "../errors.ts";
 import {
   checkHostKey,
@@ -25,6 +32,13 @@ export interface ConnectOptions {
   /** Called when an unknown key is recorded, with its fingerprint. */
   onNewHostKey?: (info: { name: string; keyType: string; fingerprint: string; file: string }) => void;
   timeoutMs?: number;
+  /**
+   * What `ssh -G` said for this target the last time, and where to keep what it says
+   * now. With it, the handshake starts at once while ssh -G runs again, and
+   * authentication waits until ssh -G has said the same; if it says otherwise (or the
+   * host's key is not known), that connection goes and one is made with what it says now.
+   */
+  resolved?: { last?: SshSettings; save(s: SshSettings): void };
 }
 
 export interface RunResult {
@@ -94,6 +108,27 @@ export class Connection {
   close(): void {
     this.client.end();
   }
+}
+
+/**
+ * ssh2's authHandler trying `methods` in order, the first only once `confirmed` (if
+ * given) says the settings they came from hold; else `stop` hears why not.
+ */
+function confirmedFirst(
+  methods: (AnyAuthMethod | "none")[],
+  confirmed: Promise<boolean> | undefined,
+  stop: (err: Error) => void,
+): AuthHandlerMiddleware {
+  let next = 0;
+  return (_left, _partial, callback) => {
+    if (next > 0 || !confirmed) return methods[next++] ?? false;
+    next++;
+    confirmed.then(
+      (ok) => (ok ? callback(methods[0]!) : stop(STALE)),
+      (err: Error) => stop(err),
+    );
+    return undefined as never;
+  };
 }
 
 function readKnownHosts(files: string[]): KnownHost[] {
@@ -217,14 +252,41 @@ function translate(err: Error & { code?: string; level?: string }, s: SshSetting
   return new PError("worker_unreachable", `connect to host ${where}: ${reason}`);
 }
 
+/** A handshake begun with settings `ssh -G` no longer gives, or with a host key it could not take alone. */
+const STALE = new Error("settings changed");
+
 /** Connect the way the user's ssh would: its config, agent, keys and known_hosts. */
 export async function connect(target: Target, opts: ConnectOptions = {}): Promise<Connection> {
-  const s = await resolveSsh(target, opts.sshCommand);
+  const resolving = resolveSsh(target, opts.sshCommand);
+  const last = opts.resolved?.last;
+  const same = resolving.then((s) => {
+    const unchanged = last !== undefined && JSON.stringify(s) === JSON.stringify(last);
+    if (!unchanged) opts.resolved?.save(s);
+    return unchanged;
+  });
+  same.catch(() => {});
+  // (a proxy is a process of its own: started only once ssh -G has named it)
+  if (last && !last.proxyCommand && !last.proxyJump) {
+    try {
+      return await handshake(last, opts, same);
+    } catch (err) {
+      // with the settings as they are now, a failure is the answer; else they are tried
+      if (err !== STALE && (await same)) throw err;
+    }
+  }
+  return handshake(await resolving, opts);
+}
+
+/**
+ * The SSH handshake with settings `s`. With `confirmed`, the settings are a guess:
+ * authentication waits for it, and a host key that is not known already is not taken.
+ */
+function handshake(s: SshSettings, opts: ConnectOptions, confirmed?: Promise<boolean>): Promise<Connection> {
   const name = knownHostName(s.hostKeyAlias ?? s.hostname, s.port);
   const known = readKnownHosts(s.knownHostsFiles);
   const timeoutMs = opts.timeoutMs ?? (s.connectTimeoutS ? s.connectTimeoutS * 1000 : 15000);
   const methods = authMethods(s);
-  let refusal: PError | undefined;
+  let refusal: Error | undefined;
 
   const hostVerifier = (blob: Buffer): boolean => {
     const keyType = keyTypeOf(blob);
@@ -232,6 +294,10 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
     const fp = fingerprint(blob);
     const verdict = checkHostKey(known, name, keyType, key);
     if (verdict.kind === "match") return true;
+    if (confirmed) {
+      refusal = STALE;
+      return false;
+    }
     const acceptNew =
       opts.acceptNewHostKey || s.strictHostKeyChecking === "accept-new" || s.strictHostKeyChecking === "no";
     if (verdict.kind === "unknown" && acceptNew) {
@@ -255,14 +321,20 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
     keepaliveInterval: 15000,
     keepaliveCountMax: 3,
     hostVerifier,
-    authHandler: methods.length ? methods : ["none"],
+    authHandler: confirmedFirst(methods.length ? methods : ["none"], confirmed, (err) => {
+      refusal = err;
+      client.end();
+      fail?.(err);
+    }),
     algorithms: { serverHostKey: hostKeyOrder(knownKeyTypes(known, name)) as never },
   };
+  const client = new Client();
   const sock = proxySocket(s, opts.sshCommand);
   if (sock) config.sock = sock;
 
-  const client = new Client();
+  let fail: ((err: Error) => void) | undefined;
   return new Promise((resolve, reject) => {
+    fail = reject;
     client.once("ready", () => {
       // small messages go at once: a sync's and a follow's exchanges wait on each other, and
       // Nagle's algorithm would hold each one back until the last was acknowledged
