@@ -9,7 +9,10 @@
 #    work is the change's, not the tree's. Where a directory was made or changed, or after
 #    a sync that never finished (its log may lack a change), a local rsync of the whole
 #    mirror levels the spare instead;
-# 3. the next spare is copied in the background, which holds the lock until it is ready.
+# 3. the next spare is copied in the background, once the job has started and, for up
+#    to 2 s, run alone: a short job ends, and its client with it, without the copy
+#    beside them. The lock is let go meanwhile (a sync that comes then finds no spare),
+#    and held while the copy is made.
 # With no spare (a first run), the job needs no copy made first: the mirror itself is
 # renamed into the work dir, and the background makes the mirror again out of a copy of
 # the work dir, keeping only the files the job has not touched (their ctime, which no
@@ -59,8 +62,9 @@ fi
 : >"$syncing"
 rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed"} "$@" || exit
 [ -z "$seed" ] || exec 8>&-
-# (with what a work dir half made before a crash left: one process, not two)
-rm -rf "$syncing" "$work$P_PART"
+# (what a work dir half made before a crash left; the mark that rsync runs goes in the
+# background, which holds the lock as it starts)
+[ ! -e "$work$P_PART" ] || rm -rf "$work$P_PART"
 [ "$family" = - ] || echo "$family" >"$here$P_FAMILY"
 
 copy() {
@@ -93,6 +97,29 @@ refill_mirror() {
 
 refill_then_spare() {
   refill_mirror && make_spare
+}
+
+# the next spare, once the job synced for has started (its runner file is there, or it
+# has ended, or it went to Slurm: 2 s at most) and then ended or run for 2 s (its runner
+# holds that file locked while it lives); the lock is let go meanwhile, and a spare made
+# by another sync by then is not made again
+spare_later() {
+  command -v flock >/dev/null || {
+    make_spare
+    return
+  }
+  later_job=$P_JOBS/${work##*/}
+  exec 9>&-
+  later_n=0
+  while [ ! -f "$later_job/runner" ] && [ ! -f "$later_job/exitcode" ] && [ ! -f "$later_job/slurm" ] &&
+    [ "$later_n" -lt 40 ]; do
+    sleep 0.05
+    later_n=$((later_n + 1))
+  done
+  [ ! -f "$later_job/runner" ] || flock -w 2 -s "$later_job/runner" true
+  exec 9>>"$lock"
+  flock 9
+  [ -d "$spare" ] || [ ! -d "$mirror" ] || make_spare
 }
 
 # The paths rsync's log says changed, one per line behind its kind as it ends up: f (a
@@ -186,6 +213,7 @@ level_spare() {
 # priority: the copies it makes give way to the jobs running beside them
 in_background() {
   (
+    rm -f "$syncing"
     renice -n 10 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
     command -v ionice >/dev/null && ionice -c 2 -n 7 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
     "$@"
@@ -209,7 +237,7 @@ clock_ticked() {
 }
 
 if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
-  in_background make_spare
+  in_background spare_later
   exit 0
 fi
 rm -rf "$spare"
