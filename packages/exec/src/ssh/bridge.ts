@@ -24,7 +24,9 @@ const SCRIPT = [
   "exec 6<&- 5>&-",
   "cat <&3",
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${l#x}
-  'while IFS= read -r l <&4; do case $l in x*) kill $i 2>/dev/null; exit "${l#x}" ;; e*) printf "%s\\n" "${l#e}" >&2 ;; esac; done',
+  'while IFS= read -r l <&4; do case $l in x*) kill $i 2>/dev/null; exit "${l#x}" ;; ' +
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${l#e}
+    'e*) printf "%s\\n" "${l#e}" >&2 ;; esac; done',
   "kill $i 2>/dev/null",
   "exit 255",
 ].join("; ");

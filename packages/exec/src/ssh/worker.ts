@@ -131,7 +131,10 @@ export class SshWorker implements WorkerBackend {
     return s;
   }
 
-  /** One run of a follow script (or of one started already): stdout to `out` with backpressure, until its status line. */
+  /**
+   * One run of a follow script (or of one started already): stdout to `out` with
+   * backpressure, until its status line.
+   */
   private async stream(
     command: string | Promise<RemoteCommand>,
     id: string,
