@@ -162,14 +162,16 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /**
  * Before each timed command: the worker done with what p left running in the background
- * (a mirror's spare waiting for its job, then copied under the mirror's lock) and every file written so far
+ * (a mirror's spare waiting for its job, then copied under the mirror's lock: each lock
+ * waited for, then no such work left, else again; no polling beside a copy, whose CPU
+ * would count as the worker's) and every file written so far
  * on disk, so that neither side pays for the other's writes.
  */
 function quiet() {
   for (const host of [ssh, ...groupSsh])
     sh(
-      `${host} 'while pgrep -u "$(id -u)" -f "[p]-mirror" >/dev/null; do sleep 0.05; done; ` +
-        `for l in .p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; true'`,
+      `${host} 'until for l in .p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; ` +
+        `! pgrep -u "$(id -u)" -f "[p]-mirror" >/dev/null; do sleep 0.05; done'`,
     );
   sh("sync");
 }
@@ -409,6 +411,13 @@ try {
 
   // where the file system has reflinks (XFS here, on a loop device), the copies p makes in
   // the background share the blocks of what they copy
+  // (xfsprogs installed here if it can be: the benchmark runs as root)
+  if (cpu && !sh("command -v mkfs.xfs || true").trim())
+    sh(
+      "command -v apt-get >/dev/null && apt-get update -qq && " +
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xfsprogs",
+      { quiet: true },
+    );
   if (cpu && sh("command -v mkfs.xfs || true").trim()) {
     sh(`truncate -s 3G ${dir}/xfs.img && mkfs.xfs -q -m reflink=1 ${dir}/xfs.img`);
     sh(

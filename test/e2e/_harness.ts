@@ -230,7 +230,7 @@ export function peakRss(pid: number, everyMs = 50): () => number {
 export function mirrorsSettled(user: string): void {
   asWorker(
     user,
-    `while pgrep -u ${user} -f '[p]-mirror' >/dev/null; do sleep 0.05; done; ` +
-      `for l in ~/${MIRRORS_DIR}/*${SUFFIX.lock}; do [ -e "$l" ] && flock "$l" true; done; true`,
+    `until for l in ~/${MIRRORS_DIR}/*${SUFFIX.lock}; do [ -e "$l" ] && flock "$l" true; done; ` +
+      `! pgrep -u ${user} -f '[p]-mirror' >/dev/null; do sleep 0.05; done`,
   );
 }
