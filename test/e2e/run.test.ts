@@ -161,23 +161,23 @@ describe("p -- <command>", () => {
 });
 
 describe("sync", () => {
-  test("a re-run's rsync rides p's own SSH connection: ssh only resolves the worker, and nothing of the relay outlives p", async () => {
+  test("a run's rsync rides p's own SSH connection, the first too: ssh only resolves the worker, and nothing of the relay outlives p", async () => {
     const cwd = scratch("bridge");
-    writeFileSync(join(cwd, "f.txt"), "first\n");
-    // (a first sync sends the whole tree by rsync's own ssh; the next ones ride the relay)
-    expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
-    writeFileSync(join(cwd, "f.txt"), "bridged\n");
     // every ssh p starts, as its arguments: one line each
     const log = join(cwd, "..", "bridge-ssh.log");
     const wrapper = join(cwd, "..", "bridge-ssh");
     writeFileSync(wrapper, `#!/bin/sh\necho "$*" >>${log}\nexec ${env.P_SSH_COMMAND} "$@"\n`, { mode: 0o755 });
-    const r = await p(["--", "cat f.txt"], { env: { ...env, P_SSH_COMMAND: wrapper }, cwd });
-    expect(r).toMatchObject({ code: 0, stdout: "bridged\n" });
-    // no ssh connected (rsync's remote shell was the relay, over the connection of the launch)
-    const lines = readFileSync(log, "utf8").trim().split("\n");
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.filter((l) => !l.split(" ").includes("-G"))).toEqual([]);
-    expect(readFileSync(join(workDirOf("p-w1", lastJob().id), "f.txt"), "utf8")).toBe("bridged\n");
+    for (const body of ["first\n", "bridged\n"]) {
+      writeFileSync(join(cwd, "f.txt"), body);
+      rmSync(log, { force: true });
+      const r = await p(["--", "cat f.txt"], { env: { ...env, P_SSH_COMMAND: wrapper }, cwd });
+      expect(r).toMatchObject({ code: 0, stdout: body });
+      // no ssh connected (rsync's remote shell was the relay, over the connection of the launch)
+      const lines = readFileSync(log, "utf8").trim().split("\n");
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.filter((l) => !l.split(" ").includes("-G"))).toEqual([]);
+      expect(readFileSync(join(workDirOf("p-w1", lastJob().id), "f.txt"), "utf8")).toBe(body);
+    }
     // the relay's shell (named p-rsh) is gone with p
     const ps = Bun.spawnSync(["ps", "-eo", "args"]).stdout.toString();
     expect(ps.split("\n").filter((l) => l.includes("p-rsh"))).toEqual([]);
@@ -402,18 +402,42 @@ describe("sync", () => {
     expect(sentKB(first.stderr)).toBeGreaterThan(2500);
     mirrorsSettled("p-w1");
 
-    // a worktree of it: a new directory, new mtimes, the same files
+    // a worktree of it: a new directory, new mtimes, the same files, and not the file the
+    // repository's directory holds beside them. Its mirror is the repository's spare, renamed:
+    // the job's files are the spare's own (their inodes), nothing copied, and what is not the
+    // worktree's is gone
+    const mirrorOf = (path: string) => `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path })}`;
+    writeFileSync(join(repo, "only-here.txt"), "repo's\n");
+    expect((await p(["--", "true"], { env, cwd: repo })).code).toBe(0);
+    mirrorsSettled("p-w1");
+    const inode = (path: string) => asWorker("p-w1", `stat -c %i ${path}`).trim();
+    const spareInode = inode(`${mirrorOf(repo)}.spare/f0.bin`);
+    expect(spareInode).toMatch(/^\d+$/);
     const wt = join(base, "wt");
     git(repo, `worktree add -q ${wt}`);
-    const again = await p(["-v", "--", sums], { env, cwd: wt });
-    expect(again.stdout).toBe(local(wt));
+    const again = await p(["-v", "--", `${sums}; ls only-here.txt 2>&1`], { env, cwd: wt });
+    expect(again.stdout).toBe(`${local(wt)}ls: cannot access 'only-here.txt': No such file or directory\n`);
     expect(sentKB(again.stderr)).toBeLessThan(300);
+    expect(inode(`~/.p/workdirs/${lastJob().id}/f0.bin`)).toBe(spareInode);
+    mirrorsSettled("p-w1");
+
+    // a seeded sync cut short leaves its mark ("seeded"): what its mirror and spare hold was
+    // never vouched for by checksum, so the next sync (no first: by size and mtime) starts
+    // without them. A file forged there, with the size and mtime of the real one, never
+    // reaches a job.
+    asWorker(
+      "p-w1",
+      `set -e; m=${mirrorOf(wt)}; echo seeded >$m.syncing; for d in $m $m.spare; do ` +
+        `touch -r $d/f5.bin $m.ref; head -c 50000 /dev/zero >$d/f5.bin; touch -r $m.ref $d/f5.bin; done; rm $m.ref`,
+    );
+    const cut = await p(["--", "md5sum f5.bin"], { env, cwd: wt });
+    expect(cut.stdout).toBe(Bun.spawnSync(["md5sum", "f5.bin"], { cwd: wt }).stdout.toString());
     mirrorsSettled("p-w1");
 
     // the worktree's mirror gone while its jobs' records stay (swept, or its ~/.p wiped): the
     // next sync is no first, compares by size and mtime, and so takes nothing from another
     // mirror; a file made to look like the other mirror's copy arrives as it is here
-    asWorker("p-w1", `rm -rf ~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: wt })}*`);
+    asWorker("p-w1", `rm -rf ${mirrorOf(wt)}*`);
     writeFileSync(join(wt, "f3.bin"), randomBytes(50_000));
     Bun.spawnSync(["touch", "-r", join(repo, "f3.bin"), join(wt, "f3.bin")]);
     const wiped = await p(["--", `${sums}; md5sum f3.bin`], { env, cwd: wt });

@@ -146,9 +146,9 @@ export async function syncJob(
   opts: RunSyncOptions & { first?: boolean; via?: Promise<Connection> } = {},
 ) {
   const overlay = worktreeOverlay(source);
-  // (a first sync, which sends or compares the whole tree, goes by rsync's own ssh: the
-  // relay saves a handshake, and costs a pass through p that shows on a long transfer)
-  const relay = opts.via && !opts.first ? relayOver(opts.via) : undefined;
+  // (a first sync too: measured on a 100 MB first sync, the pass through p cost nothing
+  // over rsync's own ssh, at 100 Mbit/s or unshaped, and the handshake it saves shows)
+  const relay = opts.via ? relayOver(opts.via) : undefined;
   try {
     const { first, via: _, ...run } = opts;
     const plan = await planJobSync(source, worker, id, overlay, {

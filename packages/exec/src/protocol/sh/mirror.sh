@@ -19,9 +19,13 @@
 # process can set, is not newer than a mark made before the job could start), then the
 # spare. Where find lacks -cnewer, the mirror is copied to the work dir first instead.
 # A first sync from a new checkout of a repository that has a mirror here already (the same
-# FAMILY: the same client user and repository; - for none) lets rsync take the files it
-# holds from that mirror (--copy-dest), so that only what differs crosses the network:
-# only with SEED=yes, which the client says when it has rsync compare files by checksum.
+# FAMILY: the same client user and repository; - for none) starts from that mirror's spare,
+# which becomes this one's mirror (one rename: nothing copied), and rsync keeps of it only
+# what is the same by checksum: only what differs crosses the network, and only that is
+# written. With no spare there, rsync takes what it can from that mirror (--copy-dest).
+# Only with SEED=yes, which the client says when it has rsync compare files by checksum.
+# Until such a sync has finished, its mark (.syncing, saying "seeded") says the mirror holds
+# files no checksum has vouched for yet: a later sync that finds it starts with no mirror.
 # A work dir only ever appears complete, and no job can change the mirror, the spare or
 # another job's files.
 mirror=$1 work=$2 family=$3 seed_ok=$4
@@ -37,7 +41,11 @@ here=$abs
 changes=$here$P_CHANGES
 syncing=$here$P_SYNCING
 unsure=
-[ -e "$syncing" ] && unsure=1
+if [ -e "$syncing" ]; then
+  unsure=1
+  # (a seeded sync that never finished)
+  [ ! -s "$syncing" ] || rm -rf "$mirror" "$spare"
+fi
 
 # seed: the mirror of the same family used last, held still (its lock) while rsync reads it
 seed=
@@ -52,14 +60,19 @@ if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -
     fi
     exec 8>>"$seed_dir$P_LOCK"
     if flock -w 10 8 && [ -d "$seed_dir" ]; then
-      seed=$abs
+      echo seeded >"$syncing"
+      if [ -d "$seed_dir$P_SPARE" ] && mv "$seed_dir$P_SPARE" "$mirror"; then
+        exec 8>&-
+      else
+        seed=$abs
+      fi
       break
     fi
     exec 8>&-
   done
   abs=$here
 fi
-: >"$syncing"
+[ -s "$syncing" ] || : >"$syncing"
 rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed"} "$@" || exit
 [ -z "$seed" ] || exec 8>&-
 # (what a work dir half made before a crash left; the mark that rsync runs goes in the
