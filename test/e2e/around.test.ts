@@ -108,8 +108,7 @@ function onTerminal(args: string[], opts: { env: Record<string, string>; cwd?: s
 
 describe("progress, timings and tables that fit", () => {
   test("a sync of a few seconds shows one line of rsync's progress on a terminal, and none through a pipe", async () => {
-    // a far-away worker: the rsync here sends at 4 MB/s (--bwlimit), first by its own ssh,
-    // then over p's connection
+    // a far-away worker: the rsync here sends at 4 MB/s (--bwlimit)
     const bin = scratch("slow-bin");
     writeFileSync(join(bin, "rsync"), `#!/bin/sh\nexec ${Bun.which("rsync")} --bwlimit=4000 "$@"\n`, { mode: 0o755 });
     const env = { ...w.env, PATH: `${bin}:${w.env.PATH ?? process.env.PATH}` };
