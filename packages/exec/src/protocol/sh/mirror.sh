@@ -43,8 +43,8 @@ syncing=$here$P_SYNCING
 unsure=
 if [ -e "$syncing" ]; then
   unsure=1
-  # (a seeded sync that never finished)
-  [ ! -s "$syncing" ] || rm -rf "$mirror" "$spare"
+  # (a seeded sync that never finished: what it left was never vouched for)
+  if [ -s "$syncing" ]; then rm -rf "$mirror" "$spare" && : >"$syncing"; fi
 fi
 
 # seed: the mirror of the same family used last, held still (its lock) while rsync reads it
