@@ -47,7 +47,7 @@ function teardown() {
   sh(`ip netns del ${NS}`, { quiet: true });
   sh(`ip link del pb0`, { quiet: true });
   sh(`${inWorkerNs} umount /home/${USER}/xfs; rmdir /home/${USER}/xfs`, { quiet: true });
-  sh(`rmdir ${CPU_GROUP}`, { quiet: true });
+  sh(`rmdir ${CPU_GROUP} ${CPU_GROUP}-client ${GROUP.map((i) => `${CPU_GROUP}${i}`).join(" ")}`, { quiet: true });
   sh(`pkill -KILL -u ${USER}; sleep 0.1; rm -rf /home/${USER}/.p /home/${USER}/hand-* /home/${USER}/blob`, {
     quiet: true,
   });
@@ -615,6 +615,38 @@ try {
       },
       (p, b) => [`<= 1.3x`, p <= 1.3 * b],
     );
+    // where an --on run's time goes, on these two cores: the CPU of the client and of each
+    // worker (its sshd and all it starts), against the same run on one worker
+    if (cpu) {
+      const meter = (group: string, pids = "") => {
+        sh(`mkdir -p ${group}${pids && ` && cat ${pids} > ${group}/cgroup.procs`}`);
+        return () => Number(readFileSync(`${group}/cpuacct.usage`, "utf8")) / 1e9;
+      };
+      const client = meter(`${CPU_GROUP}-client`);
+      const workers = GROUP.map((i) => meter(`${CPU_GROUP}${i}`, `${dir}/w${i}/sshd.pid`));
+      const split = (cmd: string) => {
+        quiet();
+        const before = [client(), ...workers.map((w) => w())];
+        const t0 = performance.now();
+        sh(`bash -c 'echo $$ > ${CPU_GROUP}-client/cgroup.procs && exec bash -c "$0"' '${cmd}'`);
+        const wall = (performance.now() - t0) / 1000;
+        return [wall, ...[client(), ...workers.map((w) => w())].map((c, k) => c - before[k]!)];
+      };
+      const on: number[][] = [];
+      const one: number[][] = [];
+      for (let i = 0; i < 3; i++) {
+        touch(++change);
+        on.push(split(`cd ${src} && ${P} --on b1,b2,b3 -- true`));
+        touch(++change);
+        one.push(split(`cd ${src} && ${P} b1 -- true`));
+      }
+      const med = (runs: number[][], k: number) => median(runs.map((r) => r[k]!)).toFixed(2);
+      costs.push(
+        `--on 3 workers, a warm re-run (until p exits): ${med(on, 0)} s, CPU: client ${med(on, 1)} s, ` +
+          `workers ${[2, 3, 4].map((k) => med(on, k)).join(" + ")} s; ` +
+          `one worker: ${med(one, 0)} s, CPU: client ${med(one, 1)} s, worker ${med(one, 2)} s`,
+      );
+    }
     const anyT: number[] = [];
     const directT: number[] = [];
     const sshT: number[] = [];
@@ -678,7 +710,7 @@ try {
     ]);
   }
   if (peakKb) console.log(`\nstreaming: p's peak memory ${Math.round(peakKb / 1024)} MB for 200 MB of output`);
-  console.log("\nthe worker's side of a warm run (1 file changed), until p's background work there ends:");
+  console.log("\nthe workers' side of a warm run (1 file changed), until p's background work there ends:");
   for (const c of costs) console.log(`  ${c}`);
 } finally {
   teardown();

@@ -1,7 +1,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, scratch, useWorkers } from "./_harness.ts";
+import { p, scratch, spawnP, useWorkers } from "./_harness.ts";
 
 // Many workers at once, through the compiled p and real sshd: groups (--on), sweeps
 // (--each), placement (--any) and every run of a commit.
@@ -89,6 +89,34 @@ describe("--on", () => {
     expect(JSON.parse(waited.stdout).map((j: Job) => j.status)).toEqual(["stopped", "stopped"]);
     expect((await p(["rm", short], { env })).code).toBe(0);
     expect((await lsJson("-a")).filter((j) => j.group === group)).toEqual([]);
+  });
+
+  test("Ctrl+C detaches from all: every job runs on to its end, and p says how to follow the group", async () => {
+    const proc = spawnP(["--on", "p-w1,p-w2", "--", "echo started; sleep 2; echo survived"], { env });
+    // both jobs have started: each one's first line has come
+    const reader = proc.stdout.getReader();
+    let out = "";
+    while (!(out.includes("[p-w1] started") && out.includes("[p-w2] started"))) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`p ended before both jobs started: ${out}`);
+      out += new TextDecoder().decode(value);
+    }
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(130);
+    const stderr = await new Response(proc.stderr).text();
+    const jobs = (await lsJson("-a")).filter((j) => j.group && stderr.includes(`p logs -f ${j.group.slice(0, 8)}`));
+    expect(jobs.map((j) => j.worker)).toEqual(["p-w1", "p-w2"]);
+    // (p wait, here the group's id, sees them to their end)
+    const waited = await p(["wait", jobs[0]!.group!.slice(0, 8), "--json"], { env });
+    expect(waited.code).toBe(0);
+    expect(JSON.parse(waited.stdout).map((j: Job) => [j.status, j.exit_code])).toEqual([
+      ["done", 0],
+      ["done", 0],
+    ]);
+    const logs = await p(["logs", jobs[0]!.group!.slice(0, 8)], { env });
+    expect(logs.stdout.split("\n").sort()).toEqual(
+      ["", "[p-w1] started", "[p-w1] survived", "[p-w2] started", "[p-w2] survived"].sort(),
+    );
   });
 });
 
