@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   assertWorkerName,
+  cacheDir,
   configDir,
   dataDir,
   type JobRecord,
@@ -28,12 +29,18 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe("XDG paths", () => {
   test.each([
-    [{ HOME: "/h" }, "/h/.config/p", "/h/.local/share/p"],
-    [{ HOME: "/h", XDG_CONFIG_HOME: "/c", XDG_DATA_HOME: "/d" }, "/c/p", "/d/p"],
-    [{ HOME: "/h", XDG_CONFIG_HOME: "rel", XDG_DATA_HOME: "" }, "/h/.config/p", "/h/.local/share/p"],
-  ])("%p", (env, config, data) => {
+    [{ HOME: "/h" }, "/h/.config/p", "/h/.local/share/p", "/h/.cache/p"],
+    [{ HOME: "/h", XDG_CONFIG_HOME: "/c", XDG_DATA_HOME: "/d", XDG_CACHE_HOME: "/k" }, "/c/p", "/d/p", "/k/p"],
+    [
+      { HOME: "/h", XDG_CONFIG_HOME: "rel", XDG_DATA_HOME: "", XDG_CACHE_HOME: "k" },
+      "/h/.config/p",
+      "/h/.local/share/p",
+      "/h/.cache/p",
+    ],
+  ])("%p", (env, config, data, cache) => {
     expect(configDir(env)).toBe(config);
     expect(dataDir(env)).toBe(data);
+    expect(cacheDir(env)).toBe(cache);
   });
 });
 
