@@ -73,10 +73,16 @@ export class SshWorker implements WorkerBackend {
     );
   }
 
-  /** The launch of `spec` sent ahead, told to go, if one was sent (detached as `follow` says). */
+  /**
+   * The launch of `spec` sent ahead, told to go, if one was sent detached as `follow` says
+   * (one sent otherwise is called off: the launch is made afresh).
+   */
   private go(spec: LaunchSpec, follow: boolean): Promise<RemoteCommand> | undefined {
     const ahead = this.ahead.get(spec.id);
-    if (!ahead || ahead.follow !== follow) return undefined;
+    if (!ahead || ahead.follow !== follow) {
+      this.withdraw(spec.id);
+      return undefined;
+    }
     this.ahead.delete(spec.id);
     return ahead.started.then((command) => {
       // a detached launch reads nothing more; a followed one's stdin stays open, its end
@@ -108,8 +114,8 @@ export class SshWorker implements WorkerBackend {
 
   start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult> {
     const ahead = this.go(spec, true);
-    const command = launchCommand(spec, true, this.root);
-    return this.followWith(ahead ?? command, spec.id, { ...opts, offset: 0 }, ahead ? "" : secretInput(spec));
+    const command = ahead ?? launchCommand(spec, true, this.root);
+    return this.followWith(command, spec.id, { ...opts, offset: 0 }, ahead ? "" : secretInput(spec));
   }
 
   follow(id: string, opts: FollowOptions): Promise<FollowResult> {
