@@ -27,7 +27,9 @@ function fakeConnection(opts: { err: string; code: number | null; early?: boolea
         },
       });
       const finish = () => {
-        stderr.end(opts.err);
+        // (a byte at a time: a character may come in pieces)
+        for (const b of Buffer.from(opts.err)) stderr.write(Buffer.from([b]));
+        stderr.end();
         channel.push(null);
         setTimeout(() => done({ code: opts.code }), 20);
       };
@@ -79,10 +81,10 @@ describe("rsync's remote shell over p's connection", () => {
   });
 
   test("the command runs on the connection: stdin there, stdout and stderr back, its exit status the shell's", async () => {
-    const { conn, seen } = fakeConnection({ err: "warn: a\nlast line without newline", code: 23 });
+    const { conn, seen } = fakeConnection({ err: "warn: ünï ✓\nlast line without newline", code: 23 });
     const r = await relay(Promise.resolve(conn), ["-l", "me", "host", "rsync --server", "-x y", "it's"], "abc\ndef");
     expect(seen.command).toBe("rsync --server -x y it's");
-    expect(r).toEqual({ out: "ABC\nDEF", err: "warn: a\nlast line without newline\n", code: 23 });
+    expect(r).toEqual({ out: "ABC\nDEF", err: "warn: ünï ✓\nlast line without newline\n", code: 23 });
   });
 
   test("a command that ends before its stdin does still gives its status; a lost one gives 255", async () => {

@@ -1,4 +1,5 @@
 import { connect, type Socket } from "node:net";
+import { StringDecoder } from "node:string_decoder";
 import type { Connection } from "./connect.ts";
 
 /**
@@ -103,10 +104,12 @@ export function serveRelay(fds: readonly number[], connection: Promise<Connectio
       }
     });
     channel.on("end", () => out.end());
-    // stderr a line at a time, each whole (what a last line lacks, its newline is added)
+    // stderr a line at a time, each whole (what a last line lacks, its newline is added;
+    // a character cut between two chunks is joined again)
     let line = "";
+    const text = new StringDecoder("utf8");
     channel.stderr.on("data", (d: Buffer) => {
-      const lines = (line + d.toString()).split("\n");
+      const lines = (line + text.write(d)).split("\n");
       line = lines.pop()!;
       for (const l of lines) control.write(`e${l}\n`);
     });
