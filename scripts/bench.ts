@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { peakRss } from "../test/e2e/_harness.ts";
+import { BACKGROUND_SETTLED, peakRss } from "../test/e2e/_harness.ts";
 
 const root = join(import.meta.dir, "..");
 const P = join(root, "dist", "p");
@@ -168,11 +168,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * on disk, so that neither side pays for the other's writes.
  */
 function quiet() {
-  for (const host of [ssh, ...groupSsh])
-    sh(
-      `${host} 'until for l in .p/mirrors/*.lock; do [ -e "$l" ] && flock "$l" true; done; ` +
-        `! pgrep -u "$(id -u)" -f "[p]-mirror" >/dev/null; do sleep 0.05; done'`,
-    );
+  for (const host of [ssh, ...groupSsh]) sh(`${host} '${BACKGROUND_SETTLED}'`);
   sh("sync");
 }
 
