@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, uti
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { mirrorDir } from "../../packages/exec/src/protocol/layout.ts";
+import { RACY_MS } from "../../packages/sync/src/snapshot.ts";
 import {
   asWorker,
   jobDirOf,
@@ -47,6 +48,21 @@ const jobIds = () =>
     ),
   );
 const newJobId = (before: Set<string>) => [...jobIds()].find((id) => !before.has(id))!;
+
+/**
+ * The env for runs whose every sync's kind is logged (to P_SYNC_KINDS): rsync started
+ * with a filter of what changed ("only"), or on the whole tree ("whole").
+ */
+function syncKinds(name: string): Record<string, string> {
+  const bin = scratch(`${name}-bin`);
+  const log = join(bin, "kinds");
+  writeFileSync(
+    join(bin, "rsync"),
+    `#!/bin/sh\ncase " $* " in *" --filter=. - "*) echo only ;; *) echo whole ;; esac >>${log}\nexec ${Bun.which("rsync")} "$@"\n`,
+    { mode: 0o755 },
+  );
+  return { ...env, PATH: `${bin}:${env.PATH ?? process.env.PATH}`, P_SYNC_KINDS: log };
+}
 
 describe("p -- <command>", () => {
   test("argv arrives intact and stdout is exactly the job's", async () => {
@@ -304,6 +320,8 @@ describe("sync", () => {
   test("a warm run's work dir is the tree here exactly, whatever changed: by rsync's log, or by a scan after a sync that never finished", async () => {
     const cwd = scratch("level");
     const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
+    // each sync's kind, as rsync here was started: the whole tree, or only what changed
+    const env = syncKinds("level");
     const put = (rel: string, text: string) => {
       mkdirSync(join(cwd, rel, ".."), { recursive: true });
       writeFileSync(join(cwd, rel), text);
@@ -379,6 +397,53 @@ describe("sync", () => {
     asWorker("p-w1", `touch ${mirror}${layout.SUFFIX.syncing}`);
     await runAndCompare();
     expect(asWorker("p-w1", `ls ${mirror}${layout.SUFFIX.syncing} 2>&1`)).toContain("No such file");
+    // the first sync, and the one after the first run (whose mirror became its work dir),
+    // were whole; every later one looked only at what changed, but the one after the cut:
+    // the worker refused it, and it was made whole
+    expect(readFileSync(env.P_SYNC_KINDS!, "utf8")).toBe(`whole\nwhole\n${"only\n".repeat(9)}only\nwhole\n`);
+  });
+
+  test("a sync of only what changed runs only on the mirror the last one left: else it is refused and made whole", async () => {
+    const cwd = scratch("refused");
+    const env = syncKinds("refused");
+    const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
+    for (let i = 0; i < 20; i++) writeFileSync(join(cwd, `f${i}.txt`), `f${i}`);
+    mkdirSync(join(cwd, "sub"));
+    writeFileSync(join(cwd, "sub", "s.txt"), "s");
+    // (what changed within RACY_MS of a sync counts as changed at the next: sub must be older)
+    await Bun.sleep(RACY_MS + 100);
+    const run = async (cmd: string) => {
+      mirrorsSettled("p-w1");
+      const r = await p(["--", cmd], { env, cwd });
+      expect(r.code).toBe(0);
+      return r.stdout;
+    };
+    await run("true");
+    await run("true");
+    // the mirror swept away (by hand, its mark left behind): refused, and the whole tree
+    // sent again (to a new mirror, which the job then gets: the next sync is whole too)
+    mirrorsSettled("p-w1");
+    asWorker("p-w1", `rm -rf ${mirror} ${mirror}${layout.SUFFIX.spare}`);
+    writeFileSync(join(cwd, "f0.txt"), "edited");
+    expect(await run("cat f0.txt; ls | wc -l")).toBe("edited21\n");
+    // the mirror changed by another's sync (its mark another's): a file planted in a
+    // directory no change here touches is gone from the next job, which a whole sync deletes
+    await run("true");
+    mirrorsSettled("p-w1");
+    asWorker(
+      "p-w1",
+      `for d in ${mirror} ${mirror}${layout.SUFFIX.spare}; do echo planted > $d/sub/planted; done && ` +
+        `echo someone-elses-mark > ${mirror}${layout.SUFFIX.token}`,
+    );
+    writeFileSync(join(cwd, "f1.txt"), "edited");
+    expect(await run("cat f1.txt; ls sub")).toBe("editeds.txt\n");
+    expect(readFileSync(env.P_SYNC_KINDS!, "utf8")).toBe("whole\nwhole\nonly\nwhole\nwhole\nonly\nwhole\n");
+    // and with its mark there, a change is all a sync looks at: what is planted (in the
+    // mirror and in the spare the next work dir is made of) stays
+    mirrorsSettled("p-w1");
+    asWorker("p-w1", `for d in ${mirror} ${mirror}${layout.SUFFIX.spare}; do echo planted > $d/sub/planted; done`);
+    writeFileSync(join(cwd, "f2.txt"), "edited");
+    expect((await p(["--", "cat f2.txt; ls sub"], { env, cwd })).stdout).toBe("editedplanted\ns.txt\n");
   });
 
   test("a new checkout of a repository the worker holds takes its files from there; another repository's, never", async () => {

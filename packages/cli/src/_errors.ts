@@ -31,6 +31,7 @@ const EXIT_FOR: Record<ErrorCode | "internal", number> = {
   connection_lost: EXIT.unreachable,
   remote_failed: EXIT.failure,
   sync_failed: EXIT.failure,
+  sync_stale: EXIT.failure,
   rsync_missing: EXIT.failure,
   repository_refused: EXIT.failure,
   store_busy: EXIT.failure,

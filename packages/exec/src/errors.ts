@@ -20,6 +20,8 @@ export type ErrorCode =
   // p could not do its work
   | "remote_failed"
   | "sync_failed"
+  // (a sync of only what changed, refused by the worker: p syncs the whole tree instead)
+  | "sync_stale"
   | "rsync_missing"
   | "repository_refused"
   | "store_busy"

@@ -26,4 +26,16 @@ export {
 } from "./plan.ts";
 export { insideWorkDir, type PullInput, planPull } from "./pull.ts";
 export { parseProgress, type RunSyncOptions, runSync, type SyncProgress } from "./run.ts";
+export {
+  anchored,
+  changeRules,
+  parseWalk,
+  parseWalkText,
+  RACY_MS,
+  type Tree,
+  type Walk,
+  walkCommand,
+  walkText,
+  walkTree,
+} from "./snapshot.ts";
 export { type Overlay, worktreeOverlay } from "./worktree.ts";

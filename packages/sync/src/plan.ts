@@ -1,3 +1,5 @@
+import { anchored } from "./snapshot.ts";
+
 /** What to sync where. Pure data: the CLI fills it from the worker's connection. */
 export interface SyncInput {
   /** Local directory whose contents are sent. */
@@ -92,7 +94,7 @@ export function planList(source: string, files: string[], scratch: string): Sync
  * (a backslash escapes only in a pattern that has a wildcard, which an escaped one is).
  */
 export function excludeRules(paths: string[]): string {
-  return paths.map((p) => `/${/[*?[]/.test(p) ? p.replace(/[\\*?[]/g, "\\$&") : p}\0`).join("");
+  return paths.map((p) => `${anchored(p)}\0`).join("");
 }
 
 export interface MirrorSyncInput {
@@ -117,6 +119,12 @@ export interface MirrorSyncInput {
    */
   checksum?: boolean;
   /**
+   * A sync of only what changed since the sync the mirror last had: rsync filter rules that
+   * take just that (changeRules), checked after the rules that leave out `exclude`. What
+   * they leave out is neither looked at nor deleted.
+   */
+  only?: string[];
+  /**
    * Paths sent before `source`, in rsync's --relative form (`base/./path`: `path` is where
    * it lands): a name they share with `source` is theirs (see worktreeOverlay).
    */
@@ -135,11 +143,18 @@ export function planMirrorSync(input: MirrorSyncInput): SyncPlan {
   // the mirror holds what is here and nothing else: deleted and newly ignored files go too
   // --modify-window=-1: compare mtimes to the nanosecond, so a file saved twice within one
   // second at the same size is still seen as changed (rsync >= 3.1.3 on the worker)
-  argv.push("-r", "--delete", "--delete-excluded", "--modify-window=-1", "--from0", "--exclude-from=-");
+  argv.push("-r", "--delete", "--modify-window=-1", "--from0");
+  // (only what changed: what its rules leave out stays, so what is ignored here stays
+  // ignored there too: the same ignored paths, or else the whole tree is synced)
+  if (input.only) argv.push("--filter=. -");
+  else argv.push("--delete-excluded", "--exclude-from=-");
   const overlay = input.overlay ?? [];
   // with an overlay every source says where it lands (--relative); the first to name a path wins
   if (overlay.length) argv.push("-R");
   const sources = overlay.length ? [...overlay, `${withSlash(input.source)}./`] : [withSlash(input.source)];
   argv.push("--", ...sources, remoteSpec(input.host, withSlash(input.mirror)));
-  return { argv, stdin: excludeRules(input.exclude) };
+  const stdin = input.only
+    ? [...input.exclude.map((p) => `- ${anchored(p)}`), ...input.only].map((r) => `${r}\0`).join("")
+    : excludeRules(input.exclude);
+  return { argv, stdin };
 }

@@ -1,4 +1,4 @@
-import { PError } from "@p/exec/protocol";
+import { PError, STALE_MARK } from "@p/exec/protocol";
 import type { SyncPlan } from "./plan.ts";
 
 /** rsync's own words for its exit codes (rsync(1), EXIT VALUES), for when it printed none. */
@@ -78,8 +78,8 @@ export function parseProgress(line: string): SyncProgress | undefined {
   };
 }
 
-/** Run a planned sync; throws PError with rsync's reason in words. */
-export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promise<void> {
+/** Run a planned sync; throws PError with rsync's reason in words. Resolves to rsync's stderr (the worker's words). */
+export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promise<string> {
   let proc: Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe">;
   try {
     // (progress2 prints on stdout, lines ended by \r as they are rewritten)
@@ -119,5 +119,8 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
   opts.signal?.removeEventListener("abort", onAbort);
   // 20: rsync got SIGINT (Ctrl+C reaches the whole foreground process group)
   if (opts.signal?.aborted || code === 20) throw new PError("sync_cancelled", "sync cancelled");
+  if (code !== 0 && stderr.includes(STALE_MARK))
+    throw new PError("sync_stale", "the worker's mirror is not what the last sync left there");
   if (code !== 0) throw new PError(code === 255 ? "worker_unreachable" : "sync_failed", explain(code, stderr));
+  return stderr;
 }

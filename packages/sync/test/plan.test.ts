@@ -100,6 +100,14 @@ describe("planMirrorSync", () => {
   test("compression when asked", () => {
     expect(planMirrorSync({ ...input, compress: true }).argv).toContain("-z");
   });
+
+  test("only what changed: the ignored paths' rules, then the change's, as one filter; nothing else deleted", () => {
+    const plan = planMirrorSync({ ...input, only: ["+ /src/a.c", "+ /src/", "- *"] });
+    for (const flag of ["-r", "--delete", "--modify-window=-1", "--from0", "--filter=. -"])
+      expect(plan.argv).toContain(flag);
+    for (const flag of ["--delete-excluded", "--exclude-from=-"]) expect(plan.argv).not.toContain(flag);
+    expect(plan.stdin).toBe("- /node_modules/\0+ /src/a.c\0+ /src/\0- *\0");
+  });
 });
 
 describe("planMirrorSync with an overlay", () => {

@@ -1,9 +1,14 @@
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import {
   type Connection,
+  MOVED_MARK,
   mirrorCommand,
   mirrorDir,
   mirrorFamily,
+  type PError,
   parseConnection,
   RELAY_FDS,
   RELAY_RSH,
@@ -12,11 +17,14 @@ import {
   type Target,
   workDir,
 } from "@p/exec";
-import type { Worker } from "@p/store";
+import { cacheDir, type Worker, writeFileAtomic } from "@p/store";
 import {
+  changeRules,
   ignoredPaths,
+  linkedWorktree,
   type Overlay,
   parentDir,
+  parseWalkText,
   planMirrorSync,
   planOverlaySync,
   planSync,
@@ -25,8 +33,13 @@ import {
   runSync,
   type SyncPlan,
   syncedFiles,
+  type Tree,
+  type Walk,
+  walkText,
+  walkTree,
   worktreeOverlay,
 } from "@p/sync";
+import { v4 as uuid } from "uuid";
 import { rshFor } from "./workers.ts";
 
 /** A destination as rsync and the remote shell take it: `~/x` is `x`, relative to the remote home. */
@@ -64,24 +77,38 @@ export async function planSyncTo(source: string, target: Target, dest: string, o
   return plans;
 }
 
+/** Where a worker keeps its mirror of `source` (this client user's, on this host). */
+const mirrorOf = (source: string, root?: string) =>
+  mirrorDir({ uid: process.getuid?.() ?? "", host: hostname(), path: source }, root);
+
 /**
  * The plan that gives job `id` a fresh work dir holding `source`, sending only what
- * changed since the last sync from the same client directory (the worker keeps a mirror).
- * Every kind of worker is synced alike: a batch scheduler's login node too.
+ * changed since the last sync from the same client directory (the worker keeps a mirror),
+ * leaving out `exclude` (what git ignores there). Every kind of worker is synced alike: a
+ * batch scheduler's login node too.
  */
-export async function planJobSync(
+export function planJobSync(
   source: string,
   worker: Pick<Worker, "connection" | "root">,
   id: string,
-  overlay?: Overlay,
-  opts: { first?: boolean; rsh?: string } = {},
-): Promise<SyncPlan> {
+  exclude: string[],
+  opts: {
+    overlay?: Overlay;
+    first?: boolean;
+    rsh?: string;
+    only?: string[];
+    token?: { next: string; expect?: string };
+  } = {},
+): SyncPlan {
   const target = parseConnection(worker.connection);
   const { root } = worker;
-  const uid = process.getuid?.() ?? "";
-  const mirror = mirrorDir({ uid, host: hostname(), path: source }, root);
+  const { overlay } = opts;
+  const mirror = mirrorOf(source, root);
   const repository = repositoryOf(source);
-  const family = repository === undefined ? undefined : mirrorFamily({ uid, host: hostname(), repository });
+  const family =
+    repository === undefined
+      ? undefined
+      : mirrorFamily({ uid: process.getuid?.() ?? "", host: hostname(), repository });
   // a first sync of a checkout may find its files in another checkout's mirror, where only
   // their content can say they are the same: it compares by checksum, and only it may
   const seed = opts.first === true && family !== undefined;
@@ -90,54 +117,171 @@ export async function planJobSync(
     host: target.host,
     rsh: opts.rsh ?? rshFor(target),
     mirror,
-    remoteCommand: mirrorCommand(mirror, workDir(id, root), root, family, seed),
-    exclude: [...(await ignoredOnce(source)), ...(overlay?.exclude ?? [])],
+    remoteCommand: mirrorCommand(mirror, workDir(id, root), {
+      ...(root !== undefined && { root }),
+      ...(family !== undefined && { family }),
+      seed,
+      ...(opts.token && { token: opts.token }),
+    }),
+    exclude: [...exclude, ...(overlay?.exclude ?? [])],
     compress: true,
     ...(seed && { checksum: true }),
+    ...(opts.only && { only: opts.only }),
     ...(overlay && { overlay: overlay.paths }),
   });
 }
 
 /**
- * What git ignores in a directory, asked once per p: a group's jobs all sync the same
- * directory at once, and each asking git again would only cost them all.
+ * What a sync of a directory starts from: what git ignores there, and (but in a linked
+ * worktree, whose .git is sent another way) the tree it sends (see walkTree), walked
+ * before any rsync reads a file, so that what a sync sends is never older than what is
+ * kept of it; and what it takes to send that tree over one kept before (changeRules), by
+ * the kept tree's hash.
  */
-const ignored = new Map<string, Promise<string[]>>();
-const ignoredOnce = (source: string) => {
-  let found = ignored.get(source);
-  if (!found) {
-    found = ignoredPaths(source);
-    found.catch(() => {}); // (whoever syncs hears of a failure)
-    ignored.set(source, found);
+interface Scan {
+  exclude: string[];
+  walk?: Walk;
+  rules: Map<string, Promise<string[] | undefined>>;
+  /** The tree as kept (with what git ignored), and its hash, once made. */
+  text?: { text: string; hash: string };
+}
+
+/**
+ * What several syncs that start together share (a group's, which would only cost each
+ * other asking git, walking and reading again), made afresh for any that starts once it is
+ * done (a long-lived p, the dashboard's, syncs again later).
+ */
+function sharedWhileRunning<T>(make: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const running = new Map<string, Promise<T>>();
+  return (key) => {
+    let made = running.get(key);
+    if (!made) {
+      made = make(key);
+      running.set(key, made);
+      const done = () => running.delete(key);
+      made.then(done, done); // (whoever waits for it hears of a failure)
+    }
+    return made;
+  };
+}
+
+const scanOnce = sharedWhileRunning(async (source): Promise<Scan> => {
+  const exclude = await ignoredPaths(source);
+  const walk = linkedWorktree(source) ? undefined : await walkTree(source, exclude);
+  return { exclude, ...(walk && { walk }), rules: new Map() };
+});
+
+/**
+ * What p keeps of its syncs of a directory (in the cache: losing it only makes the next
+ * sync look at the whole tree), in a directory of its own: per worker, the mark its last
+ * sync left the mirror and the hash of the tree it sent; and each such tree, with what git
+ * ignored then, by its hash, so that the workers a group synced share one, read once.
+ */
+const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 32);
+const keptDir = (source: string) => join(cacheDir(), "synced", hash(`${hostname()}\0${source}`));
+const keptFile = (worker: Pick<Worker, "connection" | "root">) => hash(`${worker.connection}\0${worker.root ?? ""}`);
+const TREE = ".tree";
+
+interface KeptTree {
+  exclude: string[];
+  tree: Tree;
+}
+
+const readTree = sharedWhileRunning(async (file): Promise<KeptTree | undefined> => {
+  const text = await Bun.file(file).text();
+  const cut = text.indexOf("\0");
+  const exclude = JSON.parse(text.slice(0, cut));
+  const walk = parseWalkText(text.slice(cut + 1));
+  return Array.isArray(exclude) && walk ? { exclude, tree: walk.tree } : undefined;
+});
+
+/** The mark a worker's mirror got from the last sync of `source` there, and the tree that sync sent. */
+async function readKept(source: string, worker: Pick<Worker, "connection" | "root">) {
+  try {
+    const dir = keptDir(source);
+    const [token, treeHash] = readFileSync(join(dir, keptFile(worker)), "utf8").split(" ");
+    if (!token || !treeHash) return undefined;
+    const kept = await readTree(join(dir, treeHash + TREE));
+    return kept && { token, treeHash, ...kept };
+  } catch {
+    return undefined;
   }
-  return found;
-};
+}
+
+/**
+ * Keep what a sync of `source` to `worker` left there (nothing, where its mirror became
+ * the job's); let go of trees no worker's mark names.
+ */
+function writeKept(source: string, worker: Pick<Worker, "connection" | "root">, token: string | undefined, scan: Scan) {
+  try {
+    const dir = keptDir(source);
+    if (token === undefined) {
+      rmSync(join(dir, keptFile(worker)), { force: true });
+      return;
+    }
+    if (!scan.text) {
+      const text = `${JSON.stringify(scan.exclude)}\0${walkText(scan.walk!)}`;
+      scan.text = { text, hash: hash(text) };
+    }
+    const { text, hash: treeHash } = scan.text;
+    if (!existsSync(join(dir, treeHash + TREE))) writeFileAtomic(join(dir, treeHash + TREE), text);
+    writeFileAtomic(join(dir, keptFile(worker)), `${token} ${treeHash}`);
+    const names = readdirSync(dir);
+    const named = new Set(
+      names
+        .filter((n) => !n.endsWith(TREE) && !n.endsWith(".tmp"))
+        .map((n) => readFileSync(join(dir, n), "utf8").split(" ")[1]),
+    );
+    for (const n of names)
+      if (n.endsWith(TREE) && !named.has(n.slice(0, -TREE.length))) rmSync(join(dir, n), { force: true });
+  } catch {
+    // (a cache that cannot be written only makes the next sync look at the whole tree)
+  }
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The rules that send the scanned tree over a kept one (changeRules), made once per kept tree. */
+function rulesOver(scan: Scan, kept: { treeHash: string; exclude: string[]; tree: Tree }) {
+  let rules = scan.rules.get(kept.treeHash);
+  if (!rules) {
+    rules = Promise.resolve(sameList(kept.exclude, scan.exclude) ? changeRules(kept.tree, scan.walk!.tree) : undefined);
+    scan.rules.set(kept.treeHash, rules);
+  }
+  return rules;
+}
 
 /**
  * rsync's remote shell over the job's own SSH connection (see @p/exec's relay): rsync
  * then makes no handshake of its own, and starts as soon as git has said what it sends.
+ * (Each rsync it starts has a relay of its own: a sync refused is made again.)
  */
 function relayOver(connection: Promise<Connection>) {
-  let served: { close(): void } | undefined;
+  const served: { close(): void }[] = [];
   return {
     rsh: RELAY_RSH,
-    sockets: { count: RELAY_FDS, use: (fds: number[]) => (served = serveRelay(fds, connection)) },
-    close: () => served?.close(),
+    sockets: { count: RELAY_FDS, use: (fds: number[]) => served.push(serveRelay(fds, connection)) },
+    close: () => {
+      for (const s of served) s.close();
+    },
   };
 }
 
 /**
  * Start what a sync of `source` needs before rsync can start, so that it runs while the
- * rest of the run gets ready: git's list of ignored paths, which rsync waits for.
+ * rest of the run gets ready: git's list of ignored paths and the walk of the tree, which
+ * rsync waits for.
  */
 export function prepareSync(source: string): void {
-  ignoredOnce(source);
+  scanOnce(source).catch(() => {});
 }
 
 /**
  * Sync `source` into job `id`'s fresh work dir (a linked worktree with a repository of its
- * own); a sync of a tree synced there before goes over `via`, the job's own SSH
- * connection, where it is given.
+ * own); over `via`, the job's own SSH connection, where it is given. Where p kept the
+ * tree its last sync there sent, and the mirror still holds that sync's mark, only what
+ * changed since is looked at, here and there; else (and for a linked worktree) the whole
+ * tree is.
  */
 export async function syncJob(
   source: string,
@@ -151,11 +295,31 @@ export async function syncJob(
   const relay = opts.via ? relayOver(opts.via) : undefined;
   try {
     const { first, via: _, ...run } = opts;
-    const plan = await planJobSync(source, worker, id, overlay, {
-      ...(first !== undefined && { first }),
-      ...(relay && { rsh: relay.rsh }),
-    });
-    await runSync(plan, { ...run, ...(relay && { sockets: relay.sockets }) });
+    const scan = await scanOnce(source);
+    const plan = (more: { only?: string[]; token?: { next: string; expect?: string } }) =>
+      planJobSync(source, worker, id, scan.exclude, {
+        ...(overlay && { overlay }),
+        ...(first !== undefined && { first }),
+        ...(relay && { rsh: relay.rsh }),
+        ...more,
+      });
+    const sync = (more: Parameters<typeof plan>[0]) =>
+      runSync(plan(more), { ...run, ...(relay && { sockets: relay.sockets }) });
+    if (!scan.walk) {
+      await sync({});
+      return;
+    }
+    const kept = first === true ? undefined : await readKept(source, worker);
+    const only = kept && (await rulesOver(scan, kept));
+    const next = uuid();
+    let said: string;
+    try {
+      said = await sync(kept && only ? { only, token: { next, expect: kept.token } } : { token: { next } });
+    } catch (err) {
+      if ((err as PError).code !== "sync_stale") throw err;
+      said = await sync({ token: { next } });
+    }
+    writeKept(source, worker, said.includes(MOVED_MARK) ? undefined : next, scan);
   } finally {
     relay?.close();
     overlay?.cleanup();

@@ -13,7 +13,8 @@ import { PError } from "../errors.ts";
  *                         <key>.lock (held by a sync and its background work, its mtime
  *                         the last use), <key>.spare (a pristine copy, the next job's work
  *                         dir), <key>.part and <key>.keep (the spare or mirror being made),
- *                         <key>.lock.tick (a probe of the file system's clock)
+ *                         <key>.lock.tick (a probe of the file system's clock), <key>.token
+ *                         (the mark of the sync that made the mirror what it is)
  *   .p/queue/             the queue (see queue.sh): an entry <ticket>.<id> per job from
  *                         its launch to its end; capacity, seq (the last ticket), lock
  */
@@ -35,6 +36,7 @@ export const SUFFIX = {
   changes: ".changes",
   syncing: ".syncing",
   family: ".family",
+  token: ".token",
 } as const;
 
 /**

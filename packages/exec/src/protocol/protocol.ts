@@ -15,10 +15,22 @@ export const SCRIPT_EXIT = {
   copyFailed: 11,
   /** mirror.sh: the mirror's or work dir's parent could not be made. */
   noParent: 12,
+  /** mirror.sh: a sync of only what changed refused, the mirror not being what it was told (STALE_MARK). */
+  stale: 13,
   /** launch.sh: setsid is missing. */
   noSetsid: 127,
 } as const;
 
+/**
+ * mirror.sh's stderr line when it refuses a sync of only what changed since a sync whose
+ * mark the mirror no longer holds: the client then syncs the whole tree.
+ */
+export const STALE_MARK = "p-mirror-stale";
+/**
+ * mirror.sh's stderr line when the mirror itself became the job's work dir (a first run):
+ * what the sync left there is the job's now, and no later sync can build on it.
+ */
+export const MOVED_MARK = "p-mirror-moved";
 /** The follow script's first stderr line, once it has found the job (after a launch: it has started). */
 export const FOLLOW_MARK = "p-follow";
 /** Prefix of the stderr line of a followed launch whose job waits in the queue: `p-queued <why>`. */

@@ -306,23 +306,44 @@ export function removeCommand(ids: readonly string[], opts: RemoveOptions = {}, 
   );
 }
 
+/** How a sync into a job's work dir goes, for its remote command (see mirrorCommand). */
+export interface MirrorSyncOptions {
+  /** The worker's root, where it is not `.p` in the home. */
+  root?: string;
+  /** The client user's repository (mirrorFamily), whose other mirrors may seed a first sync. */
+  family?: string;
+  /** A first sync that compares by checksum, and so may take files from another mirror of the family. */
+  seed?: boolean;
+  /**
+   * The mark the mirror holds once this sync has ended well (tokenFor), and the one it must
+   * hold now for a sync of only what changed since then (else the worker refuses it, and
+   * says STALE_MARK).
+   */
+  token?: { next: string; expect?: string };
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{8,64}$/;
+
 /**
  * rsync's remote command for a sync into a job's work dir by way of the client
- * directory's mirror (see mirror.sh); rsync appends its own arguments. `family` names the
- * client user's repository; with `seed` (only for a sync that compares by checksum), a
- * first sync may take files from another mirror of the family.
+ * directory's mirror (see mirror.sh); rsync appends its own arguments.
  */
-export function mirrorCommand(
-  mirrorDir: string,
-  workDir: string,
-  root?: string,
-  family?: string,
-  seed = false,
-): string {
+export function mirrorCommand(mirrorDir: string, workDir: string, opts: MirrorSyncOptions = {}): string {
+  const { family, token } = opts;
   if (family !== undefined && !/^[0-9a-f]{16,64}$/.test(family))
     throw new PError("invalid_argument", `mirror family ${JSON.stringify(family)} is not a hash`);
-  const args = [mirrorDir, workDir.replace(/\/+$/, ""), family ?? "-", seed ? "yes" : "no"];
-  return scriptCommand("mirror", args, root);
+  for (const t of [token?.next, token?.expect])
+    if (t !== undefined && !TOKEN.test(t))
+      throw new PError("invalid_argument", `mirror token ${JSON.stringify(t)} is not one`);
+  const args = [
+    mirrorDir,
+    workDir.replace(/\/+$/, ""),
+    family ?? "-",
+    opts.seed ? "yes" : "no",
+    token?.expect ?? "-",
+    token?.next ?? "-",
+  ];
+  return scriptCommand("mirror", args, opts.root);
 }
 
 /** What the worker has: tools p needs, cores, memory, load; with `slurm`, Slurm's tools too. */

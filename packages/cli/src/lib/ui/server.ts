@@ -45,6 +45,7 @@ const HTTP_STATUS: Partial<Record<ReturnType<typeof codeOf>, number>> = {
   connection_lost: 502,
   remote_failed: 502,
   sync_failed: 502,
+  sync_stale: 502,
 };
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>

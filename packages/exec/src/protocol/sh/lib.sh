@@ -358,7 +358,8 @@ sweep() {
     (
       if command -v flock >/dev/null; then flock -n 9 || exit 0; fi
       sweep_kib=$(du -sk "$sweep_mirror" "$sweep_mirror".* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
-      [ "$2" = yes ] && rm -rf "$sweep_mirror" "$sweep_mirror".*
+      # (its mark first: a mirror half deleted must not pass for the one it was)
+      [ "$2" = yes ] && rm -f "$sweep_mirror$P_TOKEN" && rm -rf "$sweep_mirror" "$sweep_mirror".*
       echo "leftover $sweep_kib $sweep_mirror"
     ) 9>>"$sweep_lock"
   done

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# mirror.sh MIRROR WORKDIR FAMILY SEED RSYNC-ARGS...
+# mirror.sh MIRROR WORKDIR FAMILY SEED EXPECT NEXT RSYNC-ARGS...
 # The worker side of a sync, run as rsync's remote command under the mirror's lock, so
 # that two jobs from one client directory never mix their trees:
 # 1. rsync brings MIRROR (the client directory as last synced) up to date;
@@ -26,10 +26,15 @@
 # Only with SEED=yes, which the client says when it has rsync compare files by checksum.
 # Until such a sync has finished, its mark (.syncing, saying "seeded") says the mirror holds
 # files no checksum has vouched for yet: a later sync that finds it starts with no mirror.
+# A sync that ends well leaves the mirror its mark, NEXT (.token; - for none). A sync of
+# only what changed since the sync that left EXPECT runs only while the mirror holds that
+# mark: else it says p-mirror-stale and exits 13, having done nothing, and the client
+# syncs the whole tree. The mark goes as a sync starts and whenever the mirror is moved
+# (then it says p-mirror-moved).
 # A work dir only ever appears complete, and no job can change the mirror, the spare or
 # another job's files.
-mirror=$1 work=$2 family=$3 seed_ok=$4
-shift 4
+mirror=$1 work=$2 family=$3 seed_ok=$4 expect=$5 next=$6
+shift 6
 spare=$mirror$P_SPARE
 abs "$mirror"
 # shellcheck disable=SC2154 # set by abs
@@ -44,7 +49,7 @@ unsure=
 if [ -e "$syncing" ]; then
   unsure=1
   # (a seeded sync that never finished: what it left was never vouched for)
-  if [ -s "$syncing" ]; then rm -rf "$mirror" "$spare" && : >"$syncing"; fi
+  if [ -s "$syncing" ]; then rm -rf "$here$P_TOKEN" "$mirror" "$spare" && : >"$syncing"; fi
 fi
 
 # seed: the mirror of the same family used last, held still (its lock) while rsync reads it
@@ -72,9 +77,22 @@ if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -
   done
   abs=$here
 fi
+token=$here$P_TOKEN
+if [ "$expect" != - ]; then
+  held=
+  [ ! -f "$token" ] || IFS= read -r held <"$token" || :
+  # (only where flock holds off every other sync of this mirror meanwhile)
+  if [ "$held" != "$expect" ] || [ -n "$unsure" ] || [ -n "$seed" ] || [ ! -d "$mirror" ] ||
+    ! command -v flock >/dev/null; then
+    echo p-mirror-stale >&2
+    exit 13
+  fi
+fi
+[ ! -s "$token" ] || : >"$token"
 [ -s "$syncing" ] || : >"$syncing"
 rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed"} "$@" || exit
 [ -z "$seed" ] || exec 8>&-
+[ "$next" = - ] || echo "$next" >"$token"
 # (what a work dir half made before a crash left; the mark that rsync runs goes in the
 # background, which holds the lock as it starts)
 [ ! -e "$work$P_PART" ] || rm -rf "$work$P_PART"
@@ -223,11 +241,21 @@ level_spare() {
 }
 
 # run a function after this script has exited, still holding the lock (fd 9), at a low
-# priority: the copies it makes give way to the jobs running beside them
+# priority: the copies it makes give way to the jobs running beside them. Where Linux
+# groups each session's processes for the scheduler (autogroup), a process's nice counts
+# only within its group, which would then share the CPU evenly with a job's: the group's
+# own nice is raised too (this sync's session holds nothing else by now; a write more than
+# once in 100 ms by any user is refused, so it tries again)
 in_background() {
   (
     rm -f "$syncing"
     renice -n 10 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
+    if [ -w /proc/self/autogroup ]; then
+      for _ in 1 2 3; do
+        echo 19 2>/dev/null >/proc/self/autogroup && break
+        sleep 0.1
+      done
+    fi
     command -v ionice >/dev/null && ionice -c 2 -n 7 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
     "$@"
   ) </dev/null >/dev/null 2>&1 &
@@ -255,7 +283,9 @@ if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
 fi
 rm -rf "$spare"
 if find "$lock" -cnewer "$lock" >/dev/null 2>&1 && touch "$lock" && clock_ticked; then
+  : >"$token"
   mv "$mirror" "$work" || exit 11
+  echo p-mirror-moved >&2
   in_background refill_then_spare
   exit 0
 fi
