@@ -596,6 +596,29 @@ describe("sync", () => {
     expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toBe("mirror\nBAD!");
   });
 
+  test("the copy that makes a mirror's next spare gives way to jobs: nice, and its session's scheduler group too", async () => {
+    // (where Linux groups each session's processes for the scheduler, a nice process still
+    // gets a share as large as a job's session: the group's own nice must be raised)
+    if (!existsSync("/proc/self/autogroup")) return;
+    const cwd = scratch("nice");
+    writeFileSync(join(cwd, "a.txt"), "a");
+    for (const _ of [1, 2]) {
+      mirrorsSettled("p-w1");
+      expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
+    }
+    mirrorsSettled("p-w1");
+    // a warm run: its spare is copied once the job has run 2 s, by p's background work
+    expect((await p(["-d", "--", "sleep 3"], { env, cwd })).code).toBe(0);
+    const background = () =>
+      asWorker(
+        "p-w1",
+        `for p in $(pgrep -u "$(id -u)" -f "[p]-mirror"); do cat /proc/$p/autogroup; ps -o ni= -p $p; done`,
+      );
+    await waitFor(() => /nice 19/.test(background()), 2000);
+    expect(background()).toMatch(/^\/autogroup-\d+ nice 19\n\s*10$/m);
+    mirrorsSettled("p-w1");
+  });
+
   test("-n/--no-sync sends nothing", async () => {
     const cwd = scratch("nosync");
     writeFileSync(join(cwd, "local-only"), "x");
