@@ -119,10 +119,18 @@ export function anchored(path: string, tail = ""): string {
  * that is new, changed or gone (a directory that is new, gone or of another type with all
  * it holds), each changed directory's entries (so that an entry it gained and lost since,
  * which `before` never held, is deleted too), and the directories above them; then `- *`.
- * What the rules leave out is protected from rsync's --delete. Undefined where more than
- * `limit` rules would be needed: a whole scan is then as cheap.
+ * What the rules leave out is protected from rsync's --delete, and so is what `exclude`
+ * leaves out (what git ignores now, as `now` was walked): undefined where `before` holds
+ * any of that (newly ignored: only a whole sync deletes it there), or where more than
+ * `limit` rules would be needed (a whole scan is then as cheap).
  */
-export function changeRules(before: Tree, now: Tree, limit = 2000): string[] | undefined {
+export function changeRules(
+  before: Tree,
+  now: Tree,
+  exclude: readonly string[] = [],
+  limit = 2000,
+): string[] | undefined {
+  if (exclude.some((e) => before.has(e.endsWith("/") ? e.slice(0, -1) : e))) return undefined;
   const rules: string[] = [];
   const above = new Set<string>();
   /** Directories whose whole content the rules already take. */

@@ -67,7 +67,7 @@ function roundTrip(
   const before = walk(src, exclude);
   change(src, mirror);
   const now = walk(src, exclude);
-  const rules = changeRules(before, now)!;
+  const rules = changeRules(before, now, exclude)!;
   const stdin = [...exclude.map((e) => `- ${anchored(e)}`), ...rules].map((r) => `${r}\0`).join("");
   const r = Bun.spawnSync(
     ["rsync", "-a", "-r", "--delete", "--modify-window=-1", "--from0", "--filter=. -", "-i", `${src}/`, `${mirror}/`],
@@ -151,10 +151,10 @@ describe("a sync of only what changed, applied by rsync, leaves the mirror the t
     const { sent } = roundTrip(
       { "a.txt": "a", "build/out.o": "o", "src/x.log": "l" },
       (s) => {
-        put(s, { "build/more.o": "m", "src/x.log": "changed" });
+        put(s, { "build/more.o": "m", "src/x.log": "changed", "src/new.log": "new, and ignored" });
         writeFileSync(join(s, "a.txt"), "edited");
       },
-      ["build/", "src/x.log"],
+      ["build/", "src/x.log", "src/new.log"],
     );
     expect(sent).not.toContain("build");
     expect(sent).not.toContain("x.log");
@@ -203,6 +203,14 @@ describe("changeRules", () => {
     expect(changeRules(tree(before), tree(now))).toEqual(rules);
   });
 
+  test("what git ignores now, if the mirror holds it, only a whole sync deletes; what was never sent is only left out", () => {
+    const before = tree({ a: sig("f"), build: sig("d"), "build/o": sig("f") });
+    const now = tree({ a: sig("f", "2"), build: sig("d"), "build/o": sig("f") });
+    expect(changeRules(before, now, ["build/"])).toBeUndefined();
+    expect(changeRules(before, now, ["a"])).toBeUndefined();
+    expect(changeRules(before, now, ["new.o", "gen/"])).toEqual(["+ /a", "- *"]);
+  });
+
   test("the top changed: its entries are looked at", () => {
     expect(changeRules(new Map([["", sig("d")]]), new Map([["", sig("d", "2")]]))).toEqual(["+ /*", "- *"]);
   });
@@ -210,8 +218,8 @@ describe("changeRules", () => {
   test("past the limit, none: a whole scan costs no more", () => {
     const before = tree(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, sig("f")])));
     const now = tree(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, sig("f", "2")])));
-    expect(changeRules(before, now, 20)).toBeUndefined();
-    expect(changeRules(before, now, 100)).toHaveLength(51);
+    expect(changeRules(before, now, [], 20)).toBeUndefined();
+    expect(changeRules(before, now, [], 100)).toHaveLength(51);
   });
 });
 

@@ -141,7 +141,7 @@ export function planJobSync(
 interface Scan {
   exclude: string[];
   walk?: Walk;
-  rules: Map<string, Promise<string[] | undefined>>;
+  rules: Map<string, string[] | undefined>;
   /** The tree as kept (with what git ignored), and its hash, once made. */
   text?: { text: string; hash: string };
 }
@@ -174,26 +174,15 @@ const scanOnce = sharedWhileRunning(async (source): Promise<Scan> => {
 /**
  * What p keeps of its syncs of a directory (in the cache: losing it only makes the next
  * sync look at the whole tree), in a directory of its own: per worker, the mark its last
- * sync left the mirror and the hash of the tree it sent; and each such tree, with what git
- * ignored then, by its hash, so that the workers a group synced share one, read once.
+ * sync left the mirror and the hash of the tree it sent; and each such tree, by its hash,
+ * so that the workers a group synced share one, read once.
  */
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 32);
 const keptDir = (source: string) => join(cacheDir(), "synced", hash(`${hostname()}\0${source}`));
 const keptFile = (worker: Pick<Worker, "connection" | "root">) => hash(`${worker.connection}\0${worker.root ?? ""}`);
 const TREE = ".tree";
 
-interface KeptTree {
-  exclude: string[];
-  tree: Tree;
-}
-
-const readTree = sharedWhileRunning(async (file): Promise<KeptTree | undefined> => {
-  const text = await Bun.file(file).text();
-  const cut = text.indexOf("\0");
-  const exclude = JSON.parse(text.slice(0, cut));
-  const walk = parseWalkText(text.slice(cut + 1));
-  return Array.isArray(exclude) && walk ? { exclude, tree: walk.tree } : undefined;
-});
+const readTree = sharedWhileRunning(async (file) => parseWalkText(await Bun.file(file).text())?.tree);
 
 /** The mark a worker's mirror got from the last sync of `source` there, and the tree that sync sent. */
 async function readKept(source: string, worker: Pick<Worker, "connection" | "root">) {
@@ -201,8 +190,8 @@ async function readKept(source: string, worker: Pick<Worker, "connection" | "roo
     const dir = keptDir(source);
     const [token, treeHash] = readFileSync(join(dir, keptFile(worker)), "utf8").split(" ");
     if (!token || !treeHash) return undefined;
-    const kept = await readTree(join(dir, treeHash + TREE));
-    return kept && { token, treeHash, ...kept };
+    const tree = await readTree(join(dir, treeHash + TREE));
+    return tree && { token, treeHash, tree };
   } catch {
     return undefined;
   }
@@ -220,7 +209,7 @@ function writeKept(source: string, worker: Pick<Worker, "connection" | "root">, 
       return;
     }
     if (!scan.text) {
-      const text = `${JSON.stringify(scan.exclude)}\0${walkText(scan.walk!)}`;
+      const text = walkText(scan.walk!);
       scan.text = { text, hash: hash(text) };
     }
     const { text, hash: treeHash } = scan.text;
@@ -239,16 +228,11 @@ function writeKept(source: string, worker: Pick<Worker, "connection" | "root">, 
   }
 }
 
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-
 /** The rules that send the scanned tree over a kept one (changeRules), made once per kept tree. */
-function rulesOver(scan: Scan, kept: { treeHash: string; exclude: string[]; tree: Tree }) {
-  let rules = scan.rules.get(kept.treeHash);
-  if (!rules) {
-    rules = Promise.resolve(sameList(kept.exclude, scan.exclude) ? changeRules(kept.tree, scan.walk!.tree) : undefined);
-    scan.rules.set(kept.treeHash, rules);
-  }
-  return rules;
+function rulesOver(scan: Scan, kept: { treeHash: string; tree: Tree }) {
+  if (!scan.rules.has(kept.treeHash))
+    scan.rules.set(kept.treeHash, changeRules(kept.tree, scan.walk!.tree, scan.exclude));
+  return scan.rules.get(kept.treeHash);
 }
 
 /**
@@ -310,7 +294,7 @@ export async function syncJob(
       return;
     }
     const kept = first === true ? undefined : await readKept(source, worker);
-    const only = kept && (await rulesOver(scan, kept));
+    const only = kept && rulesOver(scan, kept);
     const next = uuid();
     let said: string;
     try {
