@@ -255,22 +255,23 @@ export interface Provenance {
 
 /** The provenance of a git work tree's files, or undefined outside one (or before a first commit). */
 export async function gitProvenance(dir: string): Promise<Provenance | undefined> {
-  const git = async (...args: string[]) => {
-    // (no optional locks: git status would otherwise refresh the index under index.lock, a
-    // file that appears and vanishes while the sync beside it lists .git)
-    const proc = Bun.spawn(["git", "--no-optional-locks", "-C", dir, ...args], {
-      stdout: "pipe",
-      stderr: "ignore",
-      stdin: "ignore",
-    });
-    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-    return code === 0 ? out : undefined;
+  // one git, whose status says the commit and branch too (no optional locks: git status
+  // would otherwise refresh the index under index.lock, a file that appears and vanishes
+  // while the sync beside it lists .git)
+  const proc = Bun.spawn(
+    ["git", "--no-optional-locks", "-C", dir, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"],
+    { stdout: "pipe", stderr: "ignore", stdin: "ignore" },
+  );
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  if (code !== 0) return undefined;
+  const records = out.split("\0").filter(Boolean);
+  const header = (name: string) => records.find((r) => r.startsWith(`# branch.${name} `))?.slice(name.length + 10);
+  const commit = header("oid");
+  const branch = header("head");
+  if (!commit || !/^[0-9a-f]{40,64}$/.test(commit)) return undefined;
+  return {
+    commit,
+    branch: branch && branch !== "(detached)" ? branch : null,
+    dirty: records.some((r) => !r.startsWith("# ")),
   };
-  const [commit, branch, status] = await Promise.all([
-    git("rev-parse", "--verify", "-q", "HEAD"),
-    git("symbolic-ref", "--short", "-q", "HEAD"),
-    git("status", "--porcelain", "--untracked-files=normal"),
-  ]);
-  if (!commit?.trim() || status === undefined) return undefined;
-  return { commit: commit.trim(), branch: branch?.trim() || null, dirty: status.trim() !== "" };
 }

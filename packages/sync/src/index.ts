@@ -33,6 +33,7 @@ export {
   parseWalkText,
   RACY_MS,
   type Tree,
+  treeOf,
   type Walk,
   walkCommand,
   walkText,

@@ -8,6 +8,10 @@
  * A signature taken within RACY_MS of a change may not be (a file system's clock is
  * coarse: a change in the same tick leaves the same times). Such an entry is marked racy
  * ("?" first) and never counts as unchanged, as git treats its racily clean index entries.
+ *
+ * A tree is kept as find prints it (walkCommand): path and signature, each NUL-ended, in
+ * find's order (a directory before what it holds); read, it is `pairs`, the same strings
+ * split (path, signature, path, ...), and a Tree, a map of them, only where looked up.
  */
 export type Tree = Map<string, string>;
 
@@ -17,9 +21,8 @@ export const RACY_MS = 2000;
 /** More ignored paths than this, and find would spend longer matching them than rsync scanning. */
 const MAX_EXCLUDE = 300;
 
-/** find's record of a path: its signature's fields (type letter first), then the path; NUL-ended. */
-const FORMAT = "%y %m %s %T@ %C@ %i %D %P\\0";
-const FIELDS = 7;
+/** find's record of a path: the path, then its signature's fields (type letter first); each NUL-ended. */
+const FORMAT = "%P\\0%y %m %s %T@ %C@ %i %D\\0";
 
 const isDir = (sig: string) => sig[sig[0] === "?" ? 1 : 0] === "d";
 const same = (was: string | undefined, now: string) => was === now && now[0] !== "?";
@@ -28,48 +31,50 @@ const same = (was: string | undefined, now: string) => was === now && now[0] !==
 const findPath = (path: string) => `./${path.replace(/[\\*?[]/g, "\\$&")}`;
 
 /**
- * GNU find's arguments (run in the directory) that list the tree a sync sends, leaving out
- * `exclude` (relative paths, a directory's with a trailing slash, as ignoredPaths gives
- * them): see parseWalk. Undefined for more than MAX_EXCLUDE of them.
+ * GNU find's arguments (run in the directory) that list the tree a sync sends as of
+ * `at` (ms), leaving out `exclude` (relative paths, a directory's with a trailing slash, as
+ * ignoredPaths gives them), each entry changed within RACY_MS of `at` marked racy by find
+ * itself. Undefined for more than MAX_EXCLUDE ignored paths.
  */
-export function walkCommand(exclude: readonly string[]): string[] | undefined {
+export function walkCommand(exclude: readonly string[], at: number): string[] | undefined {
   if (exclude.length > MAX_EXCLUDE) return undefined;
   const prune = exclude.flatMap((e, i) => [
     ...(i ? ["-o"] : []),
     ...(e.endsWith("/") ? ["(", "-path", findPath(e.slice(0, -1)), "-type", "d", ")"] : ["-path", findPath(e)]),
   ]);
-  return ["find", ".", ...(prune.length ? ["(", ...prune, ")", "-prune", "-o"] : []), "-printf", FORMAT];
+  const racyFrom = `@${((at - RACY_MS) / 1000).toFixed(3)}`;
+  return [
+    "find",
+    ".",
+    ...(prune.length ? ["(", ...prune, ")", "-prune", "-o"] : []),
+    ...["-newerct", racyFrom, "-printf", FORMAT.replace("\\0%y", "\\0?%y"), "-o", "-printf", FORMAT],
+  ];
 }
 
 /**
- * The tree find's output says (walkCommand), each entry whose ctime is at or after
- * `racyFrom` (ms) marked racy. Undefined if it is not whole: a name that is not UTF-8, or
- * a record cut short.
+ * find's output (walkCommand) as pairs; undefined if it is not whole: a name that is not
+ * UTF-8, a record cut short, no top.
  */
-export function parseWalk(text: string, racyFrom: number): Tree | undefined {
-  if (text.includes("\uFFFD") || (text && !text.endsWith("\0"))) return undefined;
-  const from = racyFrom / 1000;
-  const tree: Tree = new Map();
-  for (const record of text.split("\0")) {
-    if (!record) continue;
-    let at = -1;
-    for (let k = 0; k < FIELDS; k++) {
-      at = record.indexOf(" ", at + 1);
-      if (at < 0) return undefined;
-    }
-    const sig = record.slice(0, at);
-    const ctime = Number(sig.split(" ")[4]);
-    if (Number.isNaN(ctime)) return undefined;
-    tree.set(record.slice(at + 1), ctime >= from ? `?${sig}` : sig);
-  }
-  return tree.has("") ? tree : undefined;
+export function parseWalk(text: string): string[] | undefined {
+  if (text.includes("\uFFFD") || !text.startsWith("\0")) return undefined;
+  const pairs = text.split("\0");
+  if (pairs.pop() !== "" || pairs.length % 2 !== 0) return undefined;
+  for (let i = 1; i < pairs.length; i += 2) if (!/^\??[a-zA-Z] /.test(pairs[i]!)) return undefined;
+  return pairs;
 }
 
-/** A walk of a tree: find's output (walkCommand), when it started (ms), and the tree it says. */
+/** The tree of pairs (see parseWalk). */
+export function treeOf(pairs: readonly string[]): Tree {
+  const tree: Tree = new Map();
+  for (let i = 0; i < pairs.length; i += 2) tree.set(pairs[i]!, pairs[i + 1]!);
+  return tree;
+}
+
+/** A walk of a tree: find's output (walkCommand), when it started (ms), and its pairs. */
 export interface Walk {
   text: string;
   at: number;
-  tree: Tree;
+  pairs: string[];
 }
 
 /**
@@ -78,30 +83,17 @@ export interface Walk {
  * at the whole tree instead.
  */
 export async function walkTree(source: string, exclude: readonly string[]): Promise<Walk | undefined> {
-  const argv = walkCommand(exclude);
-  if (!argv) return undefined;
   const at = Date.now();
+  const argv = walkCommand(exclude, at);
+  if (!argv) return undefined;
   try {
     const proc = Bun.spawn(argv, { cwd: source, stdin: "ignore", stdout: "pipe", stderr: "ignore" });
     const [text, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
-    const tree = code === 0 ? parseWalk(text, at - RACY_MS) : undefined;
-    return tree && { text, at, tree };
+    const pairs = code === 0 ? parseWalk(text) : undefined;
+    return pairs && { text, at, pairs };
   } catch {
     return undefined;
   }
-}
-
-/** A walk as text, to keep between runs: when it started, then find's output. */
-export const walkText = (walk: Walk) => `${walk.at}\0${walk.text}`;
-
-/** A walk kept by walkText; undefined if `text` is not one. */
-export function parseWalkText(text: string): Walk | undefined {
-  const cut = text.indexOf("\0");
-  const at = Number(text.slice(0, cut));
-  if (cut < 0 || !Number.isSafeInteger(at)) return undefined;
-  const walked = text.slice(cut + 1);
-  const tree = parseWalk(walked, at - RACY_MS);
-  return tree && { text: walked, at, tree };
 }
 
 /**
@@ -126,11 +118,12 @@ export function anchored(path: string, tail = ""): string {
  */
 export function changeRules(
   before: Tree,
-  now: Tree,
+  now: Tree | readonly string[],
   exclude: readonly string[] = [],
   limit = 2000,
 ): string[] | undefined {
   if (exclude.some((e) => before.has(e.endsWith("/") ? e.slice(0, -1) : e))) return undefined;
+  const pairs = Array.isArray(now) ? (now as readonly string[]) : [...(now as Tree)].flat();
   const rules: string[] = [];
   const above = new Set<string>();
   /** Directories whose whole content the rules already take. */
@@ -148,8 +141,13 @@ export function changeRules(
     }
     for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) above.add(path.slice(0, i));
   };
-  for (const [path, sig] of now) {
+  // (what `before` holds that is here too: all of it, and nothing went)
+  let kept = 0;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const path = pairs[i]!;
+    const sig = pairs[i + 1]!;
     const was = before.get(path);
+    if (was !== undefined) kept++;
     if (same(was, sig)) continue;
     if (path === "") {
       rules.push(`+ ${anchored("", "*")}`);
@@ -165,16 +163,31 @@ export function changeRules(
     }
     if (rules.length > limit) return undefined;
   }
-  for (const [path, was] of before) {
-    if (now.has(path) || covered(path)) continue;
-    // (one whose directory is gone, or is no directory now, goes with it)
-    const parent = path.slice(0, Math.max(0, path.lastIndexOf("/")));
-    const into = now.get(parent);
-    if (into === undefined || !isDir(into)) continue;
-    take(path, isDir(was));
-    if (rules.length > limit) return undefined;
+  if (kept < before.size) {
+    const here = treeOf(pairs);
+    for (const [path, was] of before) {
+      if (here.has(path) || covered(path)) continue;
+      // (one whose directory is gone, or is no directory now, goes with it)
+      const into = here.get(path.slice(0, Math.max(0, path.lastIndexOf("/"))));
+      if (into === undefined || !isDir(into)) continue;
+      take(path, isDir(was));
+      if (rules.length > limit) return undefined;
+    }
   }
   for (const dir of above) rules.push(`+ ${anchored(dir, "/")}`);
   rules.push("- *");
   return rules.length > limit ? undefined : rules;
+}
+
+/** A walk as text, to keep between runs: when it started, then find's output. */
+export const walkText = (walk: Walk) => `${walk.at}${walk.text}`;
+
+/** A walk kept by walkText; undefined if `text` is not one. */
+export function parseWalkText(text: string): Walk | undefined {
+  const cut = text.indexOf("\0");
+  const at = Number(text.slice(0, cut));
+  if (cut < 0 || !Number.isSafeInteger(at)) return undefined;
+  const walked = text.slice(cut);
+  const pairs = parseWalk(walked);
+  return pairs && { text: walked, at, pairs };
 }

@@ -114,4 +114,22 @@ describe("a job's git provenance", () => {
     expect(await gitProvenance(dir)).toMatchObject({ dirty: true });
     expect(await gitProvenance(join(root, "home"))).toBeUndefined();
   });
+
+  test("a new file makes it dirty (an ignored one does not); a detached HEAD has no branch; no commit yet, none", async () => {
+    const dir = join(root, "prov2");
+    tree(dir, { "a.txt": "a\n", ".gitignore": "*.o\n" });
+    git(dir, "init", "-q", "-b", "main");
+    expect(await gitProvenance(dir)).toBeUndefined();
+    git(dir, "add", ".");
+    git(dir, "commit", "-qm", "one");
+    tree(dir, { "x.o": "ignored" });
+    expect(await gitProvenance(dir)).toMatchObject({ branch: "main", dirty: false });
+    tree(dir, { "new.txt": "new" });
+    expect(await gitProvenance(dir)).toMatchObject({ dirty: true });
+    rmSync(join(dir, "new.txt"));
+    git(dir, "checkout", "-q", "--detach");
+    const detached = await gitProvenance(dir);
+    expect(detached).toMatchObject({ branch: null, dirty: false });
+    expect(detached!.commit).toMatch(/^[0-9a-f]{40}$/);
+  });
 });

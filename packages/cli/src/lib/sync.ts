@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
@@ -34,6 +34,7 @@ import {
   type SyncPlan,
   syncedFiles,
   type Tree,
+  treeOf,
   type Walk,
   walkText,
   walkTree,
@@ -142,8 +143,8 @@ interface Scan {
   exclude: string[];
   walk?: Walk;
   rules: Map<string, string[] | undefined>;
-  /** The tree as kept (with what git ignored), and its hash, once made. */
-  text?: { text: string; hash: string };
+  /** The name the walk is kept by, once it is (see writeKept). */
+  kept?: string;
 }
 
 /**
@@ -166,32 +167,53 @@ function sharedWhileRunning<T>(make: (key: string) => Promise<T>): (key: string)
 }
 
 const scanOnce = sharedWhileRunning(async (source): Promise<Scan> => {
-  const exclude = await ignoredPaths(source);
-  const walk = linkedWorktree(source) ? undefined : await walkTree(source, exclude);
+  if (linkedWorktree(source)) return { exclude: await ignoredPaths(source), rules: new Map() };
+  // find starts at once, leaving out what git ignored at the last sync, while git says what
+  // it ignores now: the same, mostly (else find walks again)
+  const last = lastExclude(source);
+  const [exclude, early] = await Promise.all([ignoredPaths(source), last && walkTree(source, last)]);
+  const walk = early && sameList(last!, exclude) ? early : await walkTree(source, exclude);
   return { exclude, ...(walk && { walk }), rules: new Map() };
 });
 
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 /**
  * What p keeps of its syncs of a directory (in the cache: losing it only makes the next
- * sync look at the whole tree), in a directory of its own: per worker, the mark its last
- * sync left the mirror and the hash of the tree it sent; and each such tree, by its hash,
- * so that the workers a group synced share one, read once.
+ * sync look at the whole tree), in a directory of its own: per worker (by a hash of how it
+ * is reached), the mark its last sync left the mirror and the name of the tree it sent;
+ * each such tree, by a name of its own (`<uuid>.tree`), so that the workers a group synced
+ * share one, read once; and what git ignored at the last sync.
  */
 const hash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 32);
 const keptDir = (source: string) => join(cacheDir(), "synced", hash(`${hostname()}\0${source}`));
 const keptFile = (worker: Pick<Worker, "connection" | "root">) => hash(`${worker.connection}\0${worker.root ?? ""}`);
 const TREE = ".tree";
+/** What git ignored at the last sync of the directory (JSON), for the next walk to begin with. */
+const EXCLUDE = "exclude";
 
-const readTree = sharedWhileRunning(async (file) => parseWalkText(await Bun.file(file).text())?.tree);
+function lastExclude(source: string): string[] | undefined {
+  try {
+    const list = JSON.parse(readFileSync(join(keptDir(source), EXCLUDE), "utf8"));
+    return Array.isArray(list) && list.every((e) => typeof e === "string") ? list : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const readTree = sharedWhileRunning(async (file) => {
+  const walk = parseWalkText(await Bun.file(file).text());
+  return walk && treeOf(walk.pairs);
+});
 
 /** The mark a worker's mirror got from the last sync of `source` there, and the tree that sync sent. */
 async function readKept(source: string, worker: Pick<Worker, "connection" | "root">) {
   try {
     const dir = keptDir(source);
-    const [token, treeHash] = readFileSync(join(dir, keptFile(worker)), "utf8").split(" ");
-    if (!token || !treeHash) return undefined;
-    const tree = await readTree(join(dir, treeHash + TREE));
-    return tree && { token, treeHash, tree };
+    const [token, treeName] = readFileSync(join(dir, keptFile(worker)), "utf8").split(" ");
+    if (!token || !treeName) return undefined;
+    const tree = await readTree(join(dir, treeName + TREE));
+    return tree && { token, treeName, tree };
   } catch {
     return undefined;
   }
@@ -208,18 +230,18 @@ function writeKept(source: string, worker: Pick<Worker, "connection" | "root">, 
       rmSync(join(dir, keptFile(worker)), { force: true });
       return;
     }
-    if (!scan.text) {
-      const text = walkText(scan.walk!);
-      scan.text = { text, hash: hash(text) };
+    // (the walk is kept once, by a name of its own, for all the workers a group synced)
+    if (!scan.kept) {
+      const name = uuid();
+      writeFileAtomic(join(dir, name + TREE), walkText(scan.walk!));
+      writeFileAtomic(join(dir, EXCLUDE), JSON.stringify(scan.exclude));
+      scan.kept = name;
     }
-    const { text, hash: treeHash } = scan.text;
-    if (!existsSync(join(dir, treeHash + TREE))) writeFileAtomic(join(dir, treeHash + TREE), text);
-    writeFileAtomic(join(dir, keptFile(worker)), `${token} ${treeHash}`);
+    const treeName = scan.kept;
+    writeFileAtomic(join(dir, keptFile(worker)), `${token} ${treeName}`);
     const names = readdirSync(dir);
     const named = new Set(
-      names
-        .filter((n) => !n.endsWith(TREE) && !n.endsWith(".tmp"))
-        .map((n) => readFileSync(join(dir, n), "utf8").split(" ")[1]),
+      names.filter((n) => /^[0-9a-f]{32}$/.test(n)).map((n) => readFileSync(join(dir, n), "utf8").split(" ")[1]),
     );
     for (const n of names)
       if (n.endsWith(TREE) && !named.has(n.slice(0, -TREE.length))) rmSync(join(dir, n), { force: true });
@@ -229,10 +251,10 @@ function writeKept(source: string, worker: Pick<Worker, "connection" | "root">, 
 }
 
 /** The rules that send the scanned tree over a kept one (changeRules), made once per kept tree. */
-function rulesOver(scan: Scan, kept: { treeHash: string; tree: Tree }) {
-  if (!scan.rules.has(kept.treeHash))
-    scan.rules.set(kept.treeHash, changeRules(kept.tree, scan.walk!.tree, scan.exclude));
-  return scan.rules.get(kept.treeHash);
+function rulesOver(scan: Scan, kept: { treeName: string; tree: Tree }) {
+  if (!scan.rules.has(kept.treeName))
+    scan.rules.set(kept.treeName, changeRules(kept.tree, scan.walk!.pairs, scan.exclude));
+  return scan.rules.get(kept.treeName);
 }
 
 /**
@@ -279,6 +301,8 @@ export async function syncJob(
   const relay = opts.via ? relayOver(opts.via) : undefined;
   try {
     const { first, via: _, ...run } = opts;
+    // (what was kept of the last sync there is read while git and find run)
+    const keeping = first === true ? undefined : readKept(source, worker);
     const scan = await scanOnce(source);
     const plan = (more: { only?: string[]; token?: { next: string; expect?: string } }) =>
       planJobSync(source, worker, id, scan.exclude, {
@@ -293,7 +317,7 @@ export async function syncJob(
       await sync({});
       return;
     }
-    const kept = first === true ? undefined : await readKept(source, worker);
+    const kept = await keeping;
     const only = kept && rulesOver(scan, kept);
     const next = uuid();
     let said: string;
@@ -303,7 +327,9 @@ export async function syncJob(
       if ((err as PError).code !== "sync_stale") throw err;
       said = await sync({ token: { next } });
     }
-    writeKept(source, worker, said.includes(MOVED_MARK) ? undefined : next, scan);
+    // (kept once the launch has had its word: it does not wait for the cache)
+    const token = said.includes(MOVED_MARK) ? undefined : next;
+    setImmediate(() => writeKept(source, worker, token, scan));
   } finally {
     relay?.close();
     overlay?.cleanup();
