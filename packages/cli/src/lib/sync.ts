@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
@@ -144,7 +145,7 @@ interface Scan {
   walk?: Walk;
   rules: Map<string, string[] | undefined>;
   /** The name the walk is kept by, once it is (see writeKept). */
-  kept?: string;
+  kept?: Promise<string>;
 }
 
 /**
@@ -223,7 +224,12 @@ async function readKept(source: string, worker: Pick<Worker, "connection" | "roo
  * Keep what a sync of `source` to `worker` left there (nothing, where its mirror became
  * the job's); let go of trees no worker's mark names.
  */
-function writeKept(source: string, worker: Pick<Worker, "connection" | "root">, token: string | undefined, scan: Scan) {
+async function writeKept(
+  source: string,
+  worker: Pick<Worker, "connection" | "root">,
+  token: string | undefined,
+  scan: Scan,
+) {
   try {
     const dir = keptDir(source);
     if (token === undefined) {
@@ -231,13 +237,17 @@ function writeKept(source: string, worker: Pick<Worker, "connection" | "root">, 
       return;
     }
     // (the walk is kept once, by a name of its own, for all the workers a group synced)
-    if (!scan.kept) {
+    // (written apart from the main thread: a tree of 100,000 paths is some 9 MB)
+    scan.kept ??= (async () => {
       const name = uuid();
-      writeFileAtomic(join(dir, name + TREE), walkText(scan.walk!));
+      const file = join(dir, name + TREE);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      await writeFile(`${file}.tmp`, walkText(scan.walk!), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
       writeFileAtomic(join(dir, EXCLUDE), JSON.stringify(scan.exclude));
-      scan.kept = name;
-    }
-    const treeName = scan.kept;
+      return name;
+    })();
+    const treeName = await scan.kept;
     writeFileAtomic(join(dir, keptFile(worker)), `${token} ${treeName}`);
     const names = readdirSync(dir);
     const named = new Set(
@@ -329,7 +339,7 @@ export async function syncJob(
     }
     // (kept once the launch has had its word: it does not wait for the cache)
     const token = said.includes(MOVED_MARK) ? undefined : next;
-    setImmediate(() => writeKept(source, worker, token, scan));
+    setImmediate(() => void writeKept(source, worker, token, scan));
   } finally {
     relay?.close();
     overlay?.cleanup();
