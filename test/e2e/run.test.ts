@@ -596,6 +596,28 @@ describe("sync", () => {
     expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toBe("mirror\nBAD!");
   });
 
+  test("a group's syncs of one directory to one worker follow one another, each over what the one before left: none refused", async () => {
+    const cwd = scratch("chain");
+    const env = syncKinds("chain");
+    writeFileSync(join(cwd, "a.txt"), "one");
+    for (const _ of [1, 2]) {
+      mirrorsSettled("p-w1");
+      expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
+    }
+    writeFileSync(join(cwd, "a.txt"), "two");
+    mirrorsSettled("p-w1");
+    const r = await p(["--on", "p-w1", "--each", "K=1,2,3", "--", "echo $K $(cat a.txt)"], { env, cwd });
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => l.replace(/^\[[^\]]*\] /, ""));
+    expect(lines.sort()).toEqual(["1 two", "2 two", "3 two"]);
+    // none refused: the first took the spare, the second (its spare not made again yet) the
+    // mirror itself, as a first run does, and the third, the mirror made again, was whole
+    expect(readFileSync(env.P_SYNC_KINDS!, "utf8")).toBe("whole\nwhole\nonly\nonly\nwhole\n");
+  });
+
   test("the copy that makes a mirror's next spare gives way to jobs: nice, and its session's scheduler group too", async () => {
     // (where Linux groups each session's processes for the scheduler, a nice process still
     // gets a share as large as a job's session: the group's own nice must be raised)

@@ -309,11 +309,20 @@ export async function syncJob(
   // (a first sync too: measured on a 100 MB first sync, the pass through p cost nothing
   // over rsync's own ssh, at 100 Mbit/s or unshaped, and the handshake it saves shows)
   const relay = opts.via ? relayOver(opts.via) : undefined;
+  // a sync of the mirror another sync of this p is making goes after it, over what it left
+  const mirror = `${keptDir(source)}/${keptFile(worker)}`;
+  const before = lastSyncs.get(mirror);
+  let left: (sync: LeftSync | undefined) => void = () => {};
+  const mine = new Promise<LeftSync | undefined>((resolve) => (left = resolve));
+  lastSyncs.set(mirror, mine);
+  let leaves: LeftSync | undefined;
   try {
     const { first, via: _, ...run } = opts;
     // (what was kept of the last sync there is read while git and find run)
-    const keeping = first === true ? undefined : readKept(source, worker);
-    const scan = await scanOnce(source);
+    const keeping = first === true || before ? undefined : readKept(source, worker);
+    const scanning = scanOnce(source);
+    const prior = await before;
+    const scan = await scanning;
     const plan = (more: { only?: string[]; token?: { next: string; expect?: string } }) =>
       planJobSync(source, worker, id, scan.exclude, {
         ...(overlay && { overlay }),
@@ -327,7 +336,9 @@ export async function syncJob(
       await sync({});
       return;
     }
-    const kept = await keeping;
+    const kept = prior
+      ? { token: prior.token, treeName: prior.scan === scan ? "" : uuid(), tree: treeOf(prior.scan.walk!.pairs) }
+      : await keeping;
     const only = kept && rulesOver(scan, kept);
     const next = uuid();
     let said: string;
@@ -339,9 +350,21 @@ export async function syncJob(
     }
     // (kept once the launch has had its word: it does not wait for the cache)
     const token = said.includes(MOVED_MARK) ? undefined : next;
+    if (token) leaves = { token, scan };
     setImmediate(() => void writeKept(source, worker, token, scan));
   } finally {
+    left(leaves);
+    if (lastSyncs.get(mirror) === mine) lastSyncs.delete(mirror);
     relay?.close();
     overlay?.cleanup();
   }
 }
+
+/** What a sync left its mirror: its mark, and the walk of what it sent. */
+interface LeftSync {
+  token: string;
+  scan: Scan;
+}
+
+/** The last sync this p started of each mirror (by where it is kept), until it has ended. */
+const lastSyncs = new Map<string, Promise<LeftSync | undefined>>();
