@@ -4,7 +4,7 @@ import { gitProvenance, type Provenance, type SyncProgress } from "@p/sync";
 import { v4 as uuid } from "uuid";
 import { type Followed, followJob, type Retry } from "./follow.ts";
 import { applyState, failedRecord, newRecord } from "./records.ts";
-import { prepareSync, syncJob } from "./sync.ts";
+import { prepareSync, syncedBefore, syncJob } from "./sync.ts";
 import { openWorker } from "./workers.ts";
 
 export interface RunRequest {
@@ -89,9 +89,27 @@ function provenanceOnce(cwd: string) {
   return found;
 }
 
-/** No job of this store has synced `cwd` to `worker` yet: its mirror there, if any, is not known to be this tree's. */
+/**
+ * The directories and workers the store's jobs have synced (`<dir>\0<worker>`), listed once
+ * for the jobs started together (a group's: a listing of many records is not free), and
+ * afresh for any started later.
+ */
+const syncedPairs = new Map<JobStore, Set<string>>();
+
+/**
+ * No job of this store has synced `cwd` to `worker` yet: its mirror there, if any, is not
+ * known to be this tree's. (What p keeps of the last sync there says no at once.)
+ */
 function firstSyncHere(store: JobStore, cwd: string, worker: Worker): boolean {
-  return !store.list().some((j) => j.synced && j.cwd === cwd && j.worker === worker.name && j.status !== "failed");
+  if (syncedBefore(cwd, worker)) return false;
+  let pairs = syncedPairs.get(store);
+  if (!pairs) {
+    const synced = store.list().filter((j) => j.synced && j.status !== "failed");
+    pairs = new Set(synced.map((j) => `${j.cwd}\0${j.worker}`));
+    syncedPairs.set(store, pairs);
+    setImmediate(() => syncedPairs.delete(store));
+  }
+  return !pairs.has(`${cwd}\0${worker.name}`);
 }
 
 export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRecord } | (Followed & { job: JobRecord });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -206,6 +206,10 @@ const readTree = sharedWhileRunning(async (file) => {
   const walk = parseWalkText(await Bun.file(file).text());
   return walk && treeOf(walk.pairs);
 });
+
+/** Whether p kept what a sync of `source` to `worker` left there (then the mirror there is this tree's). */
+export const syncedBefore = (source: string, worker: Pick<Worker, "connection" | "root">) =>
+  existsSync(join(keptDir(source), keptFile(worker)));
 
 /** The mark a worker's mirror got from the last sync of `source` there, and the tree that sync sent. */
 async function readKept(source: string, worker: Pick<Worker, "connection" | "root">) {
