@@ -15,8 +15,11 @@
  */
 export type Tree = Map<string, string>;
 
-/** How close to the walk a change leaves its entry unsure (far above any file system's tick). */
-export const RACY_MS = 2000;
+/**
+ * How close to the walk a change leaves its entry unsure: above any file system's tick
+ * (FAT's is 2 s, and find's -newerct is strict), with room for a clock a little off.
+ */
+export const RACY_MS = 3000;
 
 /** More ignored paths than this, and find would spend longer matching them than rsync scanning. */
 const MAX_EXCLUDE = 300;

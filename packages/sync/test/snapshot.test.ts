@@ -38,7 +38,7 @@ const sh = (cmd: string) => {
   if (r.exitCode !== 0) throw new Error(`${cmd}: ${r.stderr}`);
   return r.stdout.toString();
 };
-/** A tree as find says it, with none of its entries racy (a walk an hour from now: none changed within 2 s of it). */
+/** A tree as find says it, with none of its entries racy (a walk an hour from now: none changed within RACY_MS of it). */
 function walk(dir: string, exclude: string[] = []): Tree {
   const out = Bun.spawnSync(walkCommand(exclude, Date.now() + 3_600_000)!, { cwd: dir }).stdout.toString();
   return treeOf(parseWalk(out)!);
