@@ -141,6 +141,8 @@ export function planJobSync(
  * the kept tree's hash.
  */
 interface Scan {
+  /** Which scan it is (the rules over its walk, once another sync has sent it, are made once). */
+  id: string;
   exclude: string[];
   walk?: Walk;
   rules: Map<string, string[] | undefined>;
@@ -168,13 +170,13 @@ function sharedWhileRunning<T>(make: (key: string) => Promise<T>): (key: string)
 }
 
 const scanOnce = sharedWhileRunning(async (source): Promise<Scan> => {
-  if (linkedWorktree(source)) return { exclude: await ignoredPaths(source), rules: new Map() };
+  if (linkedWorktree(source)) return { id: uuid(), exclude: await ignoredPaths(source), rules: new Map() };
   // find starts at once, leaving out what git ignored at the last sync, while git says what
   // it ignores now: the same, mostly (else find walks again)
   const last = lastExclude(source);
   const [exclude, early] = await Promise.all([ignoredPaths(source), last && walkTree(source, last)]);
   const walk = early && sameList(last!, exclude) ? early : await walkTree(source, exclude);
-  return { exclude, ...(walk && { walk }), rules: new Map() };
+  return { id: uuid(), exclude, ...(walk && { walk }), rules: new Map() };
 });
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -264,11 +266,13 @@ async function writeKept(
   }
 }
 
-/** The rules that send the scanned tree over a kept one (changeRules), made once per kept tree. */
-function rulesOver(scan: Scan, kept: { treeName: string; tree: Tree }) {
-  if (!scan.rules.has(kept.treeName))
-    scan.rules.set(kept.treeName, changeRules(kept.tree, scan.walk!.pairs, scan.exclude));
-  return scan.rules.get(kept.treeName);
+/**
+ * The rules that send the scanned tree over one sent before (changeRules), made once per
+ * tree it goes over (`key`; `tree` is read only then).
+ */
+function rulesOver(scan: Scan, key: string, tree: () => Tree) {
+  if (!scan.rules.has(key)) scan.rules.set(key, changeRules(tree(), scan.walk!.pairs, scan.exclude));
+  return scan.rules.get(key);
 }
 
 /**
@@ -340,10 +344,11 @@ export async function syncJob(
       await sync({});
       return;
     }
+    // (over what the sync before in this p sent: its walk, made a map only once)
     const kept = prior
-      ? { token: prior.token, treeName: prior.scan === scan ? "" : uuid(), tree: treeOf(prior.scan.walk!.pairs) }
-      : await keeping;
-    const only = kept && rulesOver(scan, kept);
+      ? { token: prior.token, key: `after ${prior.scan.id}`, tree: () => treeOf(prior.scan.walk!.pairs) }
+      : await keeping?.then((k) => k && { token: k.token, key: k.treeName, tree: () => k.tree });
+    const only = kept && rulesOver(scan, kept.key, kept.tree);
     const next = uuid();
     let said: string;
     try {
