@@ -49,6 +49,18 @@ describe("sshCommandArgv", () => {
   test("plain ssh runs directly", () => {
     expect(sshCommandArgv(undefined, ["-G", "h"])).toEqual(["ssh", "-G", "h"]);
   });
+  test.each([
+    ["ssh", ["ssh", "-G", "h"]],
+    ["ssh -F /etc/p/ssh_config", ["ssh", "-F", "/etc/p/ssh_config", "-G", "h"]],
+    ["  /opt/ssh-9.8/bin/ssh   -o User=ci ", ["/opt/ssh-9.8/bin/ssh", "-o", "User=ci", "-G", "h"]],
+    ["ssh -F ~/cfg", ["sh", "-c", 'ssh -F ~/cfg "$@"', "ssh", "-G", "h"]],
+    ["ssh -F $HOME/cfg", ["sh", "-c", 'ssh -F $HOME/cfg "$@"', "ssh", "-G", "h"]],
+    ["ssh -F 'a b'", ["sh", "-c", `ssh -F 'a b' "$@"`, "ssh", "-G", "h"]],
+    ["LANG=C ssh", ["sh", "-c", 'LANG=C ssh "$@"', "ssh", "-G", "h"]],
+    ["ssh -i key*", ["sh", "-c", 'ssh -i key* "$@"', "ssh", "-G", "h"]],
+  ])("%p runs as %p", (command, argv) => {
+    expect(sshCommandArgv(command, ["-G", "h"])).toEqual(argv);
+  });
   test("a custom command keeps its own quoting and receives the arguments intact", () => {
     const argv = sshCommandArgv(`printf '[%s]' -F "/my dir/cfg"`, ["-G", "a b"]);
     expect(Bun.spawnSync(argv).stdout.toString()).toBe("[-F][/my dir/cfg][-G][a b]");

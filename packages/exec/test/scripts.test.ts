@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   assertJobId,
@@ -115,6 +115,23 @@ describe("launch + follow", () => {
     expect(r.out).toBe("one\ntwo\n");
     expect(statusOf(r.err)?.exitCode).toBe(0);
     expect(Date.now() - t0).toBeGreaterThan(300);
+  });
+
+  test("a followed launch waits on its runner's lock from the start: the whole output and the end, with no polling", async () => {
+    // (every sleep the scripts start is logged; the job's own is /bin/sleep)
+    const bin = join(home, "logged-bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, "sleep"), `#!/bin/sh\necho "$@" >>${bin}/sleeps\nexec /bin/sleep "$@"\n`, { mode: 0o755 });
+    for (let i = 0; i < 3; i++) {
+      const t0 = Date.now();
+      const r = await sh(
+        `PATH=${bin}:$PATH; ${launchCommand({ id: newId(), command: "echo one; /bin/sleep 0.4; echo two", cwd: "/", worker: "w" }, true)}`,
+      );
+      expect(r.out).toBe("one\ntwo\n");
+      expect(statusOf(r.err)?.exitCode).toBe(0);
+      expect(Date.now() - t0).toBeGreaterThan(350);
+    }
+    expect(existsSync(join(bin, "sleeps"))).toBe(false);
   });
 
   test("a job whose runner died without an exit code reads as unknown", async () => {

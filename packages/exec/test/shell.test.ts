@@ -11,6 +11,7 @@ import {
   type ScriptName,
   scriptCommand,
   scriptText,
+  sharedFor,
 } from "../src/protocol/index.ts";
 
 // The worker-side scripts are real files: each is checked by the shells it may meet and
@@ -35,6 +36,32 @@ describe("worker-side scripts", () => {
     for (const shell of ["sh", "dash", "bash"]) expect(check([shell, "-n"], scriptText(name))).toBe("");
   });
 
+  test("a script carries the shared functions it calls, and those they call, and no others", () => {
+    const shared = [
+      "P_JOBS=$P_ROOT/jobs\n",
+      'one() {\n  two "$1"\n}\n',
+      "two() {\n  case $1 in x) live=three ;; esac\n}\n",
+      "three() {\n  :\n}\n",
+      "unused() {\n  one\n}\n",
+      "P_TEXT='\n  one_not_a_call\n'\n",
+      "four_five() {\n  :\n}\n",
+    ].join("");
+    expect(sharedFor("one x\n", shared)).toBe(
+      'P_JOBS=$P_ROOT/jobs\none() {\n  two "$1"\n}\ntwo() {\n  case $1 in x) live=three ;; esac\n}\n' +
+        "three() {\n  :\n}\nP_TEXT='\n  one_not_a_call\n'\n",
+    );
+    expect(sharedFor("four_five\n", shared)).toContain("four_five() {");
+    expect(sharedFor("four\n", shared)).not.toContain("four_five() {");
+  });
+
+  test.each(names)("%s.sh defines every shared function it calls, as it is sent", (name) => {
+    const text = scriptText(name);
+    const all = [...`${Object.values(LIBRARY).join("\n")}`.matchAll(/^([a-z_]+)\(\) \{$/gm)].map((m) => m[1]!);
+    const defined = new Set([...text.matchAll(/^([a-z_]+)\(\) \{$/gm)].map((m) => m[1]!));
+    for (const fn of all)
+      if (new RegExp(`\\b${fn}\\b`).test(text.replace(/^[a-z_]+\(\) \{$/gm, ""))) expect(defined).toContain(fn);
+  });
+
   test.each([
     ["# a comment\necho a\n", "echo a\n"],
     ["  # indented\n\tx=1 # kept: code first\n", "\tx=1 # kept: code first\n"],
@@ -49,7 +76,7 @@ describe("worker-side scripts", () => {
       const text = scriptText(name);
       expect(text).not.toMatch(/^[ \t]*#(?!!)/m);
       // the mirror's command rides on every sync's connection: it stays small
-      if (name === "mirror") expect(scriptCommand(name, ["m", "w", "-", "no"]).length).toBeLessThan(25_000);
+      if (name === "mirror") expect(scriptCommand(name, ["m", "w", "-", "no"]).length).toBeLessThan(12_000);
     }
     const file = readFileSync(join(dir, "mirror.sh"), "utf8");
     expect(SCRIPTS.mirror).toBe(

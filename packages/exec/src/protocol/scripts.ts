@@ -39,6 +39,34 @@ export const LIBRARY = { lib, queue, slurm } as const;
 const SHARED = bare(`${SHELL_LAYOUT}\n${lib}\n${queue}\n${slurm}\n`);
 
 /**
+ * The shared text with only the functions `text` calls, and those they call: each
+ * function is a block from `name() {` to the first `}` at the start of a line (as every
+ * one of them is written). All else (the layout, the texts of the processes a job starts
+ * as) stays.
+ */
+export function sharedFor(text: string, shared = SHARED): string {
+  const blocks = shared.split(/(?<=^\}\n)|(?=^[a-z_]+\(\) \{$)/m);
+  const nameOf = (block: string) => /^([a-z_]+)\(\) \{$/m.exec(block.split("\n", 1)[0]!)?.[1];
+  const used = new Set<string>();
+  const calls = (t: string) => {
+    for (const block of blocks) {
+      const name = nameOf(block);
+      if (name && !used.has(name) && new RegExp(`\\b${name}\\b`).test(t)) {
+        used.add(name);
+        calls(block);
+      }
+    }
+  };
+  calls(text);
+  return blocks
+    .filter((b) => {
+      const name = nameOf(b);
+      return !name || used.has(name);
+    })
+    .join("");
+}
+
+/**
  * The batch script a Slurm worker's job runs as (see batch.sh): the shared functions and
  * the batch's own text, with no data in it (that travels as its arguments).
  */
@@ -53,7 +81,8 @@ export function scriptText(name: ScriptName): string {
   const start = "cd || exit 1\nP_ROOT=$1\nshift\n";
   // a launch hands the shared text on (to the job's runner, or into a Slurm job's batch
   // script), so it gets it once, as a string it then runs
-  const shared = name === "launch" ? `P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(bare(batch))}\n` : SHARED;
+  const shared =
+    name === "launch" ? `P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(bare(batch))}\n` : sharedFor(SCRIPTS[name]);
   return `${start}${shared}${SCRIPTS[name]}`;
 }
 

@@ -25,7 +25,11 @@ export interface SshSettings {
  * custom command is a shell snippet (it may carry its own quoted options).
  */
 export function sshCommandArgv(sshCommand: string | undefined, args: readonly string[]): string[] {
-  if (!sshCommand || sshCommand === "ssh") return ["ssh", ...args];
+  if (!sshCommand) return ["ssh", ...args];
+  // words the shell would take as they are (no quote, variable, glob, ~ or assignment)
+  // need no shell: a process fewer for each connection
+  const words = sshCommand.trim().split(/[ \t]+/);
+  if (words.every((w) => /^[\w./,:@=+-]+$/.test(w)) && !words[0]!.includes("=")) return [...words, ...args];
   return ["sh", "-c", `${sshCommand} "$@"`, "ssh", ...args];
 }
 

@@ -127,9 +127,8 @@ runner_text='
   # The file is locked while the runner lives (locked before it appears under its name),
   # so that a follower waits for the end on the lock, with no polling; nothing the runner
   # starts inherits the lock.
+  # (the launch opened and locked it as fd 7, which the runner inherits)
   proc_start $$
-  { command exec 7>"$job/.runner.tmp"; } 2>/dev/null
-  flock 7 2>/dev/null || :
   printf "%s\n%s\n" "$$" "$proc_start" >&7 && mv -f "$job/.runner.tmp" "$job/runner"
   work=$PWD
   cd "$root"
@@ -162,10 +161,19 @@ runner_text='
 '
 set -- "$job" "$timeout" "$root" "$P_ROOT" "$P_LIB" "$shell" "$command" "$tty" "$@"
 export P_JOB_ID="$id"
-if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1; then
-  # a setsid without -f (util-linux before 2.30): the job then starts ignoring SIGINT
-  setsid sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1 &
+# the runner's lock, taken here and handed to it as fd 7: held from before the runner
+# starts until it ends, so that a follow (fd 8, opened here) waits on it at once
+exec 7>"$job/.runner.tmp"
+runner_lock=
+if flock 7 2>/dev/null; then
+  runner_lock=locked
+  [ "$mode" != follow ] || exec 8<"$job/.runner.tmp"
 fi
+if ! setsid -f sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1 8<&-; then
+  # a setsid without -f (util-linux before 2.30): the job then starts ignoring SIGINT
+  setsid sh -c "$runner_text" p-runner "$@" </dev/null >/dev/null 2>&1 8<&- &
+fi
+exec 7>&-
 # in the queue, while the runner starts: it starts now if it fits
 cd "$root"
 # shellcheck disable=SC2034 # (read by runner_live: this job's runner is starting)
@@ -183,13 +191,8 @@ if [ "$mode" != follow ]; then
   fi
   exit 0
 fi
-# followed: the runner says it runs before the follow looks for it
-n=0
-while [ ! -f "$job/runner" ] && [ "$n" -lt 1000 ]; do
-  sleep 0.01
-  n=$((n + 1))
-done
+# followed: on the runner's lock (fd 8), while the runner may still be starting
 if queue_waiting "$job" && read -r why 2>/dev/null <"$job/waiting"; then
   printf 'p-queued %s\n' "$why" >&2
 fi
-follow_job "$job" 0 yes
+follow_job "$job" 0 yes $runner_lock

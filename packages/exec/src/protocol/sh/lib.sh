@@ -260,8 +260,9 @@ wait_exit() {
   done
 }
 
-# follow_job DIR OFFSET FOLLOW: print the job's output from byte OFFSET; with FOLLOW=yes
-# keep printing until the job ends. Then the status line on stderr:
+# follow_job DIR OFFSET FOLLOW [locked]: print the job's output from byte OFFSET; with
+# FOLLOW=yes keep printing until the job ends (with "locked", the launch that made the
+# job holds its runner's lock open as fd 8: see launch.sh). Then the status line on stderr:
 # "p-status <exit code|unknown> <ended_at|-> <stopped|timeout|-> <log size>". The size lets the
 # client see whether it has every byte: GNU tail --pid may quit with unread data when it
 # lags behind a job that has ended, and the client then fetches the rest.
@@ -276,7 +277,9 @@ follow_job() {
   # the job is found: after a launch, this tells the client that the job has started
   echo p-follow >&2
   follow_runner=
-  if [ -f "$follow_dir/slurm" ]; then
+  if [ "${4:-}" = locked ]; then
+    follow_live=:
+  elif [ -f "$follow_dir/slurm" ]; then
     # Slurm runs it: squeue says whether it may still run
     follow_live=slurm_live
   else
@@ -299,8 +302,10 @@ follow_job() {
     # squeue) only every 20 looks, to catch a runner that died and was never reaped, or a
     # Slurm job that ended without recording it.
     follow_locked=
+    if [ "${4:-}" = locked ]; then
+      follow_locked=yes
     # (command exec: a file gone meanwhile is no reason for this shell to exit)
-    if [ -n "$follow_runner" ] && { command exec 8<"$follow_dir/runner"; } 2>/dev/null; then
+    elif [ -n "$follow_runner" ] && { command exec 8<"$follow_dir/runner"; } 2>/dev/null; then
       flock -n -E 75 -s 8 2>/dev/null
       [ $? -ne 75 ] || follow_locked=yes
     fi

@@ -249,14 +249,17 @@ level_spare() {
 in_background() {
   (
     rm -f "$syncing"
-    renice -n 10 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
+    # (its own pid: read from /proc by this subshell itself, with no process started)
+    self=
+    read -r self _ 2>/dev/null </proc/self/stat || self=$(exec sh -c 'echo $PPID')
+    renice -n 10 -p "$self" >/dev/null 2>&1
     if [ -w /proc/self/autogroup ]; then
       for _ in 1 2 3; do
         echo 19 2>/dev/null >/proc/self/autogroup && break
         sleep 0.1
       done
     fi
-    command -v ionice >/dev/null && ionice -c 2 -n 7 -p "$(exec sh -c 'echo $PPID')" >/dev/null 2>&1
+    command -v ionice >/dev/null && ionice -c 2 -n 7 -p "$self" >/dev/null 2>&1
     "$@"
   ) </dev/null >/dev/null 2>&1 &
 }
