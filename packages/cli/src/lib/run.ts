@@ -155,10 +155,10 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
 
   // the sync and the connection overlap: what git must say before rsync can start is
   // asked first of all, and rsync rides the connection once it is up
+  const connecting = openWorker(req.worker);
   if (req.sync) prepareSync(req.cwd);
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
-  const connecting = openWorker(req.worker);
   // (a connection that fails is said once, below: not again by the sync that waits for it)
   const via = connecting.then((backend) => backend.conn);
   via.catch(() => {});

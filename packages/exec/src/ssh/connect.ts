@@ -257,18 +257,27 @@ const STALE = new Error("settings changed");
 
 /** Connect the way the user's ssh would: its config, agent, keys and known_hosts. */
 export async function connect(target: Target, opts: ConnectOptions = {}): Promise<Connection> {
-  const resolving = resolveSsh(target, opts.sshCommand);
   const last = opts.resolved?.last;
+  // (a proxy is a process of its own: started only once ssh -G has named it)
+  const guess = last && !last.proxyCommand && !last.proxyJump;
+  let confirm: (same: Promise<boolean>) => void = () => {};
+  const confirmed = new Promise<boolean>((resolve, reject) => {
+    confirm = (same) => same.then(resolve, reject);
+  });
+  confirmed.catch(() => {});
+  // the handshake goes first, the worker's sshd starting while ssh -G does here
+  const guessed = guess ? handshake(last, opts, confirmed) : undefined;
+  const resolving = resolveSsh(target, opts.sshCommand);
   const same = resolving.then((s) => {
     const unchanged = last !== undefined && JSON.stringify(s) === JSON.stringify(last);
     if (!unchanged) opts.resolved?.save(s);
     return unchanged;
   });
   same.catch(() => {});
-  // (a proxy is a process of its own: started only once ssh -G has named it)
-  if (last && !last.proxyCommand && !last.proxyJump) {
+  confirm(same);
+  if (guessed) {
     try {
-      return await handshake(last, opts, same);
+      return await guessed;
     } catch (err) {
       // with the settings as they are now, a failure is the answer; else they are tried
       if (err !== STALE && (await same)) throw err;
