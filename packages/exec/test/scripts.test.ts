@@ -118,20 +118,25 @@ describe("launch + follow", () => {
   });
 
   test("a followed launch waits on its runner's lock from the start: the whole output and the end, with no polling", async () => {
-    // (every sleep the scripts start is logged; the job's own is /bin/sleep)
+    // every sleep the scripts start is logged, with whether the launch started it (the
+    // runner's own naps, while it waits for its turn, are its business); the job's sleep
+    // is /bin/sleep
     const bin = join(home, "logged-bin");
     mkdirSync(bin, { recursive: true });
-    writeFileSync(join(bin, "sleep"), `#!/bin/sh\necho "$@" >>${bin}/sleeps\nexec /bin/sleep "$@"\n`, { mode: 0o755 });
+    const by = `$(grep -qa p-launch /proc/$PPID/cmdline && echo launch || echo other)`;
+    writeFileSync(join(bin, "sleep"), `#!/bin/sh\necho "${by} $*" >>${bin}/sleeps\nexec /bin/sleep "$@"\n`, {
+      mode: 0o755,
+    });
     for (let i = 0; i < 3; i++) {
       const t0 = Date.now();
-      const r = await sh(
-        `PATH=${bin}:$PATH; ${launchCommand({ id: newId(), command: "echo one; /bin/sleep 0.4; echo two", cwd: "/", worker: "w" }, true)}`,
-      );
+      const spec = { id: newId(), command: "echo one; /bin/sleep 0.4; echo two", cwd: "/", worker: "w" };
+      const r = await sh(`PATH=${bin}:$PATH; ${launchCommand(spec, true)}`);
       expect(r.out).toBe("one\ntwo\n");
       expect(statusOf(r.err)?.exitCode).toBe(0);
       expect(Date.now() - t0).toBeGreaterThan(350);
     }
-    expect(existsSync(join(bin, "sleeps"))).toBe(false);
+    const sleeps = existsSync(join(bin, "sleeps")) ? readFileSync(join(bin, "sleeps"), "utf8") : "";
+    expect(sleeps.split("\n").filter((l) => l.startsWith("launch"))).toEqual([]);
   });
 
   test("a job whose runner died without an exit code reads as unknown", async () => {
