@@ -108,9 +108,16 @@ const INDEX_SETTLE_MS = 2000;
 /** A lock older than this was left by a process that died holding it. */
 const STALE_LOCK_MS = 10_000;
 
-/** Oldest first: by start, then creation, then id. */
+/**
+ * Oldest first: by start, then creation, then (a group's jobs may be made in the same ms)
+ * the group's own order, then id.
+ */
 const byAge = (a: JobRecord, b: JobRecord) =>
-  a.started_at - b.started_at || (a.created_ms ?? 0) - (b.created_ms ?? 0) || a.id.localeCompare(b.id);
+  a.started_at - b.started_at ||
+  (a.created_ms ?? 0) - (b.created_ms ?? 0) ||
+  (a.group ?? a.id).localeCompare(b.group ?? b.id) ||
+  (a.group_index ?? 0) - (b.group_index ?? 0) ||
+  a.id.localeCompare(b.id);
 
 const inOrder = (jobs: JobRecord[]) => jobs.every((j, i) => i === 0 || byAge(jobs[i - 1]!, j) <= 0);
 

@@ -149,6 +149,16 @@ describe("JobStore", () => {
     expect(statSync(join(store.dir, `${a}.json`)).mode & 0o777).toBe(0o600);
   });
 
+  test("a group's jobs made in the same millisecond list in the group's order, whatever their ids", () => {
+    const groupStore = new JobStore(join(root, "group-jobs"));
+    const ids = ["ffff", "0000", "8888"].map((h) => `${h}0000-0000-4000-8000-000000000001`);
+    const group = "cccc0000-0000-4000-8000-000000000009";
+    for (const [i, id] of ids.entries()) groupStore.save({ ...job(id, 50), created_ms: 50_000, group, group_index: i });
+    // a job of no group, made in that millisecond too
+    groupStore.save({ ...job("11110000-0000-4000-8000-000000000001", 50), created_ms: 50_000 });
+    expect(groupStore.list().map((j) => j.id.slice(0, 4))).toEqual(["1111", "ffff", "0000", "8888"]);
+  });
+
   test.each([
     ["aaaa1", a],
     ["AAAA2", b],
