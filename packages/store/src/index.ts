@@ -1,4 +1,4 @@
-export { writeFileAtomic } from "./atomic.ts";
+export { writeFileAtomic, writeFileAtomicAsync } from "./atomic.ts";
 export {
   assertWorkerName,
   type Config,

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -22,6 +23,8 @@ import {
   pickWorker,
   RESERVED_NAMES,
   saveConfig,
+  writeFileAtomic,
+  writeFileAtomicAsync,
 } from "../src/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "p-store-"));
@@ -117,6 +120,23 @@ describe("config", () => {
     const text = "workers: []\nforward_env:\n  - MY_*\n  - TOKEN\ntty: auto\n";
     expect(loadConfig(file("extras.yaml", text))).toEqual({ workers: [], forward_env: ["MY_*", "TOKEN"], tty: "auto" });
     expect(loadConfig(file("off.yaml", "workers: []\nforward_env: false\n")).forward_env).toBe(false);
+  });
+});
+
+describe("atomic writes", () => {
+  test.each([
+    ["writeFileAtomic", async (path: string, data: string) => writeFileAtomic(path, data)],
+    ["writeFileAtomicAsync", writeFileAtomicAsync],
+  ])("%s replaces a file whole, private, in a directory it makes; a failed write leaves nothing", async (_, write) => {
+    const dir = join(root, "atomic", _);
+    await write(join(dir, "sub", "f"), "one");
+    await write(join(dir, "sub", "f"), "two");
+    expect(readFileSync(join(dir, "sub", "f"), "utf8")).toBe("two");
+    expect(statSync(join(dir, "sub", "f")).mode & 0o777).toBe(0o600);
+    // (a directory where the file should go: the rename fails)
+    mkdirSync(join(dir, "sub", "d", "x"), { recursive: true });
+    await expect(write(join(dir, "sub", "d"), "three")).rejects.toThrow();
+    expect(readdirSync(join(dir, "sub")).sort()).toEqual(["d", "f"]);
   });
 });
 

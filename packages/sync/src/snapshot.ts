@@ -110,7 +110,7 @@ export function anchored(path: string, tail = ""): string {
 
 /**
  * rsync filter rules (for `rsync -r --delete`, after the rules that leave out what is
- * ignored) that send `now` over a copy of `before`, looking at nothing else: each path
+ * ignored) that send `now` (a walk's pairs) over a copy of `before`, looking at nothing else: each path
  * that is new, changed or gone (a directory that is new, gone or of another type with all
  * it holds), each changed directory's entries (so that an entry it gained and lost since,
  * which `before` never held, is deleted too), and the directories above them; then `- *`.
@@ -121,12 +121,11 @@ export function anchored(path: string, tail = ""): string {
  */
 export function changeRules(
   before: Tree,
-  now: Tree | readonly string[],
+  now: readonly string[],
   exclude: readonly string[] = [],
   limit = 2000,
 ): string[] | undefined {
   if (exclude.some((e) => before.has(e.endsWith("/") ? e.slice(0, -1) : e))) return undefined;
-  const pairs = Array.isArray(now) ? (now as readonly string[]) : [...(now as Tree)].flat();
   const rules: string[] = [];
   const above = new Set<string>();
   /** Directories whose whole content the rules already take. */
@@ -146,9 +145,9 @@ export function changeRules(
   };
   // (what `before` holds that is here too: all of it, and nothing went)
   let kept = 0;
-  for (let i = 0; i < pairs.length; i += 2) {
-    const path = pairs[i]!;
-    const sig = pairs[i + 1]!;
+  for (let i = 0; i < now.length; i += 2) {
+    const path = now[i]!;
+    const sig = now[i + 1]!;
     const was = before.get(path);
     if (was !== undefined) kept++;
     if (same(was, sig)) continue;
@@ -167,7 +166,7 @@ export function changeRules(
     if (rules.length > limit) return undefined;
   }
   if (kept < before.size) {
-    const here = treeOf(pairs);
+    const here = treeOf(now);
     for (const [path, was] of before) {
       if (here.has(path) || covered(path)) continue;
       // (one whose directory is gone, or is no directory now, goes with it)

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
@@ -18,7 +17,7 @@ import {
   type Target,
   workDir,
 } from "@p/exec";
-import { cacheDir, type Worker, writeFileAtomic } from "@p/store";
+import { cacheDir, type Worker, writeFileAtomic, writeFileAtomicAsync } from "@p/store";
 import {
   changeRules,
   ignoredPaths,
@@ -246,10 +245,7 @@ async function writeKept(
     // (written apart from the main thread: a tree of 100,000 paths is some 9 MB)
     scan.kept ??= (async () => {
       const name = uuid();
-      const file = join(dir, name + TREE);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      await writeFile(`${file}.tmp`, walkText(scan.walk!), { mode: 0o600 });
-      renameSync(`${file}.tmp`, file);
+      await writeFileAtomicAsync(join(dir, name + TREE), walkText(scan.walk!));
       writeFileAtomic(join(dir, EXCLUDE), JSON.stringify(scan.exclude));
       return name;
     })();

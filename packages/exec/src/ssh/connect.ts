@@ -260,13 +260,11 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
   const last = opts.resolved?.last;
   // (a proxy is a process of its own: started only once ssh -G has named it)
   const guess = last && !last.proxyCommand && !last.proxyJump;
-  let confirm: (same: Promise<boolean>) => void = () => {};
-  const confirmed = new Promise<boolean>((resolve, reject) => {
-    confirm = (same) => same.then(resolve, reject);
-  });
-  confirmed.catch(() => {});
-  // the handshake goes first, the worker's sshd starting while ssh -G does here
-  const guessed = guess ? handshake(last, opts, confirmed) : undefined;
+  // the handshake goes first, the worker's sshd starting while ssh -G runs here; it
+  // authenticates once ssh -G has said the same (`same`, below)
+  const confirmed = Promise.withResolvers<boolean>();
+  confirmed.promise.catch(() => {});
+  const guessed = guess ? handshake(last, opts, confirmed.promise) : undefined;
   const resolving = resolveSsh(target, opts.sshCommand);
   const same = resolving.then((s) => {
     const unchanged = last !== undefined && JSON.stringify(s) === JSON.stringify(last);
@@ -274,7 +272,7 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
     return unchanged;
   });
   same.catch(() => {});
-  confirm(same);
+  same.then(confirmed.resolve, confirmed.reject);
   if (guessed) {
     try {
       return await guessed;

@@ -292,7 +292,8 @@ follow_job() {
     follow_live=runner_alive
   fi
   if [ "$3" = yes ] && [ ! -f "$follow_dir/exitcode" ] && "$follow_live" "$follow_dir"; then
-    [ "$follow_live" = slurm_live ] || follow_runner=$runner_pid
+    # (its pid, as runner_alive just read it; none where the launch holds its lock)
+    [ "$follow_live" != runner_alive ] || follow_runner=$runner_pid
     exec 3<&0
     # tail stops once this watcher (our own child, reaped at once) sees the job end. A
     # runner holds its runner file locked while it lives: then the watcher waits for the
