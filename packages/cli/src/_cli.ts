@@ -21,6 +21,13 @@ export interface CliOptions {
 }
 
 /**
+ * The executables start with the JIT reluctant to compile (see build.ts): most of a run's
+ * code runs once or a few times. A run still going after this long (following a job,
+ * serving the dashboard) is long-lived, and gets the normal policy back.
+ */
+const SHORT_RUN_MS = 1000;
+
+/**
  * Route argv to a command and turn every outcome into an exit code. Routing happens here,
  * not in citty: `p <worker> -- cmd` (a default positional) cannot live beside `p ls` in
  * citty's router. Errors print as one line, or as JSON under --json; stacks only --verbose.
@@ -29,6 +36,7 @@ export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions)
   const dash = argv.indexOf("--");
   const before = dash >= 0 ? argv.slice(0, dash) : argv;
   const json = before.includes("--json");
+  setTimeout(() => Bun.unsafe.setJITPolicy(1), SHORT_RUN_MS).unref();
   try {
     const wantsHelp = before.includes("--help") || before.includes("-h");
     if (argv[0] === "--version" || argv[0] === "-V") {
