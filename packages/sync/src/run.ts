@@ -40,8 +40,11 @@ export interface RunSyncOptions {
   /**
    * Socket pairs to give rsync as its fds 3 and up, and what to do with this side's ends
    * once it runs (a remote shell that rides a connection p holds: see @p/exec's relay).
+   * What `use` gives is the remote command's exit status, for a remote shell that does
+   * not wait for it (undefined: none known); the sync's status is then the greater of it
+   * and rsync's own, as rsync itself takes its remote shell's.
    */
-  sockets?: { count: number; use(fds: number[]): void };
+  sockets?: { count: number; use(fds: number[]): Promise<number | undefined> };
 }
 
 /** How far a sync is, as rsync's --info=progress2 says it. */
@@ -93,7 +96,7 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
       "rsync is not installed on this machine; install it (e.g. apt-get install rsync)",
     );
   }
-  opts.sockets?.use(proc.stdio.slice(3) as number[]);
+  const relayed = opts.sockets?.use(proc.stdio.slice(3) as number[]);
   opts.onStart?.();
   const onAbort = () => proc.kill("SIGTERM");
   opts.signal?.addEventListener("abort", onAbort);
@@ -115,7 +118,13 @@ export async function runSync(plan: SyncPlan, opts: RunSyncOptions = {}): Promis
       }
     }
   })();
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, drain]);
+  const [stderr, rsyncCode, remoteCode] = await Promise.all([
+    new Response(proc.stderr).text(),
+    proc.exited,
+    relayed,
+    drain,
+  ]);
+  const code = Math.max(rsyncCode, remoteCode ?? 0);
   opts.signal?.removeEventListener("abort", onAbort);
   // 20: rsync got SIGINT (Ctrl+C reaches the whole foreground process group)
   if (opts.signal?.aborted || code === 20) throw new PError("sync_cancelled", "sync cancelled");

@@ -12,6 +12,7 @@ import {
   parseConnection,
   RELAY_FDS,
   RELAY_RSH,
+  type ServedRelay,
   serveRelay,
   shq,
   type Target,
@@ -277,10 +278,17 @@ function rulesOver(scan: Scan, key: string, tree: () => Tree) {
  * (Each rsync it starts has a relay of its own: a sync refused is made again.)
  */
 function relayOver(connection: Promise<Connection>) {
-  const served: { close(): void }[] = [];
+  const served: ServedRelay[] = [];
   return {
     rsh: RELAY_RSH,
-    sockets: { count: RELAY_FDS, use: (fds: number[]) => served.push(serveRelay(fds, connection)) },
+    sockets: {
+      count: RELAY_FDS,
+      use: (fds: number[]) => {
+        const relay = serveRelay(fds, connection);
+        served.push(relay);
+        return relay.ended;
+      },
+    },
     close: () => {
       for (const s of served) s.close();
     },

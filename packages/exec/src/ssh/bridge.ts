@@ -11,25 +11,27 @@ import type { Connection } from "./connect.ts";
  * On fd 4 it writes ssh's arguments (their count, then each, every one NUL-ended); rsync's
  * stdin goes to fd 5 (whose end is the command's stdin's end), and the command's stdout
  * comes back on fd 3 until its end. Then it reads fd 4 for the command's stderr, a line
- * at a time ("e" before each), and its exit status ("x" and the status as ssh gives it:
- * 255 if the command was killed or the connection lost), which it exits with.
+ * at a time ("e" before each), until the command's exit status ("x" and the status).
+ *
+ * The shell rsync started exits at once, leaving that work to a shell of its own: rsync,
+ * once done, looks for its remote shell's end only every 20 ms (and the command's status
+ * comes after the last of what rsync waits for), so a remote shell that lived as long as
+ * the command cost each sync up to 20 ms. The command's status is p's to know instead
+ * (serveRelay's `ended`); rsync's stderr still ends only with the relay.
  */
 export const RELAY_FDS = 3;
 
 const SCRIPT = [
   'printf "%s\\0" $# "$@" >&4',
   // (an asynchronous command's stdin is /dev/null unless it says otherwise: rsync's is
-  // kept as fd 6; and only that cat holds fd 5, so that its end is the stdin's end)
+  // kept as fd 6; and only the first cat holds fd 5, so that its end is the stdin's end)
   "exec 6<&0",
-  "cat <&6 >&5 & i=$!",
+  "{ cat <&6 >&5 & i=$!",
   "exec 6<&- 5>&-",
   "cat <&3",
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${l#x}
-  'while IFS= read -r l <&4; do case $l in x*) kill $i 2>/dev/null; exit "${l#x}" ;; ' +
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${l#e}
-    'e*) printf "%s\\n" "${l#e}" >&2 ;; esac; done',
-  "kill $i 2>/dev/null",
-  "exit 255",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's ${l#e}
+  'while IFS= read -r l <&4; do case $l in x*) break ;; e*) printf "%s\\n" "${l#e}" >&2 ;; esac; done',
+  "kill $i 2>/dev/null; } &",
 ].join("; ");
 
 /** rsync's `-e` for the relay (rsync splits it at spaces, keeping what is single-quoted whole). */
@@ -51,12 +53,18 @@ export function relayArgs(bytes: Buffer): string[] | undefined {
   return words.slice(1, count + 1);
 }
 
+/** A remote shell served: `ended` says its command's exit status as ssh gives it (255: killed, lost or never started), or undefined if the shell went before naming one. */
+export interface ServedRelay {
+  ended: Promise<number | undefined>;
+  close(): void;
+}
+
 /**
  * Serve one remote shell started with RELAY_RSH, given p's ends of its sockets: its
  * command runs on `connection` as ssh would run it. A remote shell that goes away (rsync
  * killed) closes the command's channel, leaving nothing running on the worker.
  */
-export function serveRelay(fds: readonly number[], connection: Promise<Connection>): { close(): void } {
+export function serveRelay(fds: readonly number[], connection: Promise<Connection>): ServedRelay {
   const [out, control, input] = fds.map((fd) => connect({ fd, allowHalfOpen: true } as never) as Socket) as [
     Socket,
     Socket,
@@ -65,9 +73,15 @@ export function serveRelay(fds: readonly number[], connection: Promise<Connectio
   input.pause();
   let header = Buffer.alloc(0);
   let closeChannel = () => {};
+  let status: number | undefined;
+  const ended = Promise.withResolvers<number | undefined>();
+  // (the shell gone: all that holds its end has ended, whether or not it named a command)
+  for (const gone of ["end", "close"]) control.on(gone, () => ended.resolve(status));
   const sockets = [out, control, input];
   for (const s of sockets) s.on("error", () => s.destroy());
   const fail = (why: string) => {
+    status = 255;
+    ended.resolve(status);
     if (control.destroyed) return;
     out.end();
     control.end(`ep: ${why}\nx255\n`);
@@ -83,7 +97,7 @@ export function serveRelay(fds: readonly number[], connection: Promise<Connectio
 
   const run = async (command: string) => {
     const conn = await connection;
-    const { channel, ended } = await conn.exec(command);
+    const { channel, ended: commandEnded } = await conn.exec(command);
     // (a remote shell gone meanwhile, rsync killed, leaves nothing running on the worker)
     if (control.destroyed || control.readableEnded) return channel.close();
     closeChannel = () => channel.close();
@@ -113,12 +127,15 @@ export function serveRelay(fds: readonly number[], connection: Promise<Connectio
       line = lines.pop()!;
       for (const l of lines) control.write(`e${l}\n`);
     });
-    const { code } = await ended;
+    const { code } = await commandEnded;
+    status = code ?? 255;
+    ended.resolve(status);
     out.end();
     control.end(`${line ? `e${line}\n` : ""}x${code ?? 255}\n`);
   };
 
   return {
+    ended: ended.promise,
     close() {
       control.off("close", closeChannel);
       for (const s of sockets) s.destroy();
