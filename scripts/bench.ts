@@ -689,9 +689,8 @@ try {
   // the report
   const w = Math.max(...rows.map((r) => r.what.length));
   const bw = Math.max(...rows.map((r) => r.baseName.length));
-  console.log(
-    `\np benchmark: worker behind a ${RATE} link, medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)}; --on: ${Math.max(RUNS, 11)})\n`,
-  );
+  const runs = `medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)}; --on: ${Math.max(RUNS, 11)})`;
+  console.log(`\np benchmark: worker behind a ${RATE} link, ${runs}\n`);
   const line = (cells: string[]) => console.log(cells.join("  "));
   const head = ["measurement".padEnd(w), "p".padStart(7), "baseline".padEnd(bw), "time".padStart(7)];
   line([...head, "ratio".padStart(7), "goal".padEnd(13), "met"]);

@@ -53,7 +53,10 @@ export function relayArgs(bytes: Buffer): string[] | undefined {
   return words.slice(1, count + 1);
 }
 
-/** A remote shell served: `ended` says its command's exit status as ssh gives it (255: killed, lost or never started), or undefined if the shell went before naming one. */
+/**
+ * A remote shell served: `ended` says its command's exit status as ssh gives it (255:
+ * killed, lost or never started), or undefined if the shell went before naming one.
+ */
 export interface ServedRelay {
   ended: Promise<number | undefined>;
   close(): void;
