@@ -36,7 +36,7 @@ export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions)
   const dash = argv.indexOf("--");
   const before = dash >= 0 ? argv.slice(0, dash) : argv;
   const json = before.includes("--json");
-  setTimeout(() => Bun.unsafe.setJITPolicy(1), SHORT_RUN_MS).unref();
+  setTimeout(() => Bun.unsafe.setJITPolicy?.(1), SHORT_RUN_MS).unref();
   try {
     const wantsHelp = before.includes("--help") || before.includes("-h");
     if (argv[0] === "--version" || argv[0] === "-V") {

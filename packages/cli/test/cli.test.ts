@@ -51,6 +51,25 @@ describe("routing", () => {
     expect(r.stdout).toStartWith("ID ");
   });
 
+  test("the JIT policy the executables start with (reluctant) is the normal one again once a run has lasted a second", async () => {
+    const unsafe = Bun.unsafe as { setJITPolicy: (scale: number) => void };
+    const real = unsafe.setJITPolicy;
+    // (the runs before this one, in this process, have set it by then)
+    await Bun.sleep(1100);
+    const calls: { scale: number; ms: number }[] = [];
+    unsafe.setJITPolicy = (scale) => calls.push({ scale, ms: performance.now() - t0 });
+    const t0 = performance.now();
+    try {
+      expect((await run(["--version"])).code).toBe(0);
+      await Bun.sleep(1100);
+      expect(calls).toHaveLength(1);
+      expect(calls[0]!.scale).toBe(1);
+      expect(calls[0]!.ms).toBeGreaterThanOrEqual(990);
+    } finally {
+      unsafe.setJITPolicy = real;
+    }
+  });
+
   test("a forgotten -- is named, with the fix", async () => {
     const r = await run(["make", "test"]);
     expect(r.code).toBe(64);
