@@ -110,10 +110,11 @@ export function anchored(path: string, tail = ""): string {
 
 /**
  * rsync filter rules (for `rsync -r --delete`, after the rules that leave out what is
- * ignored) that send `now` (a walk's pairs) over a copy of `before`, looking at nothing else: each path
- * that is new, changed or gone (a directory that is new, gone or of another type with all
- * it holds), each changed directory's entries (so that an entry it gained and lost since,
- * which `before` never held, is deleted too), and the directories above them; then `- *`.
+ * ignored) that send `now` (a walk's pairs) over a copy of `before`, looking at nothing
+ * else: each path that is new, changed or gone (a directory that is new, gone or of
+ * another type with all it holds), each changed directory's entries (so that an entry it
+ * gained and lost since, which `before` never held, is deleted too), and the directories
+ * above them; then `- *`.
  * What the rules leave out is protected from rsync's --delete, and so is what `exclude`
  * leaves out (what git ignores now, as `now` was walked): undefined where `before` holds
  * any of that (newly ignored: only a whole sync deletes it there), or where more than

@@ -86,6 +86,28 @@ describe("sync into a fresh work dir", () => {
     for (const p of ["x.tmp", "d/gen", "d/src.c", "d/sub"]) expect(has(p)).toBe(false);
   });
 
+  test.each([
+    [undefined, undefined],
+    [0, undefined],
+    [
+      11,
+      {
+        code: "sync_failed",
+        message: "file I/O error on the worker: is its disk full, or the destination not writable?",
+      },
+    ],
+    [255, { code: "worker_unreachable", message: "ssh failed: connection closed" }],
+  ])(
+    "over a remote shell that does not wait for its command, rsync's 0 and the command's status %p make the sync's outcome",
+    async (remote, error) => {
+      // (rsync itself succeeds; the command on the worker is what failed, or nothing did)
+      const plan = planSync({ source: join(root, "plain"), host: "local", dest: "relayed", rsh, files: ["x.c"] });
+      const synced = runSync(plan, { sockets: { count: 0, use: () => Promise.resolve(remote) } });
+      if (error) await expect(synced).rejects.toMatchObject(error);
+      else expect(await synced).toBe("");
+    },
+  );
+
   test("a failing remote side is an error with a code and rsync's reason", async () => {
     const plan = planSync({ source: join(root, "plain"), host: "local", dest: "d", rsh: "false", files: ["x.c"] });
     await expect(runSync(plan)).rejects.toMatchObject({

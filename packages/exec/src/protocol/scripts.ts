@@ -72,18 +72,27 @@ export function sharedFor(text: string, shared = SHARED): string {
  */
 export const BATCH_SCRIPT = `#!/bin/sh\n${SHARED}${bare(batch)}`;
 
+/** Each script's text, made once per process (an --on run sends the same ones to every worker). */
+const texts = new Map<ScriptName, string>();
+
 /**
  * The whole text `sh -c` runs for a script: it starts in the home (which relative paths
  * are relative to), takes the worker's root from its first argument, then has the layout
  * and the shared functions, then the script.
  */
 export function scriptText(name: ScriptName): string {
-  const start = "cd || exit 1\nP_ROOT=$1\nshift\n";
-  // a launch hands the shared text on (to the job's runner, or into a Slurm job's batch
-  // script), so it gets it once, as a string it then runs
-  const shared =
-    name === "launch" ? `P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(bare(batch))}\n` : sharedFor(SCRIPTS[name]);
-  return `${start}${shared}${SCRIPTS[name]}`;
+  let text = texts.get(name);
+  if (text === undefined) {
+    const start = "cd || exit 1\nP_ROOT=$1\nshift\n";
+    // a launch hands the shared text on (to the job's runner, or into a Slurm job's batch
+    // script), so it gets it once, as a string it then runs
+    const shared =
+      name === "launch"
+        ? `P_LIB=${shq(SHARED)}\neval "$P_LIB"\nP_BATCH=${shq(bare(batch))}\n`
+        : sharedFor(SCRIPTS[name]);
+    texts.set(name, (text = `${start}${shared}${SCRIPTS[name]}`));
+  }
+  return text;
 }
 
 /**

@@ -76,15 +76,14 @@ export function serveRelay(fds: readonly number[], connection: Promise<Connectio
   input.pause();
   let header = Buffer.alloc(0);
   let closeChannel = () => {};
-  let status: number | undefined;
+  // (its status once known; else undefined once the shell is gone: all that holds its end has
+  // ended, and it named no command, or p let go of it)
   const ended = Promise.withResolvers<number | undefined>();
-  // (the shell gone: all that holds its end has ended, whether or not it named a command)
-  for (const gone of ["end", "close"]) control.on(gone, () => ended.resolve(status));
+  for (const gone of ["end", "close"]) control.on(gone, () => ended.resolve(undefined));
   const sockets = [out, control, input];
   for (const s of sockets) s.on("error", () => s.destroy());
   const fail = (why: string) => {
-    status = 255;
-    ended.resolve(status);
+    ended.resolve(255);
     if (control.destroyed) return;
     out.end();
     control.end(`ep: ${why}\nx255\n`);
@@ -130,11 +129,10 @@ export function serveRelay(fds: readonly number[], connection: Promise<Connectio
       line = lines.pop()!;
       for (const l of lines) control.write(`e${l}\n`);
     });
-    const { code } = await commandEnded;
-    status = code ?? 255;
+    const status = (await commandEnded).code ?? 255;
     ended.resolve(status);
     out.end();
-    control.end(`${line ? `e${line}\n` : ""}x${code ?? 255}\n`);
+    control.end(`${line ? `e${line}\n` : ""}x${status}\n`);
   };
 
   return {
