@@ -163,6 +163,27 @@ export async function runBinary(
   return { stdout, stderr, code };
 }
 
+/**
+ * `p <args> | head -1`, as a user types it (under pipefail, so that the code is p's): the
+ * line head printed, p's stderr and exit code, and how long the pipeline took (ms).
+ */
+export async function pToHead(args: string[], opts: { env: Record<string, string>; cwd?: string }) {
+  const t0 = performance.now();
+  const proc = Bun.spawn(["bash", "-c", 'set -o pipefail; "$@" | head -1', "bash", P, ...args], {
+    env: opts.env,
+    cwd: opts.cwd ?? defaultCwd(),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { stdout, stderr, code, ms: performance.now() - t0 };
+}
+
 /** Start p and hand back the process, for signals and timing. */
 export function spawnP(args: string[], opts: { env: Record<string, string>; cwd?: string }) {
   return Bun.spawn([P, ...args], {

@@ -1,7 +1,7 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, scratch, spawnP, useWorkers } from "./_harness.ts";
+import { p, pToHead, scratch, spawnP, useWorkers } from "./_harness.ts";
 
 // Many workers at once, through the compiled p and real sshd: groups (--on), sweeps
 // (--each), placement (--any) and every run of a commit.
@@ -117,6 +117,31 @@ describe("--on", () => {
     expect(logs.stdout.split("\n").sort()).toEqual(
       ["", "[p-w1] started", "[p-w1] survived", "[p-w2] started", "[p-w2] survived"].sort(),
     );
+  });
+
+  test("| head: p ends at once with 141 and says the group keeps running; its logs through head end at once too", async () => {
+    const r = await pToHead(["--on", "p-w1,p-w2", "--", "seq 1 3000000"], { env });
+    expect(r.stdout).toMatch(/^\[p-w[12]\] 1\n$/);
+    expect(r.code).toBe(141);
+    const group = /Output closed; group ([0-9a-f]{8}) keeps running\. Follow it again with: p logs -f \1/.exec(
+      r.stderr,
+    );
+    expect(group).not.toBeNull();
+    expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(r.ms).toBeLessThan(15_000);
+    const waited = await p(["wait", group![1]!, "--json"], { env });
+    expect(JSON.parse(waited.stdout).map((j: Job) => [j.worker, j.status, j.exit_code])).toEqual([
+      ["p-w1", "done", 0],
+      ["p-w2", "done", 0],
+    ]);
+    for (const args of [
+      ["logs", group![1]!],
+      ["logs", "-f", group![1]!],
+    ]) {
+      const logs = await pToHead(args, { env });
+      expect([logs.stdout.replace(/p-w[12]/, "w"), logs.code]).toEqual(["[w] 1\n", 141]);
+      expect(logs.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    }
   });
 });
 

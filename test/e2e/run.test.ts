@@ -13,6 +13,7 @@ import {
   oddWorker,
   P,
   p,
+  pToHead,
   scratch,
   spawnP,
   startWorkers,
@@ -84,6 +85,26 @@ describe("p -- <command>", () => {
     const chained = Bun.spawnSync(["sh", "-c", `"$0" -- false && echo deployed`, P], { env });
     expect(chained.stdout.toString()).toBe("");
     expect(chained.exitCode).toBe(1);
+  });
+
+  test("p -- cmd | head: p ends at once, as a command SIGPIPE kills (141), saying the job keeps running, which it does", async () => {
+    const before = jobIds();
+    // (some 20 MB of output: far more than a pipe holds, so p's writes meet head's exit)
+    const r = await pToHead(["--", "seq 1 3000000; echo finished > after-head"], { env });
+    expect(r.stdout).toBe("1\n");
+    expect(r.code).toBe(141);
+    const id = newJobId(before);
+    expect(r.stderr).toContain(`Output closed; job ${id.slice(0, 8)} keeps running on p-w1. Follow it again with:`);
+    expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(r.ms).toBeLessThan(10_000);
+    expect((await p(["wait", id.slice(0, 8)], { env })).code).toBe(0);
+    expect(readFileSync(join(workDirOf("p-w1", id), "after-head"), "utf8")).toBe("finished\n");
+    // what only prints a log ends at once too, without a word
+    const logs = await pToHead(["logs", id.slice(0, 8)], { env });
+    expect([logs.stdout, logs.code, logs.stderr]).toEqual(["1\n", 141, ""]);
+    const followed = await pToHead(["logs", "-f", id.slice(0, 8)], { env });
+    expect([followed.stdout, followed.code]).toEqual(["1\n", 141]);
+    expect(followed.stderr).not.toMatch(/EPIPE|\n\s+at /);
   });
 
   test("stdout and stderr of the job both arrive, in order, on stdout", async () => {

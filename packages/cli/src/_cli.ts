@@ -1,5 +1,6 @@
 import { type CommandDef, runCommand, showUsage } from "citty";
 import { EXIT, report, usage } from "./_errors.ts";
+import { lostOutputCode, watchOutput } from "./_io.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: commands differ in their args
 type AnyCommand = CommandDef<any>;
@@ -33,6 +34,12 @@ const SHORT_RUN_MS = 1000;
  * citty's router. Errors print as one line, or as JSON under --json; stacks only --verbose.
  */
 export async function runCli(root: AnyCommand, argv: string[], opts: CliOptions): Promise<number> {
+  watchOutput();
+  const code = await route(root, argv, opts);
+  return lostOutputCode() ?? code;
+}
+
+async function route(root: AnyCommand, argv: string[], opts: CliOptions): Promise<number> {
   const dash = argv.indexOf("--");
   const before = dash >= 0 ? argv.slice(0, dash) : argv;
   const json = before.includes("--json");

@@ -12,6 +12,8 @@ export const EXIT = {
   timeout: 124,
   /** Ctrl+C: detached from a job (it keeps running) or cancelled before it started. */
   interrupted: 130,
+  /** stdout's reader went away (`p -- cmd | head`): as a command killed by SIGPIPE exits. */
+  outputClosed: 141,
   /** The worker could not be reached or would not let us in (as ssh uses 255). */
   unreachable: 255,
 } as const;

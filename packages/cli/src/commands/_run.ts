@@ -5,7 +5,7 @@ import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
 import { EXIT, exitCodeFor, usage } from "../_errors.ts";
 import { clock, doneLine, durationS, jobJson, table } from "../_format.ts";
-import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
+import { endDetached, endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
 import { log } from "../_log.ts";
 import { notifyEnd, pullResults } from "../lib/after.ts";
 import { parseCpus, parseGpuCount, resolveAfter } from "../lib/capacity.ts";
@@ -30,12 +30,8 @@ export function endFollow(
     process.stderr.write(`${pc.dim("Cancelled; nothing was started.")}\n`);
     return EXIT.interrupted;
   }
-  if (outcome.kind === "detached") {
-    const short = job.id.slice(0, 8);
-    const hint = `Detached; job ${short} keeps running on ${job.worker}. Follow it again with: ${job.resume}`;
-    process.stderr.write(`\n${pc.dim(hint)}\n`);
-    return EXIT.interrupted;
-  }
+  if (outcome.kind === "detached")
+    return endDetached(`job ${job.id.slice(0, 8)} keeps running on ${job.worker}`, job.resume);
   endOfOutput(out, outcome.status);
   process.stderr.write(`${doneLine(outcome.status.exitCode, outcome.status.timedOut)}\n`);
   return outcome.status.exitCode ?? EXIT.failure;
@@ -238,11 +234,8 @@ export async function runGroupAndReport(
       else process.stdout.write(`${group}\n`);
       return results.some((r) => r.error) ? EXIT.failure : EXIT.ok;
     }
-    if (results.some((r) => r.outcome?.kind === "detached" || r.outcome?.kind === "cancelled")) {
-      const hint = `Detached; group ${short} keeps running. Follow it again with: p logs -f ${short}`;
-      process.stderr.write(`\n${pc.dim(hint)}\n`);
-      return EXIT.interrupted;
-    }
+    if (results.some((r) => r.outcome?.kind === "detached" || r.outcome?.kind === "cancelled"))
+      return endDetached(`group ${short} keeps running`, `p logs -f ${short}`);
     const rows = results.map((r, i) => {
       const j = jobs[i];
       return [

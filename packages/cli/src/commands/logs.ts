@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { strictArgs } from "../_args.ts";
 import { pc } from "../_color.ts";
 import { EXIT, usage } from "../_errors.ts";
-import { endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
+import { endDetached, endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
 import { printLog, withWorker } from "../lib/control.ts";
 import { followJob } from "../lib/follow.ts";
 import { memberLabel, prefixedSink } from "../lib/group.ts";
@@ -59,10 +59,8 @@ async function groupLogs(
       }),
     );
     if (followed.some((f) => f.kind === "detached")) {
-      process.stderr.write(
-        `\n${pc.dim(`Detached; follow the group again with: p logs -f ${jobs[0]!.group!.slice(0, 8)}`)}\n`,
-      );
-      return EXIT.interrupted;
+      const short = jobs[0]!.group!.slice(0, 8);
+      return endDetached(`group ${short} keeps running`, `p logs -f ${short}`);
     }
     const ended = followed.flatMap((f) => (f.kind === "ended" && f.job ? [f.job] : []));
     await afterEnd(ended, store, values.notify ? loadConfig() : undefined);
