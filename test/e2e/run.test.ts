@@ -90,13 +90,17 @@ describe("p -- <command>", () => {
   test("p -- cmd | head: p ends at once, as a command SIGPIPE kills (141), saying the job keeps running, which it does", async () => {
     const before = jobIds();
     // (some 20 MB of output: far more than a pipe holds, so p's writes meet head's exit)
-    const r = await pToHead(["--", "seq 1 3000000; echo finished > after-head"], { env });
+    const r = await pToHead(["--", "seq 1 3000000; sleep 2; echo finished > after-head"], { env });
     expect(r.stdout).toBe("1\n");
     expect(r.code).toBe(141);
     const id = newJobId(before);
     expect(r.stderr).toContain(`Output closed; job ${id.slice(0, 8)} keeps running on p-w1. Follow it again with:`);
     expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
     expect(r.ms).toBeLessThan(10_000);
+    // followed again while it runs: from the start (what went into the pipe was not seen)
+    const again = await pToHead(["logs", "-f", id.slice(0, 8)], { env });
+    expect([again.stdout, again.code]).toEqual(["1\n", 141]);
+    expect(again.stderr).not.toContain("resuming after");
     expect((await p(["wait", id.slice(0, 8)], { env })).code).toBe(0);
     expect(readFileSync(join(workDirOf("p-w1", id), "after-head"), "utf8")).toBe("finished\n");
     // what only prints a log ends at once too, without a word

@@ -2,6 +2,7 @@ import type { FollowResult, OutputSink } from "@p/exec";
 import { pc } from "./_color.ts";
 import { EXIT } from "./_errors.ts";
 import { log } from "./_log.ts";
+import { OUTPUT_UNSEEN } from "./lib/follow.ts";
 
 /** Why stdout takes no more of what p writes (its reader went away: EPIPE), once it does not. */
 let outputLost: NodeJS.ErrnoException | undefined;
@@ -23,7 +24,7 @@ export function onLostOutput(err: NodeJS.ErrnoException): void {
   outputLost = err;
   if (err.code !== "EPIPE") log.error(`cannot write the output: ${err.message}`);
   if (follows.size === 0) process.exit(lostOutputCode());
-  for (const follow of follows) follow.abort();
+  for (const follow of follows) follow.abort(OUTPUT_UNSEEN);
   // (a stream paused for a drain that will never come resumes, into nothing, and can end)
   process.stdout.emit("drain");
 }
@@ -82,7 +83,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   const onInt = () => controller.abort();
   process.on("SIGINT", onInt);
   follows.add(controller);
-  if (outputLost) controller.abort();
+  if (outputLost) controller.abort(OUTPUT_UNSEEN);
   return {
     signal: controller.signal,
     dispose: () => {

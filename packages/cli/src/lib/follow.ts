@@ -43,6 +43,12 @@ export type Followed =
   /** Detached on request; `shown` bytes of the log were shown, counting the offset. */
   | { kind: "detached"; shown: number };
 
+/**
+ * Why a follow detached when its output went nowhere (stdout's reader left, as `| head`
+ * does): what it wrote was not seen, and the next follow starts from the beginning.
+ */
+export const OUTPUT_UNSEEN = new Error("the output's reader went away");
+
 /** The delay before retry `n` (from 0): doubling from `firstMs`, at most 8 s, jittered by ±50%. */
 export const backoffMs = (firstMs: number, n: number, random = Math.random) =>
   Math.min(8000, firstMs * 2 ** n) * (0.5 + random());
@@ -59,7 +65,11 @@ export async function followJob(first: WorkerBackend, w: Watch, opts: FollowJobO
   let shown = 0; // bytes shown by streams that have ended
   let stream = { bytes: 0 }; // the stream under way
   const total = () => offset + shown + stream.bytes;
-  const keepOffset = () => w.store?.update(w.id, { follow_offset: total(), client_pid: undefined });
+  const keepOffset = () =>
+    w.store?.update(w.id, {
+      follow_offset: opts.signal?.reason === OUTPUT_UNSEEN ? undefined : total(),
+      client_pid: undefined,
+    });
   let backend = first;
   const opened: WorkerBackend[] = [];
   const detach = () => backend.close();
