@@ -19,7 +19,7 @@ export const lostOutputCode = (): number | undefined =>
  * first, as Ctrl+C detaches it (the job keeps running, and p says so). Another failure to
  * write (a full disk) is said in one line. A reader of stderr that goes is no reason to stop.
  */
-export function onLostOutput(err: NodeJS.ErrnoException): void {
+function onLostOutput(err: NodeJS.ErrnoException): void {
   if (outputLost) return;
   outputLost = err;
   if (err.code !== "EPIPE") log.error(`cannot write the output: ${err.message}`);
