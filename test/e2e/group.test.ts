@@ -120,7 +120,9 @@ describe("--on", () => {
   });
 
   test("| head: p ends at once with 141 and says the group keeps running; its logs through head end at once too", async () => {
-    const r = await pToHead(["--on", "p-w1,p-w2", "--", "seq 1 3000000"], { env });
+    // (both jobs start before either prints: a job not yet started when the reader goes is
+    // never started, as after Ctrl+C)
+    const r = await pToHead(["--on", "p-w1,p-w2", "--", "sleep 2; seq 1 3000000"], { env });
     expect(r.stdout).toMatch(/^\[p-w[12]\] 1\n$/);
     expect(r.code).toBe(141);
     const group = /Output closed; group ([0-9a-f]{8}) keeps running\. Follow it again with: p logs -f \1/.exec(
