@@ -224,6 +224,36 @@ describe("sync", () => {
     expect(ps.split("\n").filter((l) => l.includes("p-rsh"))).toEqual([]);
   });
 
+  test("from a subdirectory of a checkout: the whole checkout goes, and the job runs in the same place in it", async () => {
+    const top = scratch("mono");
+    for (const [f, body] of [
+      ["backend/app.py", "print(1)"],
+      ["shared/config", "shared"],
+    ]) {
+      mkdirSync(join(top, f!, ".."), { recursive: true });
+      writeFileSync(join(top, f!), body!);
+    }
+    const git = (...a: string[]) =>
+      Bun.spawnSync(["git", "-C", top, "-c", "user.email=t@t", "-c", "user.name=t", ...a]);
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-qm", "first");
+    const cwd = join(top, "backend");
+    writeFileSync(join(cwd, "untracked.txt"), "new");
+    const r = await p(
+      ["--", "pwd; git rev-parse --show-prefix; cat ../shared/config untracked.txt; mkdir out; echo r > out/res"],
+      { env, cwd },
+    );
+    expect(r.code).toBe(0);
+    const job = lastJob();
+    expect(r.stdout).toBe(`${workDirOf("p-w1", job.id)}/backend\nbackend/\nsharednew`);
+    expect(job.subdir).toBe("backend");
+    // p pull takes a path as the job saw it
+    const dest = join(scratch("pulled"), "res");
+    expect((await p(["pull", job.id.slice(0, 8), "out/res", dest], { env, cwd })).code).toBe(0);
+    expect(readFileSync(dest, "utf8")).toBe("r\n");
+  });
+
   test("git repo: what git does not ignore, .git kept, spaces and unicode intact", async () => {
     const cwd = scratch("repo");
     const files: Record<string, string> = {

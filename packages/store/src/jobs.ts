@@ -60,6 +60,11 @@ export interface JobRecord {
   after_any?: boolean;
   /** Where the worker keeps p's files, if not ~/.p (see Worker.root). */
   root?: string;
+  /**
+   * Where in its work dir it ran, when started below the top of a git checkout (which was
+   * synced whole): cwd's place in the checkout, as `src/app`.
+   */
+  subdir?: string;
   /** A Slurm worker's job: Slurm's job id, and its state, reason and node as last seen. */
   slurm?: { job_id: string; state?: string; reason?: string; node?: string };
   /** What it asked Slurm for beside GPUs and exclusivity: `--cpus`, `--mem`, `--sbatch-arg`s. */

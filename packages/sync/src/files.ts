@@ -152,6 +152,27 @@ export async function ignoredPaths(dir: string): Promise<string[]> {
   return (await lsFiles(dir, ["--others", "--ignored", "--exclude-standard", "--directory"])) ?? walk(dir).ignored;
 }
 
+/**
+ * What a run from `dir` syncs, and where in it the job runs (`sub`, "" for the top): a
+ * directory that git tracks files in, below the top of its checkout, goes with the whole
+ * checkout (and .git), so that the job finds what it would here: git works, and `../lib`
+ * is there. The top of a checkout, a directory outside any, or one in which git tracks
+ * nothing (ignored, new, or under a repository kept in a parent, as a home's dotfiles)
+ * syncs alone. Asks git only below a top: the top itself holds `.git`.
+ */
+export function checkoutOf(dir: string): { top: string; sub: string } {
+  const alone = { top: dir, sub: "" };
+  if (existsSync(join(dir, ".git"))) return alone;
+  const git = (args: string[], stdout: "pipe" | "ignore" = "pipe") =>
+    Bun.spawnSync(["git", "-C", dir, ...args], { stdin: "ignore", stdout, stderr: "ignore" });
+  const where = git(["rev-parse", "--show-toplevel", "--show-prefix"]);
+  const [top, prefix] = where.success ? String(where.stdout).split("\n") : [];
+  if (!top || !prefix) return alone;
+  // (a pathspec that matches no tracked file fails --error-unmatch)
+  if (!git(["ls-files", "--error-unmatch", "--", "."], "ignore").success) return alone;
+  return { top, sub: prefix.replace(/\/+$/, "") };
+}
+
 /** A linked worktree (`git worktree add`): its own git dir (HEAD, index) and the repository's common dir. */
 export interface LinkedWorktree {
   gitDir: string;

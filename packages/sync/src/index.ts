@@ -1,5 +1,6 @@
 export { type Explanation, explainPath, type Listing, listSynced } from "./explain.ts";
 export {
+  checkoutOf,
   gitFiles,
   gitProvenance,
   ignoredPaths,

@@ -1,8 +1,17 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { linkedWorktree, originUrl, repositoryOf, worktreeOverlay } from "../src/index.ts";
+import { checkoutOf, linkedWorktree, originUrl, repositoryOf, worktreeOverlay } from "../src/index.ts";
 
 const root = mkdtempSync(join(tmpdir(), "p-wt-test-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -102,5 +111,49 @@ describe("originUrl", () => {
     ["no config", "", undefined],
   ])("%s", (_, config, url) => {
     expect(originUrl(config)).toBe(url);
+  });
+});
+
+describe("checkoutOf", () => {
+  // a repository with a tracked subdirectory, an ignored one, a new one with nothing
+  // tracked; and a "home" repository that tracks nothing below it
+  const mono = join(root, "mono");
+  for (const [f, body] of [
+    ["app/src/main.c", "int main;"],
+    ["lib/x.c", "x"],
+    [".gitignore", "build/\n"],
+    ["build/out.o", "o"],
+    ["fresh/new.c", "new"],
+    ["home/projects/foo/f", "f"],
+  ] as const) {
+    mkdirSync(join(mono, f, ".."), { recursive: true });
+    writeFileSync(join(mono, f), body);
+  }
+  git(mono, "init", "-q");
+  git(mono, "add", "app", "lib", ".gitignore");
+  git(mono, "commit", "-qm", "one");
+  const home = join(mono, "home");
+  git(home, "init", "-q");
+  mkdirSync(join(root, "plain", "sub"), { recursive: true });
+
+  test.each([
+    ["the top of a checkout: itself", mono, { top: mono, sub: "" }],
+    // (git names the top by its real path)
+    [
+      "a tracked subdirectory: the whole checkout, run there",
+      join(mono, "app"),
+      { top: realpathSync(mono), sub: "app" },
+    ],
+    ["deeper", join(mono, "app", "src"), { top: realpathSync(mono), sub: "app/src" }],
+    ["an ignored directory: alone", join(mono, "build"), { top: join(mono, "build"), sub: "" }],
+    ["a directory git tracks nothing in yet: alone", join(mono, "fresh"), { top: join(mono, "fresh"), sub: "" }],
+    [
+      "below a repository that tracks nothing there (a home's dotfiles): alone",
+      join(home, "projects", "foo"),
+      { top: join(home, "projects", "foo"), sub: "" },
+    ],
+    ["outside any repository: alone", join(root, "plain", "sub"), { top: join(root, "plain", "sub"), sub: "" }],
+  ])("%s", (_what, dir, expected) => {
+    expect(checkoutOf(dir)).toEqual(expected);
   });
 });

@@ -14,7 +14,9 @@ import { rshFor } from "./workers.ts";
 /** Copy `path` out of a job's work dir to `dest`, as p pull does; an error names the path and the job. */
 export async function pullPath(job: JobRecord, path: string, dest: string): Promise<void> {
   const target = parseConnection(job.connection);
-  const plan = planPull({ host: target.host, rsh: rshFor(target), workDir: workDir(job.id, job.root), path, dest });
+  // (a path is the job's own: relative to where in its work dir it ran)
+  const from = `${workDir(job.id, job.root)}${job.subdir ? `/${job.subdir}` : ""}`;
+  const plan = planPull({ host: target.host, rsh: rshFor(target), workDir: from, path, dest });
   try {
     await runSync(plan);
   } catch (err) {

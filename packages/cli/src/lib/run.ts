@@ -1,6 +1,6 @@
-import { commandLine, type OutputSink, PError, type SlurmSubmit, type WorkerBackend } from "@p/exec";
+import { commandLine, type OutputSink, PError, type SlurmSubmit, type WorkerBackend, workDir } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
-import { gitProvenance, type Provenance, type SyncProgress } from "@p/sync";
+import { checkoutOf, gitProvenance, type Provenance, type SyncProgress } from "@p/sync";
 import { v4 as uuid } from "uuid";
 import { type Followed, followJob, type Retry } from "./follow.ts";
 import { applyState, failedRecord, newRecord } from "./records.ts";
@@ -81,6 +81,20 @@ function slurmSubmit(req: RunRequest): SlurmSubmit | undefined {
   return undefined;
 }
 
+/**
+ * What a run from a directory syncs, and where in it the job runs: asked once for the jobs
+ * started together (a group's), and afresh for any started later (the dashboard's reruns).
+ */
+const checkouts = new Map<string, ReturnType<typeof checkoutOf>>();
+function checkoutOnce(cwd: string) {
+  let found = checkouts.get(cwd);
+  if (!found) {
+    checkouts.set(cwd, (found = checkoutOf(cwd)));
+    setImmediate(() => checkouts.delete(cwd));
+  }
+  return found;
+}
+
 /** A directory's git provenance, asked once per p (a group's jobs share it). */
 const provenances = new Map<string, ReturnType<typeof gitProvenance>>();
 function provenanceOnce(cwd: string) {
@@ -122,8 +136,12 @@ export type RunOutcome = { kind: "cancelled" } | { kind: "launched"; job: JobRec
 export async function runJob(req: RunRequest): Promise<RunOutcome> {
   const slurm = slurmSubmit(req);
   const id = uuid();
+  // below the top of a git checkout, the whole checkout goes, and the job runs in the same
+  // place within it (see checkoutOf)
+  const { top: source, sub } = req.sync && req.dir === undefined ? checkoutOnce(req.cwd) : { top: req.cwd, sub: "" };
   const job = {
     ...newRecord(id, req.worker, req.argv, commandLine(req.argv), req.cwd, req.sync),
+    ...(sub && { subdir: sub }),
     ...(req.timeoutS !== undefined && { timeout_s: req.timeoutS }),
     ...req.record,
     ...(req.secrets && { secrets: Object.keys(req.secrets) }),
@@ -141,6 +159,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     cwd: req.cwd,
     worker: req.worker.name,
     ...(req.dir !== undefined && { dir: req.dir }),
+    ...(sub && { dir: `${workDir(id, req.worker.root)}/${sub}` }),
     ...(req.env && { env: req.env }),
     ...(req.secrets && { secrets: req.secrets }),
     ...(req.tty && { tty: req.tty }),
@@ -156,7 +175,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   // the sync and the connection overlap: what git must say before rsync can start is
   // asked first of all, and rsync rides the connection once it is up
   const connecting = openWorker(req.worker);
-  if (req.sync) prepareSync(req.cwd);
+  if (req.sync) prepareSync(source);
   const sync = new AbortController();
   req.signal?.addEventListener("abort", () => sync.abort(), { once: true });
   // (a connection that fails is said once, below: not again by the sync that waits for it)
@@ -171,9 +190,9 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     if (req.store) provenance = provenanceOnce(req.cwd);
   };
   const syncing = req.sync
-    ? syncJob(req.cwd, req.worker, id, {
+    ? syncJob(source, req.worker, id, {
         signal: sync.signal,
-        first: req.store !== undefined && firstSyncHere(req.store, req.cwd, req.worker),
+        first: req.store !== undefined && firstSyncHere(req.store, source, req.worker),
         onStart: askProvenance,
         via,
         ...(req.watch && { onProgress: (p: SyncProgress) => req.watch!.progress(p) }),
