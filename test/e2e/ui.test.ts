@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { JobStore } from "../../packages/store/src/index.ts";
@@ -253,6 +253,31 @@ describe("the page", () => {
     await shot("many-failed");
     // (records of jobs that never ran: nothing of theirs is on a worker for p prune to remove)
     for (let i = 0; i < 3000; i++) store.remove(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`);
+  });
+
+  test("a rerun records the commit its files come from now, not the one the dashboard saw first", async () => {
+    const repo = scratch("ui-repo");
+    const git = (...a: string[]) =>
+      Bun.spawnSync(["git", "-C", repo, "-c", "user.email=t@t", "-c", "user.name=t", ...a])
+        .stdout.toString()
+        .trim();
+    const commit = (body: string) => {
+      writeFileSync(join(repo, "f"), body);
+      git("add", "-A");
+      git("commit", "-qm", body);
+      return git("rev-parse", "HEAD");
+    };
+    git("init", "-q");
+    const first = commit("one");
+    const id = (await p(["-d", "--", "true"], { env, cwd: repo })).stdout.trim();
+    const rerun = async (of: string) => {
+      const res = await api(`/api/jobs/${of}/rerun`, { method: "POST" });
+      expect(res.status).toBe(201);
+      return (await res.json()) as { id: string; git?: { commit: string } };
+    };
+    expect((await rerun(id)).git?.commit).toBe(first);
+    const second = commit("two");
+    expect((await rerun(id)).git?.commit).toBe(second);
   });
 });
 

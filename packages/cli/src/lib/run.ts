@@ -95,11 +95,18 @@ function checkoutOnce(cwd: string) {
   return found;
 }
 
-/** A directory's git provenance, asked once per p (a group's jobs share it). */
+/**
+ * A directory's git provenance, shared by the jobs that ask while git is being asked (a
+ * group's), and asked afresh after: a p that lives on (the dashboard's) reruns jobs after
+ * new commits.
+ */
 const provenances = new Map<string, ReturnType<typeof gitProvenance>>();
 function provenanceOnce(cwd: string) {
   let found = provenances.get(cwd);
-  if (!found) provenances.set(cwd, (found = gitProvenance(cwd).catch(() => undefined)));
+  if (!found) {
+    provenances.set(cwd, (found = gitProvenance(cwd).catch(() => undefined)));
+    void found.then(() => provenances.delete(cwd));
+  }
   return found;
 }
 
