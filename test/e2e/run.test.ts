@@ -252,6 +252,13 @@ describe("sync", () => {
     const dest = join(scratch("pulled"), "res");
     expect((await p(["pull", job.id.slice(0, 8), "out/res", dest], { env, cwd })).code).toBe(0);
     expect(readFileSync(dest, "utf8")).toBe("r\n");
+    // and above it, within the checkout, but never out of the work dir
+    const shared = join(scratch("pulled"), "config");
+    expect((await p(["pull", job.id.slice(0, 8), "../shared/config", shared], { env, cwd })).code).toBe(0);
+    expect(readFileSync(shared, "utf8")).toBe("shared");
+    const out = await p(["pull", job.id.slice(0, 8), "../../x", join(scratch("pulled"), "x")], { env, cwd });
+    expect(out.code).toBe(64);
+    expect(out.stderr).toContain("outside the job's work dir");
   });
 
   test("git repo: what git does not ignore, .git kept, spaces and unicode intact", async () => {

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { PError, parseConnection, workDir } from "@p/exec";
 import type { Config, JobRecord, JobStore } from "@p/store";
 import { planPull, runSync } from "@p/sync";
@@ -14,9 +14,16 @@ import { rshFor } from "./workers.ts";
 /** Copy `path` out of a job's work dir to `dest`, as p pull does; an error names the path and the job. */
 export async function pullPath(job: JobRecord, path: string, dest: string): Promise<void> {
   const target = parseConnection(job.connection);
-  // (a path is the job's own: relative to where in its work dir it ran)
-  const from = `${workDir(job.id, job.root)}${job.subdir ? `/${job.subdir}` : ""}`;
-  const plan = planPull({ host: target.host, rsh: rshFor(target), workDir: from, path, dest });
+  // (a path is the job's own: relative to where in its work dir it ran, and it may reach
+  // above that, as ../shared does, but not out of the work dir)
+  const inJob = job.subdir && !posix.isAbsolute(path.trim()) ? posix.join(job.subdir, path) : path;
+  const plan = planPull({
+    host: target.host,
+    rsh: rshFor(target),
+    workDir: workDir(job.id, job.root),
+    path: inJob,
+    dest,
+  });
   try {
     await runSync(plan);
   } catch (err) {
