@@ -16,6 +16,8 @@ const WORKER_IP = "10.77.0.2";
 const USER = "p-bench";
 const RATE = process.env.BENCH_RATE ?? "100mbit";
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** The --on row's runs: a ratio of two short runs on four busy "machines" (see its row). */
+const ON_RUNS = Math.max(RUNS, 11);
 
 const sh = (cmd: string, opts: { quiet?: boolean } = {}) => {
   const r = Bun.spawnSync(["bash", "-c", cmd], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
@@ -612,7 +614,7 @@ try {
       (p, b) => [`<= 1.3x`, p <= 1.3 * b],
       // (a ratio of two short runs on four busy "machines": medians of 5 moved by a tenth
       // from one whole run to the next)
-      { runs: Math.max(RUNS, 11) },
+      { runs: ON_RUNS },
     );
     // where an --on run's time goes, on these two cores: the CPU of the client and of each
     // worker (its sshd and all it starts), against the same run on one worker
@@ -689,7 +691,7 @@ try {
   // the report
   const w = Math.max(...rows.map((r) => r.what.length));
   const bw = Math.max(...rows.map((r) => r.baseName.length));
-  const runs = `medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)}; --on: ${Math.max(RUNS, 11)})`;
+  const runs = `medians of ${RUNS} runs (cold and streaming: ${Math.min(RUNS, 3)}; --on: ${ON_RUNS})`;
   console.log(`\np benchmark: worker behind a ${RATE} link, ${runs}\n`);
   const line = (cells: string[]) => console.log(cells.join("  "));
   const head = ["measurement".padEnd(w), "p".padStart(7), "baseline".padEnd(bw), "time".padStart(7)];

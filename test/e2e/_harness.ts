@@ -169,19 +169,8 @@ export async function runBinary(
  */
 export async function pToHead(args: string[], opts: { env: Record<string, string>; cwd?: string }) {
   const t0 = performance.now();
-  const proc = Bun.spawn(["bash", "-c", 'set -o pipefail; "$@" | head -1', "bash", P, ...args], {
-    env: opts.env,
-    cwd: opts.cwd ?? defaultCwd(),
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code, ms: performance.now() - t0 };
+  const r = await runBinary("bash", ["-c", 'set -o pipefail; "$@" | head -1', "bash", P, ...args], opts);
+  return { ...r, ms: performance.now() - t0 };
 }
 
 /** Start p and hand back the process, for signals and timing. */

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { explainIgnored, gitFiles, syncedFiles } from "./files.ts";
+import { explainIgnored, git, gitFiles, syncedFiles } from "./files.ts";
 import { planList } from "./plan.ts";
 
 export interface Listing {
@@ -34,11 +34,6 @@ export async function listSynced(source: string): Promise<Listing> {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-}
-
-function git(dir: string, ...args: string[]) {
-  const r = Bun.spawnSync(["git", "-C", dir, ...args], { stderr: "ignore" });
-  return { ok: r.exitCode === 0, out: r.stdout.toString() };
 }
 
 const ruleText = (r: Explanation["rule"]) => (r ? ` (${r.source}:${r.line}: ${r.pattern})` : "");

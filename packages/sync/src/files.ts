@@ -163,14 +163,18 @@ export async function ignoredPaths(dir: string): Promise<string[]> {
 export function checkoutOf(dir: string): { top: string; sub: string } {
   const alone = { top: dir, sub: "" };
   if (existsSync(join(dir, ".git"))) return alone;
-  const git = (args: string[], stdout: "pipe" | "ignore" = "pipe") =>
-    Bun.spawnSync(["git", "-C", dir, ...args], { stdin: "ignore", stdout, stderr: "ignore" });
-  const where = git(["rev-parse", "--show-toplevel", "--show-prefix"]);
-  const [top, prefix] = where.success ? String(where.stdout).split("\n") : [];
+  const where = git(dir, "rev-parse", "--show-toplevel", "--show-prefix");
+  const [top, prefix] = where.ok ? where.out.split("\n") : [];
   if (!top || !prefix) return alone;
   // (a pathspec that matches no tracked file fails --error-unmatch)
-  if (!git(["ls-files", "--error-unmatch", "--", "."], "ignore").success) return alone;
+  if (!git(dir, "ls-files", "--error-unmatch", "--", ".").ok) return alone;
   return { top, sub: prefix.replace(/\/+$/, "") };
+}
+
+/** A git command in `dir`, to its end: whether it succeeded, and what it printed. */
+export function git(dir: string, ...args: string[]) {
+  const r = Bun.spawnSync(["git", "-C", dir, ...args], { stdin: "ignore", stderr: "ignore" });
+  return { ok: r.exitCode === 0, out: r.stdout.toString() };
 }
 
 /** A linked worktree (`git worktree add`): its own git dir (HEAD, index) and the repository's common dir. */

@@ -4,7 +4,7 @@ import { checkoutOf, gitProvenance, type Provenance, type SyncProgress } from "@
 import { v4 as uuid } from "uuid";
 import { type Followed, followJob, type Retry } from "./follow.ts";
 import { applyState, failedRecord, newRecord } from "./records.ts";
-import { prepareSync, syncedBefore, syncJob } from "./sync.ts";
+import { prepareSync, sharedWhileRunning, syncedBefore, syncJob } from "./sync.ts";
 import { openWorker } from "./workers.ts";
 
 export interface RunRequest {
@@ -100,15 +100,7 @@ function checkoutOnce(cwd: string) {
  * group's), and asked afresh after: a p that lives on (the dashboard's) reruns jobs after
  * new commits.
  */
-const provenances = new Map<string, ReturnType<typeof gitProvenance>>();
-function provenanceOnce(cwd: string) {
-  let found = provenances.get(cwd);
-  if (!found) {
-    provenances.set(cwd, (found = gitProvenance(cwd).catch(() => undefined)));
-    void found.then(() => provenances.delete(cwd));
-  }
-  return found;
-}
+const provenanceOnce = sharedWhileRunning((cwd) => gitProvenance(cwd).catch(() => undefined));
 
 /**
  * The directories and workers the store's jobs have synced (`<dir>\0<worker>`), listed once

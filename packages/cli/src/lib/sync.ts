@@ -151,11 +151,11 @@ interface Scan {
 }
 
 /**
- * What several syncs that start together share (a group's, which would only cost each
- * other asking git, walking and reading again), made afresh for any that starts once it is
- * done (a long-lived p, the dashboard's, syncs again later).
+ * What several runs that start together share (a group's syncs, which would only cost each
+ * other asking git, walking and reading again; its jobs' provenance), made afresh for any
+ * that starts once it is done (a long-lived p, the dashboard's, runs again later).
  */
-function sharedWhileRunning<T>(make: (key: string) => Promise<T>): (key: string) => Promise<T> {
+export function sharedWhileRunning<T>(make: (key: string) => Promise<T>): (key: string) => Promise<T> {
   const running = new Map<string, Promise<T>>();
   return (key) => {
     let made = running.get(key);
