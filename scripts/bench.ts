@@ -38,6 +38,7 @@ chmodSync(dir, 0o711); // the worker user reads its authorized keys under it
 let env: Record<string, string> = {};
 
 function teardown() {
+  sh(`pkill -f '[_]_keep-connections ${dir}/run/'`, { quiet: true });
   sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w`, { quiet: true });
   for (const i of GROUP) {
     sh(`bash ${root}/test/fixtures/workers.sh down ${dir}/w${i}`, { quiet: true });
@@ -79,8 +80,11 @@ function setUp() {
     XDG_CONFIG_HOME: join(dir, "config"),
     XDG_DATA_HOME: join(dir, "data"),
     XDG_CACHE_HOME: join(dir, "cache"),
+    // (p keeps its connections, as it does by default, in a keeper of the benchmark's own)
+    XDG_RUNTIME_DIR: join(dir, "run"),
     P_SSH_COMMAND: `ssh -F ${dir}/w/ssh_config`,
   };
+  mkdirSync(env.XDG_RUNTIME_DIR!, { mode: 0o700 });
   sh(`${P} worker register ${USER} -n bench`);
   inWorkerNs = `nsenter -t ${readFileSync(join(dir, "w", "sshd.pid"), "utf8").trim()} -m --`;
 }

@@ -58,6 +58,8 @@ export function startWorkers(): Workers {
     XDG_DATA_HOME: join(dir, "data"),
     XDG_CACHE_HOME: join(dir, "cache"),
     P_SSH_COMMAND: `ssh -F ${join(dir, "ssh_config")}`,
+    // each run connects: a keeper of connections would outlive the test (keep.test.ts has one)
+    P_KEEP_CONNECTIONS: "0",
   };
   return {
     dir,

@@ -1,3 +1,5 @@
+import { keeperOr } from "../lib/keep.ts";
 import { main } from "../main.ts";
 
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+process.exitCode = (await keeperOr(argv)) ?? (await main(argv));

@@ -13,6 +13,7 @@ import {
 } from "@p/exec";
 import { cacheDir, loadConfig, type Worker, writeFileAtomic } from "@p/store";
 import type { Retry } from "./follow.ts";
+import { keepOptions } from "./keep.ts";
 
 /** The user's ssh command, as GIT_SSH_COMMAND is git's: used for rsync and for resolution. */
 export const sshCommand = (): string | undefined => process.env.P_SSH_COMMAND || undefined;
@@ -51,9 +52,15 @@ function resolvedCache(target: Target): ConnectOptions["resolved"] {
 
 /** Connect to a worker, as the kind of worker it is; errors name the worker. */
 export async function openWorker(worker: Worker, opts: Omit<ConnectOptions, "sshCommand"> = {}): Promise<SshWorker> {
+  const keep = keepOptions();
   try {
     const target = parseConnection(worker.connection);
-    const conn = await connect(target, { resolved: resolvedCache(target), ...opts, sshCommand: sshCommand() });
+    const conn = await connect(target, {
+      resolved: resolvedCache(target),
+      ...opts,
+      sshCommand: sshCommand(),
+      ...(keep && { keep }),
+    });
     return new SshWorker(conn, worker.name, worker.root);
   } catch (err) {
     if (!(err instanceof PError)) throw err;

@@ -10,6 +10,7 @@ import {
   utils,
 } from "ssh2";
 import { PError, problem } from "../errors.ts";
+import { borrowKept } from "./keep.ts";
 import {
   checkHostKey,
   fingerprint,
@@ -39,6 +40,11 @@ export interface ConnectOptions {
    * host's key is not known), that connection goes and one is made with what it says now.
    */
   resolved?: { last?: SshSettings; save(s: SshSettings): void };
+  /**
+   * Where a keeper of connections listens (see keep.ts): a connection it keeps for these
+   * settings is borrowed, none made; `absent` is told when none listens there.
+   */
+  keep?: { socket: string; absent(): void };
 }
 
 export interface RunResult {
@@ -258,13 +264,6 @@ const STALE = new Error("settings changed");
 /** Connect the way the user's ssh would: its config, agent, keys and known_hosts. */
 export async function connect(target: Target, opts: ConnectOptions = {}): Promise<Connection> {
   const last = opts.resolved?.last;
-  // (a proxy is a process of its own: started only once ssh -G has named it)
-  const guess = last && !last.proxyCommand && !last.proxyJump;
-  // the handshake goes first, the worker's sshd starting while ssh -G runs here; it
-  // authenticates once ssh -G has said the same (`same`, below)
-  const confirmed = Promise.withResolvers<boolean>();
-  confirmed.promise.catch(() => {});
-  const guessed = guess ? handshake(last, opts, confirmed.promise) : undefined;
   const resolving = resolveSsh(target, opts.sshCommand);
   const same = resolving.then((s) => {
     const unchanged = last !== undefined && JSON.stringify(s) === JSON.stringify(last);
@@ -272,7 +271,28 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
     return unchanged;
   });
   same.catch(() => {});
+  // a connection kept for these settings is borrowed (see keep.ts), while ssh -G runs here;
+  // lent only while it still says the same, else it goes back
+  if (opts.keep) {
+    const kept = await borrowKept(opts.keep.socket, last ?? (await resolving), opts);
+    if (kept === "absent") opts.keep.absent();
+    else if (kept) {
+      const lent = await same.then(
+        (unchanged) => last === undefined || unchanged,
+        () => false,
+      );
+      if (lent) return kept;
+      kept.close();
+    }
+  }
+  // (a proxy is a process of its own: started only once ssh -G has named it)
+  const guess = last && !last.proxyCommand && !last.proxyJump;
+  // the handshake goes first, the worker's sshd starting while ssh -G runs here; it
+  // authenticates once ssh -G has said the same (`same`)
+  const confirmed = Promise.withResolvers<boolean>();
+  confirmed.promise.catch(() => {});
   same.then(confirmed.resolve, confirmed.reject);
+  const guessed = guess ? handshake(last, opts, confirmed.promise) : undefined;
   if (guessed) {
     try {
       return await guessed;
@@ -283,6 +303,13 @@ export async function connect(target: Target, opts: ConnectOptions = {}): Promis
   }
   return handshake(await resolving, opts);
 }
+
+/**
+ * A connection with settings `s` that asks nothing and records nothing: a host key not
+ * known already is refused (the keeper's, for a later run; see keep.ts).
+ */
+export const connectKnown = (s: SshSettings, sshCommand?: string) =>
+  handshake(s, { ...(sshCommand !== undefined && { sshCommand }) }, Promise.resolve(true));
 
 /**
  * The SSH handshake with settings `s`. With `confirmed`, the settings are a guess:
