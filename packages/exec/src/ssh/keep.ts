@@ -176,12 +176,15 @@ export async function serveKeeper(socket: string, idleMs: number): Promise<void>
     clients++;
     clearTimeout(idle);
     let lease: Kept | undefined;
+    let gone = false;
     const channels = new Set<ClientChannel>();
     client.on("error", () => {});
     client.on("close", () => {
+      gone = true;
       clients--;
       for (const c of channels) c.close();
-      if (lease?.lentTo === client) lease.lentTo = undefined;
+      // (what it borrowed goes back; so does one it went away from while it was asking)
+      for (const k of kept.values()) if (k.lentTo === client) k.lentTo = undefined;
       rest();
     });
     client.on("authentication", (ctx) => {
@@ -202,13 +205,13 @@ export async function serveKeeper(socket: string, idleMs: number): Promise<void>
       if (!conn || k.lentTo) return ctx.reject();
       k.lentTo = client;
       void answers(conn, Number(req.answerMs) || ANSWER_MS).then((ok) => {
-        if (ok && k.lentTo === client && kept.get(key) === k) {
+        if (ok && !gone && k.lentTo === client && kept.get(key) === k) {
           lease = k;
           return ctx.accept();
         }
         if (k.lentTo === client) k.lentTo = undefined;
         if (!ok) drop(key, k);
-        ctx.reject();
+        if (!gone) ctx.reject();
       });
     });
     client.on("ready", () => {
