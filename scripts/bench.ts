@@ -644,7 +644,7 @@ try {
       const workers = GROUP.map((i) => meter(`${CPU_GROUP}${i}`, `${dir}/w${i}/sshd.pid`));
       // (the client's CPU counts its keeper's, each worker's the connection kept to it)
       adopt(`${CPU_GROUP}-client`, KEEPER);
-      GROUP.forEach((i) => adopt(`${CPU_GROUP}${i}`, sshdOf(`${USER}${i}`)));
+      for (const i of GROUP) adopt(`${CPU_GROUP}${i}`, sshdOf(`${USER}${i}`));
       const split = (cmd: string) => {
         quiet();
         const before = [client(), ...workers.map((w) => w())];
