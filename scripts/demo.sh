@@ -14,6 +14,8 @@ cleanup() {
     id=$(basename "$f" .json)
     rm -rf "$HOME/.p/jobs/$id" "$HOME/.p/workdirs/$id"
   done
+  # (and the process that kept its connection between runs)
+  pkill -f "[_]_keep-connections $demo/run/" || true
   bash test/fixtures/workers.sh down "$demo"
   rm -rf "$demo"
 }
@@ -21,6 +23,8 @@ trap cleanup EXIT
 bash test/fixtures/workers.sh up "$demo" >/dev/null
 
 export XDG_CONFIG_HOME="$demo/config" XDG_DATA_HOME="$demo/data" XDG_CACHE_HOME="$demo/cache"
+export XDG_RUNTIME_DIR="$demo/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
 export P_SSH_COMMAND="ssh -F $demo/ssh_config"
 p=$PWD/dist/p
 me=$(id -un)

@@ -24,7 +24,8 @@ export function keepSeconds(): number {
   } catch {
     throw new PError(
       "invalid_argument",
-      `P_KEEP_CONNECTIONS is ${JSON.stringify(text)}; give how long to keep connections (300, 90s, 10m), or 0 to keep none`,
+      `P_KEEP_CONNECTIONS is ${JSON.stringify(text)}; ` +
+        "give how long to keep connections (300, 90s, 10m), or 0 to keep none",
     );
   }
 }
