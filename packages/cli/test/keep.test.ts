@@ -33,7 +33,7 @@ describe("P_KEEP_CONNECTIONS", () => {
 });
 
 describe("the keeper's socket", () => {
-  test("is in the runtime dir, in a directory of the user's own, one per cache dir", () => {
+  test("is in the runtime dir, in a directory of the user's own, one per cache dir and version", () => {
     process.env.XDG_RUNTIME_DIR = "/run/user/1000";
     process.env.XDG_CACHE_HOME = "/home/u/.cache";
     const a = keeperSocket();

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ConnectOptions, PError, serveKeeper } from "@p/exec";
 import { cacheDir } from "@p/store";
+import pkg from "../../package.json" with { type: "json" };
 import { parseDuration } from "./duration.ts";
 
 /**
@@ -31,12 +32,13 @@ export function keepSeconds(): number {
 }
 
 /**
- * The keeper's socket: one per user and cache dir (so a second set of settings, as the
- * tests make, has a keeper of its own), in the user's runtime dir.
+ * The keeper's socket: one per user, cache dir (so a second set of settings, as the tests
+ * make, has a keeper of its own) and version of p (a keeper left by another version, which
+ * may speak otherwise, is not asked: it ends once idle), in the user's runtime dir.
  */
 export function keeperSocket(): string {
   const base = process.env.XDG_RUNTIME_DIR || tmpdir();
-  const name = createHash("sha256").update(cacheDir()).digest("hex").slice(0, 16);
+  const name = createHash("sha256").update(`${pkg.version}\0${cacheDir()}`).digest("hex").slice(0, 16);
   return join(base, `p-${process.getuid?.() ?? "u"}`, `keep-${name}.sock`);
 }
 
