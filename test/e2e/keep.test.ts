@@ -75,8 +75,12 @@ describe("connections kept between runs", () => {
     expect(lines.length).toBe(300001);
     expect(lines.at(-1)).toBe("300000");
     expect(big.code).toBe(0);
-    expect((await p(["-n", "--", "exit 3"], { env })).code).toBe(3);
-    expect((await p(["-n", "--", "kill -TERM $$"], { env })).code).toBe(143);
+    const exit3 = await p(["-n", "--", "echo $SSH_CONNECTION; exit 3"], { env });
+    expect(exit3.code).toBe(3);
+    expect(exit3.stdout.split(" ")[1]).toBe(kept);
+    const term = await p(["-n", "--", "echo $SSH_CONNECTION; kill -TERM $$"], { env });
+    expect(term.code).toBe(143);
+    expect(term.stdout.split(" ")[1]).toBe(kept);
     const dir = scratch("kept-sync");
     writeFileSync(join(dir, "hello.txt"), "hello from here\n");
     const synced = await p(["--", "cat hello.txt; echo $SSH_CONNECTION"], { env, cwd: dir });

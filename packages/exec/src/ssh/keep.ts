@@ -2,7 +2,6 @@ import { createHash } from "node:crypto";
 import { lstatSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { createServer, connect as netConnect, type Socket } from "node:net";
 import { dirname } from "node:path";
-import type { Readable, Writable } from "node:stream";
 import { Client, type ClientChannel, type Connection as LocalClient, Server, type ServerChannel, utils } from "ssh2";
 import { Connection, connectKnown, type RemoteCommand } from "./connect.ts";
 import type { SshSettings } from "./resolve.ts";
@@ -285,24 +284,14 @@ function keeperAt(socket: string): Promise<boolean> {
   });
 }
 
-/** Write what `from` gives to `to`, holding `from` while `to` is full. */
-function pipe(from: Readable, to: Writable) {
-  from.on("data", (d: Buffer) => {
-    if (!to.write(d)) {
-      from.pause();
-      to.once("drain", () => from.resume());
-    }
-  });
-}
-
 /** One channel lent: the worker's command and the borrowing run's channel, joined. */
 function forward({ channel, ended }: RemoteCommand, local: ServerChannel | undefined) {
   if (!local) return channel.close();
-  pipe(local, channel);
-  local.on("end", () => channel.end());
+  // (stream.pipe holds each side while the other is full; the run's EOF is the command's)
+  local.pipe(channel);
   local.on("close", () => channel.close());
-  pipe(channel, local);
-  pipe(channel.stderr, local.stderr);
+  channel.pipe(local, { end: false });
+  channel.stderr.pipe(local.stderr, { end: false });
   // the status once all the command wrote to stderr has gone (none where the connection went)
   void ended.then(({ code, signal }) => {
     local.stderr.end(() => {
