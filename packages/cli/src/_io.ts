@@ -1,3 +1,4 @@
+import { fstatSync } from "node:fs";
 import type { FollowResult, OutputSink } from "@p/exec";
 import { pc } from "./_color.ts";
 import { EXIT } from "./_errors.ts";
@@ -49,6 +50,20 @@ export function endDetached(what: string, resume: string): number {
     `${lost === undefined ? "\n" : ""}${pc.dim(`${first}; ${what}. Follow it again with: ${resume}`)}\n`,
   );
   return lost ?? EXIT.interrupted;
+}
+
+/**
+ * What a followed job reads on its stdin: p's own, where it is a pipe, a file or a socket
+ * (`make | p -- tee log`, `p -- wc -l < data`), as ssh passes it on. Not a terminal's: a
+ * job, which outlives p, reads nothing, as any job of p's (nor /dev/null's, nor a closed one).
+ */
+export function jobInput(): { input?: NodeJS.ReadStream } {
+  try {
+    const s = fstatSync(0);
+    return s.isFIFO() || s.isFile() || s.isSocket() ? { input: process.stdin } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** The job's output goes to our stdout as it comes; what was last written is remembered. */

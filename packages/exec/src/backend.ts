@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { ErrorCode } from "./errors.ts";
 import { PError, problem } from "./errors.ts";
 import type { FollowStatus, Probe, RemoteState, StopReport } from "./protocol/protocol.ts";
@@ -23,6 +24,8 @@ export interface FollowOptions {
   onFound?: () => void;
   /** Told, after a launch on a Slurm worker, Slurm's id for the job. */
   onSubmitted?: (slurmJobId: string) => void;
+  /** After a launch whose spec says `input`: what the job reads on its stdin, passed on once it is found. */
+  input?: Readable;
 }
 
 export interface FollowResult extends FollowStatus {

@@ -5,6 +5,7 @@ import {
   assertJobId,
   FOLLOW_MARK,
   followCommand,
+  inputCommand,
   JOB_FILES,
   launchCommand,
   OCCASIONAL_JOB_FILES,
@@ -233,6 +234,29 @@ describe("the job's surroundings, as a login session gives them", () => {
       expect(existsSync(join(home, ".p/workdirs", withdrawn))).toBe(false);
       expect(existsSync(join(home, "ran"))).toBe(false);
     }
+  });
+
+  test("a followed launch with input: the job reads what input.sh passes on, to its end", async () => {
+    const id = newId();
+    const launching = sh(launchCommand({ id, command: "wc -l; cat", cwd: "/", worker: "w", input: true }, true));
+    await Bun.sleep(100);
+    // (the fifo appears with the job, and the job waits for its input's word)
+    expect(statSync(join(home, ".p/jobs", id, "stdin")).isFIFO()).toBe(true);
+    const passed = await sh(inputCommand(id), true, "one\ntwo\n");
+    expect(passed).toEqual({ out: "", err: "", code: 0 });
+    const r = await launching;
+    expect(r.out).toBe("2\n");
+    expect(statusOf(r.err)?.exitCode).toBe(0);
+  });
+
+  test.each([
+    ["followed", true, {}, "yes"],
+    ["detached", false, {}, "-"],
+    ["on Slurm", true, { slurm: {} }, "-"],
+  ] as const)("a launch %s with input makes a fifo for it: %p", (_, follow, more, word) => {
+    const cmd = launchCommand({ id: newId(), command: "true", cwd: "/", worker: "w", input: true, ...more }, follow);
+    // (INPUT is the last argument here: no variables follow it)
+    expect(cmd.split(" ").at(-1)).toBe(word);
   });
 
   test("with a tty, the job runs on a pseudo-terminal of the given size, and keeps its exit code", async () => {

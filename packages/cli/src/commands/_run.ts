@@ -5,7 +5,7 @@ import type { ArgsDef } from "citty";
 import { pc } from "../_color.ts";
 import { EXIT, exitCodeFor, usage } from "../_errors.ts";
 import { clock, doneLine, durationS, jobJson, table } from "../_format.ts";
-import { endDetached, endOfOutput, interruptSignal, sayReconnecting, stdoutSink } from "../_io.ts";
+import { endDetached, endOfOutput, interruptSignal, jobInput, sayReconnecting, stdoutSink } from "../_io.ts";
 import { log } from "../_log.ts";
 import { notifyEnd, pullResults } from "../lib/after.ts";
 import { parseCpus, parseGpuCount, resolveAfter } from "../lib/capacity.ts";
@@ -157,6 +157,7 @@ export async function runAndReport(
   try {
     const outcome = await runJob({
       ...req,
+      ...(!req.detach && jobInput()),
       out: shown.out(out),
       // (rsync reports its progress only when something shows it)
       ...(shown.watching && { watch: shown.watch }),

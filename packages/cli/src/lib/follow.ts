@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { type FollowResult, type LaunchSpec, type OutputSink, PError, StreamCut, type WorkerBackend } from "@p/exec";
 import type { JobRecord, JobStore } from "@p/store";
 import { applyState, stateOfFollow } from "./records.ts";
@@ -36,6 +37,8 @@ export interface FollowJobOptions {
   onQueued?: (waitingFor: string) => void;
   /** Told that the worker found the job (after a launch: that it has started). */
   onFound?: () => void;
+  /** What the job launched reads on its stdin (see WorkerBackend.start). */
+  input?: Readable;
 }
 
 export type Followed =
@@ -91,6 +94,7 @@ export async function followJob(first: WorkerBackend, w: Watch, opts: FollowJobO
           onQueued,
           onSubmitted,
           ...(opts.onFound && { onFound: opts.onFound }),
+          ...(launch && opts.input && { input: opts.input }),
         };
         const status = await (launch ? backend.start(launch, follow) : backend.follow(w.id, follow));
         // a record another p removed meanwhile (p rm) stays removed

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { commandLine, type OutputSink, PError, type SlurmSubmit, type WorkerBackend, workDir } from "@p/exec";
 import type { JobRecord, JobStore, Worker } from "@p/store";
 import { checkoutOf, gitProvenance, type Provenance, type SyncProgress } from "@p/sync";
@@ -23,6 +24,12 @@ export interface RunRequest {
   env?: Record<string, string>;
   /** Run the job under a pseudo-terminal of this size. */
   tty?: { cols: number; rows: number };
+  /**
+   * What the job reads on its stdin (p's own, where it is a pipe or a file), as it reads
+   * it: where it is followed, on a worker that runs its jobs itself. Else (detached, on
+   * Slurm, under a terminal) it reads nothing, as any job.
+   */
+  input?: Readable;
   /** Variables for the job that no argv, file or record may show; only their names are recorded. */
   secrets?: Record<string, string>;
   /** End the job after this many seconds (status timeout, exit code 124). */
@@ -168,6 +175,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     ...(req.exclusive && { exclusive: true }),
     ...(req.gpus && { gpus: req.gpus }),
     ...(req.after && { after: req.after }),
+    ...(req.input && !req.detach && !slurm && !req.tty && { input: true }),
   };
   const cancelled = () => req.signal?.aborted === true;
 
@@ -250,6 +258,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
         ...(req.retry && { retry: req.retry }),
         ...(req.onQueued && { onQueued: req.onQueued }),
         ...(req.watch && { onFound: () => req.watch!.mark("launch") }),
+        ...(spec.input && { input: req.input }),
       });
       await known;
       const ended =
@@ -264,5 +273,7 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
     }
   } finally {
     backend.close();
+    // (the job has ended, or goes on without p: it reads no more of it)
+    if (spec.input) req.input?.destroy();
   }
 }

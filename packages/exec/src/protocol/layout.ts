@@ -77,6 +77,12 @@ export const JOB_FILES = {
   batch: "batch",
   /** A Slurm worker's job: its secrets, until its batch script starts and removes them. */
   secrets: "secrets",
+  /**
+   * A followed job that reads the client's stdin: the fifo it reads it from (an empty file
+   * once no one will write it), and the word that someone does (see job_input).
+   */
+  input: "stdin",
+  inputOn: "stdin.on",
 } as const;
 
 /** The job files only a Slurm worker's jobs have. */
@@ -89,6 +95,8 @@ export const OCCASIONAL_JOB_FILES: readonly string[] = [
   JOB_FILES.skipped,
   JOB_FILES.after,
   JOB_FILES.waiting,
+  JOB_FILES.input,
+  JOB_FILES.inputOn,
   ...SLURM_JOB_FILES,
 ];
 

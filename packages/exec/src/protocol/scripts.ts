@@ -3,6 +3,7 @@ import { assertJobId, P_DIR, SHELL_LAYOUT } from "./layout.ts";
 import { shq } from "./quote.ts";
 import batch from "./sh/batch.sh" with { type: "text" };
 import follow from "./sh/follow.sh" with { type: "text" };
+import input from "./sh/input.sh" with { type: "text" };
 import launch from "./sh/launch.sh" with { type: "text" };
 import lib from "./sh/lib.sh" with { type: "text" };
 import mirror from "./sh/mirror.sh" with { type: "text" };
@@ -24,6 +25,7 @@ export const bare = (text: string) => text.replace(/^[ \t]*#(?!!).*\n/gm, "");
 export const SCRIPTS = {
   launch: bare(launch),
   follow: bare(follow),
+  input: bare(input),
   status: bare(status),
   stop: bare(stop),
   remove: bare(remove),
@@ -136,6 +138,11 @@ export interface LaunchSpec {
   after?: { ids: string[]; any?: boolean };
   /** Submit the job to Slurm (the worker is a login node) rather than run it: see sbatchOptions. */
   slurm?: SlurmSubmit;
+  /**
+   * The job reads the client's stdin, which inputCommand passes on once the job is found
+   * (a followed launch on a worker that runs its jobs itself; else it reads nothing).
+   */
+  input?: boolean;
 }
 
 /** What a Slurm worker's job asks of Slurm, beside the spec's GPUs, exclusivity and time limit. */
@@ -306,13 +313,19 @@ export function launchCommand(spec: LaunchSpec, follow: boolean, root?: string, 
   const args = [mode, assertJobId(spec.id), spec.command, spec.cwd, spec.worker, spec.dir ?? "", tty, timeout];
   const queue = spec.slurm ? ["- -", "1 0", slurmAfter(spec)] : queueArgs(spec);
   const batch = spec.slurm ? sbatchOptions(spec).join("\n") : "-";
-  return scriptCommand("launch", [...args, ...queue, secretBytes, batch, ...env], root);
+  const input = spec.input && follow && !spec.slurm ? "yes" : "-";
+  return scriptCommand("launch", [...args, ...queue, secretBytes, batch, input, ...env], root);
 }
 
 /** A job's output from byte `offset`; with `follow`, until the job ends. Then its status line. */
 export function followCommand(id: string, offset = 0, follow = true, root?: string): string {
   const args = [assertJobId(id), String(Math.max(0, Math.floor(offset))), follow ? "yes" : "no"];
   return scriptCommand("follow", args, root);
+}
+
+/** Pass what comes on the command's stdin to job `id`'s, launched with `input` (see input.sh). */
+export function inputCommand(id: string, root?: string): string {
+  return scriptCommand("input", [assertJobId(id)], root);
 }
 
 /** The state of each job, in one round trip. */

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { type FollowOptions, type FollowResult, remoteFailure, StreamCut, type WorkerBackend } from "../backend.ts";
 import { PError, problem } from "../errors.ts";
 import {
@@ -18,6 +19,7 @@ import {
 } from "../protocol/protocol.ts";
 import {
   followCommand,
+  inputCommand,
   type LaunchSpec,
   launchCommand,
   probeCommand,
@@ -115,7 +117,39 @@ export class SshWorker implements WorkerBackend {
   start(spec: LaunchSpec, opts: FollowOptions): Promise<FollowResult> {
     const ahead = this.go(spec, true);
     const command = ahead ?? launchCommand(spec, true, this.root);
-    return this.followWith(command, spec.id, { ...opts, offset: 0 }, ahead ? "" : secretInput(spec));
+    const { input, ...rest } = opts;
+    let found = rest;
+    let passing: Promise<RemoteCommand | undefined> | undefined;
+    if (input && spec.input && !spec.slurm)
+      found = {
+        ...rest,
+        onFound: () => {
+          passing ??= this.passInput(spec.id, input);
+          rest.onFound?.();
+        },
+      };
+    const followed = this.followWith(command, spec.id, { ...found, offset: 0 }, ahead ? "" : secretInput(spec));
+    // (the job has ended, or p goes: what is left of its input is not read)
+    return followed.finally(() => passing?.then((passed) => passed?.channel.end()));
+  }
+
+  /**
+   * Pass `input` on to job `id`'s stdin (see input.sh), as the job reads it: its end is the
+   * end of the job's stdin. Where this fails, the job reads nothing (its runner waits 10 s).
+   */
+  private passInput(id: string, input: Readable): Promise<RemoteCommand | undefined> {
+    return this.conn.exec(inputCommand(id, this.root)).then(
+      (passed) => {
+        const { channel } = passed;
+        channel.on("error", () => {});
+        // (the job stopped reading, or ended)
+        channel.on("close", () => input.unpipe(channel));
+        channel.resume();
+        input.pipe(channel);
+        return passed;
+      },
+      () => undefined,
+    );
   }
 
   follow(id: string, opts: FollowOptions): Promise<FollowResult> {

@@ -4,7 +4,7 @@ import { defineCommand } from "citty";
 import { v4 as uuid } from "uuid";
 import { jsonArg, splitCommand, strictArgs } from "../../_args.ts";
 import { EXIT, usage } from "../../_errors.ts";
-import { interruptSignal, sayReconnecting, stdoutSink } from "../../_io.ts";
+import { interruptSignal, jobInput, sayReconnecting, stdoutSink } from "../../_io.ts";
 import { runJob } from "../../lib/run.ts";
 import { retryFor, slurmOf, workerOrTarget } from "../../lib/workers.ts";
 import { endFollow, jobArgs, jobOptions, REPEATABLE } from "../_run.ts";
@@ -85,6 +85,7 @@ export default defineCommand({
         ...(dir !== undefined && { dir }),
         detach,
         ...surroundings,
+        ...(!detach && jobInput()),
         out,
         signal: interrupt.signal,
         retry: retryFor(worker, sayReconnecting),

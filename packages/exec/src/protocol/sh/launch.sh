@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# launch.sh MODE ID COMMAND CWD WORKER DIR TTY TIMEOUT CAPACITY NEEDS AFTER SECRETS BATCH [NAME=VALUE...]
+# launch.sh MODE ID COMMAND CWD WORKER DIR TTY TIMEOUT CAPACITY NEEDS AFTER SECRETS BATCH INPUT [NAME=VALUE...]
 # Records job ID and starts COMMAND for it, detached: the runner has a session of its own,
 # so it outlives the SSH connection, and starts the job in another new session (so stop
 # can signal the job's whole process group, and the runner survives that), waits, and
@@ -16,6 +16,7 @@
 # into the job's environment and nowhere else: no argv, no file.
 # BATCH is - or, on a Slurm worker, the sbatch options (one per line): the job is then
 # submitted to Slurm, which is its queue and runs batch.sh (see slurm_submit), instead.
+# INPUT is yes where the client passes its stdin to the job (see job_input), else -.
 # MODE is detach (then print the job's state line) or follow (then say "p-queued <why>"
 # on stderr if it waits, and stream its output, as follow.sh does). Either may be sent
 # ahead (ahead-detach, ahead-follow), while the job's sync still runs: it then does
@@ -25,8 +26,8 @@
 # ignore SIGINT and SIGQUIT, and a job could never undo that.
 set -e
 mode=$1 id=$2 command=$3 cwd=$4 worker=$5 dir=$6 tty=$7 timeout=$8 capacity=$9 needs=${10} after=${11}
-secret_bytes=${12} batch=${13}
-shift 13
+secret_bytes=${12} batch=${13} input=${14}
+shift 14
 secrets=
 [ "$secret_bytes" -eq 0 ] || secrets=$(head -c "$secret_bytes")
 case $mode in
@@ -66,6 +67,7 @@ printf '%s' "$worker" >"$new/worker"
 printf '%s\n' "$needs" >"$new/needs"
 [ "$after" = - ] || printf '%s\n' "$after" >"$new/after"
 : >"$new/output.log"
+[ "$input" != yes ] || [ "$batch" != - ] || mkfifo -m 600 "$new/stdin"
 mv "$new" "$job"
 if [ "$batch" != - ]; then
   set +e
@@ -145,8 +147,11 @@ runner_text='
     [ "$first" = no ] || [ -f "$job/granted" ] || queue_locked queue_dispatch
   done
   cd "$work"
-  # stopped or skipped while it waited
-  [ ! -f "$job/exitcode" ] || exit 0
+  # stopped or skipped while it waited (its input, if any, is never read)
+  [ ! -f "$job/exitcode" ] || {
+    release_input "$job"
+    exit 0
+  }
   # (written in one go, but it may be caught between its creation and that write)
   until read -r slot gpus <"$job/granted" && [ -n "$gpus" ]; do sleep 0.01; done
   # (read by no one before the job ends: written as it is, and beside the start of the job)

@@ -130,8 +130,9 @@ run_job() {
     setsid sh -c "$P_TIMER_TEXT" p-timer "$run_dir" "$run_timeout" </dev/null >/dev/null 2>&1 7>&- &
     run_timer=$!
   fi
+  job_input "$run_dir"
   # (fd 7: the runner's lock, which only the runner holds)
-  setsid -w sh -c "$P_JOB_TEXT" p-job "$run_dir" "$@" </dev/null 7>&-
+  setsid -w sh -c "$P_JOB_TEXT" p-job "$run_dir" "$@" <"$job_input" 7>&-
   run_code=$?
   # (waited for, so that a limit passing just as the job ended is settled either way)
   if [ -n "$run_timer" ]; then
@@ -139,6 +140,37 @@ run_job() {
   fi
   # shellcheck disable=SC2034 # run_code is for the caller
   [ ! -f "$run_dir/timedout" ] || run_code=124
+}
+
+# job_input DIR: sets job_input to what the job reads on its stdin. Where the client passes
+# its own (a followed job whose client's stdin is a pipe or a file), the launch made the
+# fifo DIR/stdin, and input.sh writes the client's stdin into it, having said so first
+# (DIR/stdin.on): the job reads the fifo once that is said, which it waits 10 s for, then
+# goes without (as every other job does: /dev/null).
+# shellcheck disable=SC2034 # job_input is for the caller
+job_input() {
+  job_input=/dev/null
+  [ -p "$1/stdin" ] || return 0
+  input_n=0
+  while [ ! -f "$1/stdin.on" ] && [ "$input_n" -lt 500 ]; do
+    sleep 0.02
+    input_n=$((input_n + 1))
+  done
+  if [ -f "$1/stdin.on" ]; then
+    job_input=$1/stdin
+  else
+    release_input "$1"
+  fi
+}
+
+# release_input DIR: the job will never read its input fifo (see job_input): a writer still
+# waiting to open it goes on, to find no reader (and end), and a job yet to open it finds
+# it empty
+release_input() {
+  [ -p "$1/stdin" ] || return 0
+  exec 9<>"$1/stdin"
+  : >"$1/.stdin.tmp" && mv -f "$1/.stdin.tmp" "$1/stdin"
+  exec 9<&-
 }
 
 # end_job DIR CODE: record that the job ended with CODE (- if it never ran): ended_at

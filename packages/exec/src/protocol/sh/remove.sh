@@ -17,6 +17,8 @@ for id in "$@"; do
   fi
   kib=$(du -sk "$job" "$work" "$work$P_PART" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
   if [ "$remove" = yes ]; then
+    # (a job removed while it waits never reads its input)
+    release_input "$job"
     rm -rf "$job" "$work" "$work$P_PART" || exit 1
   fi
   echo "$id $kib"
