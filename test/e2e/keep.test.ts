@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, scratch, spawnP, useWorkers, type Workers, waitFor } from "./_harness.ts";
+import { P, p, scratch, spawnP, useWorkers, type Workers, waitFor } from "./_harness.ts";
 
 // real sshd and real jobs, through the keeper the compiled p starts
 setDefaultTimeout(30_000);
@@ -87,6 +87,15 @@ describe("connections kept between runs", () => {
     expect(synced.code).toBe(0);
     expect(synced.stdout).toStartWith("hello from here\n");
     expect(synced.stdout.trim().split("\n")[1]!.split(" ")[1]).toBe(kept);
+    // p's stdin, passed on to the job's, and its end
+    const input = Bun.spawnSync(["bash", "-c", "seq 1 200000 | \"$0\" -n -- 'wc -l; echo $SSH_CONNECTION'", P], {
+      env,
+      cwd: dir,
+    });
+    expect(input.exitCode).toBe(0);
+    const [count, connection] = input.stdout.toString().trim().split("\n");
+    expect(count).toBe("200000");
+    expect(connection!.split(" ")[1]).toBe(kept);
   });
 
   test("a run killed while it follows its job lets the job run on, and its follow on the worker ends", async () => {
