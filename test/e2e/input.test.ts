@@ -128,7 +128,12 @@ describe("a job's stdin", () => {
   test("a job stopped while queued never reads its input, and leaves nothing waiting to write it", async () => {
     const first = (await sh('"$1" -n -d one -- sleep 3')).stdout.trim();
     // (its stdin a pipe that stays open)
-    const proc = Bun.spawn([P, "-n", "one", "--", "cat"], { env, cwd: scratch("input"), stdin: "pipe" });
+    const proc = Bun.spawn([P, "-n", "one", "--", "cat"], {
+      env,
+      cwd: scratch("input"),
+      stdin: "pipe",
+      stderr: "pipe",
+    });
     await waitFor(() => {
       const job = lastJob();
       return job !== undefined && existsSync(join(jobDirOf("p-w2", job.id), "stdin.on"));
@@ -138,7 +143,9 @@ describe("a job's stdin", () => {
     expect((await p(["stop", id.slice(0, 8)], { env })).code).toBe(0);
     await waitFor(() => cats("p-w2") === "", 10_000);
     proc.stdin.end();
-    await proc.exited;
+    // (a job that never ran did not succeed: 1, as p wait says)
+    expect(await proc.exited).toBe(1);
+    expect(await new Response(proc.stderr).text()).toContain("[Job stopped before it started]");
     expect((await p(["wait", first.slice(0, 8)], { env })).code).toBe(0);
   });
 

@@ -149,6 +149,10 @@ describe("dependencies and wait", () => {
     expect((await p(["logs", c.slice(0, 8)], { env })).stdout).toBe("c ran\n");
     expect((await p(["logs", b.slice(0, 8)], { env })).stdout).toBe("");
     expect((await p(["wait", b], { env })).code).toBe(1);
+    // (following it says why it never ran)
+    const followed = await p(["logs", "-f", b.slice(0, 8)], { env });
+    expect(followed).toMatchObject({ code: 1, stdout: "" });
+    expect(followed.stderr).toContain("[Job skipped: a job it runs after did not succeed]");
   });
 
   test("p wait --timeout gives up with 124, and --fail-fast returns at the first failure", async () => {

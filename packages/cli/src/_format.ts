@@ -2,8 +2,17 @@ import { homedir } from "node:os";
 import type { JobRecord, Worker } from "@p/store";
 import { pc } from "./_color.ts";
 
-/** `[Job done: exit N]`, as the spec prints it when a job ends. */
-export function doneLine(exitCode: number | null, timedOut = false): string {
+/**
+ * `[Job done: exit N]`, as the spec prints it when a job ends; for a job that never ran,
+ * why (stopped while queued, or skipped).
+ */
+export function doneLine(
+  exitCode: number | null,
+  how: { timedOut?: boolean; ran?: boolean; stopped?: boolean; skipped?: boolean } = {},
+): string {
+  const { timedOut = false } = how;
+  if (how.ran === false && how.skipped) return pc.yellow("[Job skipped: a job it runs after did not succeed]");
+  if (how.ran === false && how.stopped) return pc.yellow("[Job stopped before it started]");
   if (exitCode === null) return pc.yellow("[Job ended without an exit code: status unknown]");
   const line = timedOut ? `[Job timed out: exit ${exitCode}]` : `[Job done: exit ${exitCode}]`;
   return exitCode === 0 ? pc.green(line) : pc.red(line);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { bytes, table } from "../src/_format.ts";
+import { bytes, doneLine, table } from "../src/_format.ts";
 
 describe("table", () => {
   test("pads every column to its widest cell, whatever the content", () => {
@@ -41,5 +41,19 @@ describe("bytes", () => {
     [3 * 1024 ** 3, "3.0 GB"],
   ])("%p is %p", (n, s) => {
     expect(bytes(n)).toBe(s);
+  });
+});
+
+describe("doneLine", () => {
+  test.each([
+    [0, {}, "[Job done: exit 0]"],
+    [3, {}, "[Job done: exit 3]"],
+    [124, { timedOut: true }, "[Job timed out: exit 124]"],
+    [143, { stopped: true, ran: true }, "[Job done: exit 143]"],
+    [null, { stopped: true, ran: false }, "[Job stopped before it started]"],
+    [null, { skipped: true, ran: false }, "[Job skipped: a job it runs after did not succeed]"],
+    [null, { ran: true }, "[Job ended without an exit code: status unknown]"],
+  ] as const)("exit %p, %p: %p", (code, how, line) => {
+    expect(Bun.stripANSI(doneLine(code, how))).toBe(line);
   });
 });

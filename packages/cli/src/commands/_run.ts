@@ -33,8 +33,10 @@ export function endFollow(
   if (outcome.kind === "detached")
     return endDetached(`job ${job.id.slice(0, 8)} keeps running on ${job.worker}`, job.resume);
   endOfOutput(out, outcome.status);
-  process.stderr.write(`${doneLine(outcome.status.exitCode, outcome.status.timedOut)}\n`);
-  return outcome.status.exitCode ?? EXIT.failure;
+  const { status } = outcome;
+  process.stderr.write(`${doneLine(status.exitCode, status)}\n`);
+  // (a job that never ran, stopped while queued or skipped, did not succeed: 1, as p wait says)
+  return status.exitCode ?? (status.ran ? EXIT.failure : 1);
 }
 
 /** The flags of a job's surroundings, shared by p and p-exec run. */
