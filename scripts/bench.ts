@@ -611,6 +611,19 @@ try {
         `ssh cat ${median(streamB).toFixed(2)}s`,
     );
 
+    // the other way: 100 MB of incompressible input, read by the job from p's stdin
+    const input = join(dir, "input.bin");
+    sh(`head -c 100000000 /dev/urandom > ${input}`);
+    await compare(
+      "a job reading 100 MB of stdin",
+      `${P} -n -- wc -c < ${input}`,
+      "ssh host wc -c",
+      () => `${ssh} wc -c < ${input}`,
+      (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+      { runs: Math.min(RUNS, 3) },
+    );
+    rmSync(input, { force: true });
+
     // many workers: the same warm re-run on three at once, each behind its own link; and
     // what --any's choice among them costs before the launch
     const single = env.P_SSH_COMMAND;

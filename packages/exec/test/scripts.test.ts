@@ -249,6 +249,20 @@ describe("the job's surroundings, as a login session gives them", () => {
     expect(statusOf(r.err)?.exitCode).toBe(0);
   });
 
+  test("input.sh sent before its launch waits for the job; for a job without input it ends at once", async () => {
+    const id = newId();
+    const passing = sh(inputCommand(id), true, "early\n");
+    await Bun.sleep(50);
+    const r = await sh(launchCommand({ id, command: "cat", cwd: "/", worker: "w", input: true }, true));
+    expect(r.out).toBe("early\n");
+    expect(await passing).toEqual({ out: "", err: "", code: 0 });
+    const plain = newId();
+    await sh(launchCommand({ id: plain, command: "true", cwd: "/", worker: "w" }, true));
+    const t0 = performance.now();
+    expect(await sh(inputCommand(plain), true, "unread\n")).toEqual({ out: "", err: "", code: 0 });
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
   test.each([
     ["followed", true, {}, "yes"],
     ["detached", false, {}, "-"],

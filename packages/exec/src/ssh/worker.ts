@@ -118,17 +118,9 @@ export class SshWorker implements WorkerBackend {
     const ahead = this.go(spec, true);
     const command = ahead ?? launchCommand(spec, true, this.root);
     const { input, ...rest } = opts;
-    let found = rest;
-    let passing: Promise<RemoteCommand | undefined> | undefined;
-    if (input && spec.input && !spec.slurm)
-      found = {
-        ...rest,
-        onFound: () => {
-          passing ??= this.passInput(spec.id, input);
-          rest.onFound?.();
-        },
-      };
-    const followed = this.followWith(command, spec.id, { ...found, offset: 0 }, ahead ? "" : secretInput(spec));
+    // (sent with the launch: it waits for the job there)
+    const passing = input && spec.input && !spec.slurm ? this.passInput(spec.id, input) : undefined;
+    const followed = this.followWith(command, spec.id, { ...rest, offset: 0 }, ahead ? "" : secretInput(spec));
     // (the job has ended, or p goes: what is left of its input is not read)
     return followed.finally(() => passing?.then((passed) => passed?.channel.end()));
   }
