@@ -24,7 +24,7 @@ export interface FollowOptions {
   onFound?: () => void;
   /** Told, after a launch on a Slurm worker, Slurm's id for the job. */
   onSubmitted?: (slurmJobId: string) => void;
-  /** After a launch whose spec says `input`: what the job reads on its stdin, passed on once it is found. */
+  /** With a launch whose spec says `input`: what the job reads on its stdin, passed on as it reads it. */
   input?: Readable;
 }
 

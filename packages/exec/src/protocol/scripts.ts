@@ -139,7 +139,7 @@ export interface LaunchSpec {
   /** Submit the job to Slurm (the worker is a login node) rather than run it: see sbatchOptions. */
   slurm?: SlurmSubmit;
   /**
-   * The job reads the client's stdin, which inputCommand passes on once the job is found
+   * The job reads the client's stdin, which inputCommand, sent with the launch, passes on
    * (a followed launch on a worker that runs its jobs itself; else it reads nothing).
    */
   input?: boolean;
