@@ -149,6 +149,26 @@ describe("a job's stdin", () => {
     expect((await p(["wait", first.slice(0, 8)], { env })).code).toBe(0);
   });
 
+  test("Ctrl+C detaches: p exits 130, and the job runs on, reading the end of its input", async () => {
+    const proc = Bun.spawn([P, "-n", "--", "cat; echo input-ended; sleep 1; echo ran-on"], {
+      env,
+      cwd: scratch("input"),
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    proc.stdin.write("typed\n");
+    proc.stdin.flush();
+    const out = proc.stdout.getReader();
+    expect(new TextDecoder().decode((await out.read()).value)).toBe("typed\n");
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(130);
+    const { id } = lastJob();
+    expect((await p(["wait", id.slice(0, 8)], { env })).code).toBe(0);
+    expect((await p(["logs", id.slice(0, 8)], { env })).stdout).toBe("typed\ninput-ended\nran-on\n");
+    proc.stdin.end();
+  });
+
   test("p-exec run passes its stdin on too", async () => {
     const r = await sh('printf "a\\nb\\n" | "$2" run p-w1 -- wc -l');
     expect(r).toMatchObject({ stdout: "2\n", code: 0 });
