@@ -357,7 +357,10 @@ follow_job() {
     fi
     follow_watcher=$!
     exec 8<&-
-    tail -c +"$follow_from" -s 0.01 --pid="$follow_watcher" -f "$follow_dir/output.log" &
+    # (looking every 10 ms, as it looks for the watcher anyway, rather than with inotify,
+    # whose instance takes the kernel 10 to 20 ms to let go of at exit: the end of every
+    # followed job waited that long. GNU's and uutils' tail both take ---disable-inotify.)
+    tail -c +"$follow_from" -s 0.01 ---disable-inotify --pid="$follow_watcher" -f "$follow_dir/output.log" &
     follow_tail=$!
     { cat >/dev/null; kill "$follow_tail" "$follow_watcher"; } <&3 >/dev/null 2>&1 &
     wait "$follow_tail" 2>/dev/null
