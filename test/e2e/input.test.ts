@@ -27,10 +27,18 @@ const sh = (script: string) =>
 /** The `cat` processes a worker user runs (input.sh's, which must not outlive what it serves). */
 const cats = (user: string) => Bun.spawnSync(["pgrep", "-u", user, "-x", "cat"]).stdout.toString().trim();
 
-/** The newest job of this p's store. */
+/** The newest job of this p's store (read while a p may be writing one: its temporary file is not a record). */
 const lastJob = () => {
   const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
-  const jobs = readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")));
+  const jobs = readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .flatMap((f) => {
+      try {
+        return [JSON.parse(readFileSync(join(dir, f), "utf8"))];
+      } catch {
+        return [];
+      }
+    });
   return jobs.sort((a, b) => a.created_ms - b.created_ms).at(-1) as { id: string };
 };
 
@@ -114,8 +122,7 @@ describe("a job's stdin", () => {
     await waitFor(() => {
       const job = lastJob();
       return job !== undefined && existsSync(join(jobDirOf("p-w2", job.id), "stdin.on"));
-    });
-    proc.kill("SIGKILL");
+    }).finally(() => proc.kill("SIGKILL"));
     await proc.exited;
     const { id } = lastJob();
     await waitFor(() => existsSync(join(jobDirOf("p-w2", id), "exitcode")), 15_000);
@@ -134,19 +141,25 @@ describe("a job's stdin", () => {
       stdin: "pipe",
       stderr: "pipe",
     });
-    await waitFor(() => {
-      const job = lastJob();
-      return job !== undefined && existsSync(join(jobDirOf("p-w2", job.id), "stdin.on"));
-    });
-    const { id } = lastJob();
-    expect(cats("p-w2")).not.toBe("");
-    expect((await p(["stop", id.slice(0, 8)], { env })).code).toBe(0);
-    await waitFor(() => cats("p-w2") === "", 10_000);
-    proc.stdin.end();
-    // (a job that never ran did not succeed: 1, as p wait says)
-    expect(await proc.exited).toBe(1);
-    expect(await new Response(proc.stderr).text()).toContain("[Job stopped before it started]");
-    expect((await p(["wait", first.slice(0, 8)], { env })).code).toBe(0);
+    try {
+      await waitFor(() => {
+        const job = lastJob();
+        return job !== undefined && existsSync(join(jobDirOf("p-w2", job.id), "stdin.on"));
+      });
+      const { id } = lastJob();
+      expect(cats("p-w2")).not.toBe("");
+      expect((await p(["stop", id.slice(0, 8)], { env })).code).toBe(0);
+      await waitFor(() => cats("p-w2") === "", 10_000);
+      proc.stdin.end();
+      // (a job that never ran did not succeed: 1, as p wait says)
+      expect(await proc.exited).toBe(1);
+      expect(await new Response(proc.stderr).text()).toContain("[Job stopped before it started]");
+      expect((await p(["wait", first.slice(0, 8)], { env })).code).toBe(0);
+    } finally {
+      // (a failure here must not leave a job holding the worker's one slot)
+      proc.stdin.end();
+      proc.kill();
+    }
   });
 
   test("Ctrl+C detaches: p exits 130, and the job runs on, reading the end of its input", async () => {
@@ -160,8 +173,8 @@ describe("a job's stdin", () => {
     proc.stdin.write("typed\n");
     proc.stdin.flush();
     const out = proc.stdout.getReader();
-    expect(new TextDecoder().decode((await out.read()).value)).toBe("typed\n");
-    proc.kill("SIGINT");
+    const first = await out.read().finally(() => proc.kill("SIGINT"));
+    expect(new TextDecoder().decode(first.value)).toBe("typed\n");
     expect(await proc.exited).toBe(130);
     const { id } = lastJob();
     expect((await p(["wait", id.slice(0, 8)], { env })).code).toBe(0);
