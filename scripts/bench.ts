@@ -614,6 +614,9 @@ try {
     // the other way: 100 MB of incompressible input, read by the job from p's stdin
     const input = join(dir, "input.bin");
     sh(`head -c 100000000 /dev/urandom > ${input}`);
+    // (the job must have read all of it: a p that passed nothing would be fast)
+    const counted = sh(`${P} -n -- wc -c < ${input}`).trim();
+    if (counted !== "100000000") throw new Error(`stdin: the job read ${counted} bytes, not 100000000`);
     await compare(
       "a job reading 100 MB of stdin",
       `${P} -n -- wc -c < ${input}`,

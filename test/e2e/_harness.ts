@@ -14,6 +14,7 @@ import {
   WORKDIRS_DIR,
   workDir,
 } from "../../packages/exec/src/protocol/layout.ts";
+import { type JobRecord, JobStore } from "../../packages/store/src/index.ts";
 
 /** Where p keeps things on a worker, from the one module that says so. */
 export const layout = {
@@ -175,16 +176,26 @@ export async function pToHead(args: string[], opts: { env: Record<string, string
   return { ...r, ms: performance.now() - t0 };
 }
 
-/** Start p and hand back the process, for signals and timing. */
-export function spawnP(args: string[], opts: { env: Record<string, string>; cwd?: string }) {
+/**
+ * Start p and hand back the process, for signals and timing; with `stdin: "pipe"`, a stdin
+ * of the test's own (which it writes and ends), for a job that reads it.
+ */
+export function spawnP<In extends "ignore" | "pipe" = "ignore">(
+  args: string[],
+  opts: { env: Record<string, string>; cwd?: string; stdin?: In },
+) {
   return Bun.spawn([P, ...args], {
     env: opts.env,
     cwd: opts.cwd ?? defaultCwd(),
-    stdin: "ignore",
+    stdin: opts.stdin ?? ("ignore" as In),
     stdout: "pipe",
     stderr: "pipe",
   });
 }
+
+/** The newest job of the client store `env` names, as p reads its records (one being written is not one yet). */
+export const lastJob = (env: Record<string, string>): JobRecord | undefined =>
+  new JobStore(join(env.XDG_DATA_HOME!, "p", "jobs")).list().at(-1);
 
 export const home = (user: string) => `/home/${user}`;
 export const jobDirOf = (user: string, id: string) => join(home(user), jobDir(id));

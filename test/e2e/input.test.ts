@@ -1,45 +1,58 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { jobDirOf, P, p, root, runBinary, scratch, startWorkers, type Workers, waitFor } from "./_harness.ts";
+import {
+  jobDirOf,
+  lastJob,
+  P,
+  p,
+  root,
+  runBinary,
+  scratch,
+  spawnP,
+  useWorkers,
+  type Workers,
+  waitFor,
+} from "./_harness.ts";
 
 // A followed job reads p's stdin where it is a pipe or a file, as a command run by ssh
 // does: compiled p, real sshd, real jobs.
 setDefaultTimeout(60_000);
 
-let w: Workers;
 let env: Record<string, string>;
-
-beforeAll(async () => {
-  w = startWorkers();
+// (one: a worker of one slot, on which a second job waits in the queue)
+useWorkers([["p-w1"], ["p-w2", "-n", "one", "--slots", "1"]], (w: Workers) => {
   env = w.env;
-  expect((await p(["worker", "register", "p-w1"], { env })).code).toBe(0);
-  // (one slot: a second job waits in the queue)
-  expect((await p(["worker", "register", "p-w2", "-n", "one", "--slots", "1"], { env })).code).toBe(0);
 });
-afterAll(() => w.stop());
 
 /** `bash -c script`, with $1 the compiled p and $2 p-exec: a pipeline as a user types it. */
 const sh = (script: string) =>
   runBinary("bash", ["-c", script, "bash", P, join(root, "dist", "p-exec")], { env, cwd: scratch("input") });
 
-/** The `cat` processes a worker user runs (input.sh's, which must not outlive what it serves). */
-const cats = (user: string) => Bun.spawnSync(["pgrep", "-u", user, "-x", "cat"]).stdout.toString().trim();
-
-/** The newest job of this p's store (read while a p may be writing one: its temporary file is not a record). */
-const lastJob = () => {
-  const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
-  const jobs = readdirSync(dir)
-    .filter((f) => f.endsWith(".json"))
-    .flatMap((f) => {
+/**
+ * The processes of a worker user's that pass a job its input (input.sh's, which must not
+ * outlive what it serves): the script itself, waiting for the job or to open its fifo, or
+ * the `cat` it became, writing a job's fifo (not the follow's own cat, which reads its stdin).
+ */
+const inputWriters = (user: string) =>
+  Bun.spawnSync(["pgrep", "-u", user])
+    .stdout.toString()
+    .split("\n")
+    .filter(Boolean)
+    .filter((pid) => {
       try {
-        return [JSON.parse(readFileSync(join(dir, f), "utf8"))];
+        if (readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("p-input")) return true;
+        return /\/stdin( \(deleted\))?$/.test(readlinkSync(`/proc/${pid}/fd/1`));
       } catch {
-        return [];
+        return false; // (gone meanwhile)
       }
     });
-  return jobs.sort((a, b) => a.created_ms - b.created_ms).at(-1) as { id: string };
+
+/** Whether the newest job has its input passed on (input.sh said so), on worker user `user`. */
+const inputPassed = (user: string) => {
+  const job = lastJob(env);
+  return job !== undefined && existsSync(join(jobDirOf(user, job.id), "stdin.on"));
 };
 
 describe("a job's stdin", () => {
@@ -69,18 +82,18 @@ describe("a job's stdin", () => {
     const r = await sh('yes | "$1" -n -- head -2');
     expect(r).toMatchObject({ stdout: "y\ny\n", code: 0 });
     expect(performance.now() - t0).toBeLessThan(10_000);
-    await waitFor(() => cats("p-w1") === "", 5000);
+    await waitFor(() => inputWriters("p-w1").length === 0, 5000);
   });
 
   test("a job that reads nothing ends p at its own end, with p's stdin still open", async () => {
-    const proc = Bun.spawn([P, "-n", "--", "echo done"], { env, cwd: scratch("input"), stdin: "pipe", stdout: "pipe" });
+    const proc = spawnP(["-n", "--", "echo done"], { env, stdin: "pipe" });
     const t0 = performance.now();
     const code = await proc.exited;
     expect(performance.now() - t0).toBeLessThan(10_000);
     expect(code).toBe(0);
     expect(await new Response(proc.stdout).text()).toBe("done\n");
     proc.stdin.end();
-    await waitFor(() => cats("p-w1") === "", 5000);
+    await waitFor(() => inputWriters("p-w1").length === 0, 5000);
   });
 
   test("no input (/dev/null): the job reads its end at once", async () => {
@@ -109,74 +122,60 @@ describe("a job's stdin", () => {
 
   test("p killed while its job is queued: the job starts later and reads the end of its input", async () => {
     expect((await sh('"$1" -n -d one -- sleep 3')).code).toBe(0);
-    const proc = Bun.spawn([P, "-n", "one", "--", "cat; echo read-all"], {
-      env,
-      cwd: scratch("input"),
-      stdin: "pipe",
-      stdout: "ignore",
-      stderr: "pipe",
-    });
+    const proc = spawnP(["-n", "one", "--", "cat; echo read-all"], { env, stdin: "pipe" });
     proc.stdin.write("half a line");
     proc.stdin.flush();
     // (queued, with its input passed on: input.sh waits for the job)
-    await waitFor(() => {
-      const job = lastJob();
-      return job !== undefined && existsSync(join(jobDirOf("p-w2", job.id), "stdin.on"));
-    }).finally(() => proc.kill("SIGKILL"));
+    await waitFor(() => inputPassed("p-w2")).finally(() => proc.kill("SIGKILL"));
     await proc.exited;
-    const { id } = lastJob();
+    const { id } = lastJob(env)!;
     await waitFor(() => existsSync(join(jobDirOf("p-w2", id), "exitcode")), 15_000);
     expect(readFileSync(join(jobDirOf("p-w2", id), "exitcode"), "utf8")).toBe("0\n");
     // what the client sent before it was killed may or may not have reached the job; its end did
     expect(readFileSync(join(jobDirOf("p-w2", id), "output.log"), "utf8")).toEndWith("read-all\n");
-    await waitFor(() => cats("p-w2") === "", 5000);
+    await waitFor(() => inputWriters("p-w2").length === 0, 5000);
   });
 
-  test("a job stopped while queued never reads its input, and leaves nothing waiting to write it", async () => {
+  test.each([
+    ["stopped (p stop)", ["stop"]],
+    ["removed (p rm --force)", ["rm", "--force"]],
+  ])("a job %s while queued never reads its input, and leaves nothing waiting to write it", async (how, command) => {
     const first = (await sh('"$1" -n -d one -- sleep 3')).stdout.trim();
     // (its stdin a pipe that stays open)
-    const proc = Bun.spawn([P, "-n", "one", "--", "cat"], {
-      env,
-      cwd: scratch("input"),
-      stdin: "pipe",
-      stderr: "pipe",
-    });
+    const proc = spawnP(["-n", "one", "--", "cat"], { env, stdin: "pipe" });
     try {
-      await waitFor(() => {
-        const job = lastJob();
-        return job !== undefined && existsSync(join(jobDirOf("p-w2", job.id), "stdin.on"));
-      });
-      const { id } = lastJob();
-      expect(cats("p-w2")).not.toBe("");
-      expect((await p(["stop", id.slice(0, 8)], { env })).code).toBe(0);
-      await waitFor(() => cats("p-w2") === "", 10_000);
+      await waitFor(() => inputPassed("p-w2"));
+      const { id } = lastJob(env)!;
+      expect(inputWriters("p-w2")).not.toEqual([]);
+      expect((await p([...command, id.slice(0, 8)], { env })).code).toBe(0);
+      await waitFor(() => inputWriters("p-w2").length === 0, 10_000);
       proc.stdin.end();
-      // (a job that never ran did not succeed: 1, as p wait says)
-      expect(await proc.exited).toBe(1);
-      expect(await new Response(proc.stderr).text()).toContain("[Job stopped before it started]");
-      expect((await p(["wait", first.slice(0, 8)], { env })).code).toBe(0);
+      const [code, said] = [await proc.exited, await new Response(proc.stderr).text()];
+      if (how.startsWith("stopped")) {
+        // (a job that never ran did not succeed: 1, as p wait says)
+        expect(code).toBe(1);
+        expect(said).toContain("[Job stopped before it started]");
+      } else {
+        expect(code).not.toBe(0);
+        expect(existsSync(jobDirOf("p-w2", id))).toBe(false);
+      }
     } finally {
       // (a failure here must not leave a job holding the worker's one slot)
       proc.stdin.end();
       proc.kill();
     }
+    expect((await p(["wait", first.slice(0, 8)], { env })).code).toBe(0);
   });
 
   test("Ctrl+C detaches: p exits 130, and the job runs on, reading the end of its input", async () => {
-    const proc = Bun.spawn([P, "-n", "--", "cat; echo input-ended; sleep 1; echo ran-on"], {
-      env,
-      cwd: scratch("input"),
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const proc = spawnP(["-n", "--", "cat; echo input-ended; sleep 1; echo ran-on"], { env, stdin: "pipe" });
     proc.stdin.write("typed\n");
     proc.stdin.flush();
     const out = proc.stdout.getReader();
     const first = await out.read().finally(() => proc.kill("SIGINT"));
     expect(new TextDecoder().decode(first.value)).toBe("typed\n");
     expect(await proc.exited).toBe(130);
-    const { id } = lastJob();
+    const { id } = lastJob(env)!;
     expect((await p(["wait", id.slice(0, 8)], { env })).code).toBe(0);
     expect((await p(["logs", id.slice(0, 8)], { env })).stdout).toBe("typed\ninput-ended\nran-on\n");
     proc.stdin.end();

@@ -8,6 +8,7 @@ import { RACY_MS } from "../../packages/sync/src/snapshot.ts";
 import {
   asWorker,
   jobDirOf,
+  lastJob,
   layout,
   mirrorsSettled,
   oddWorker,
@@ -37,11 +38,6 @@ beforeAll(async () => {
 });
 afterAll(() => w.stop());
 
-const lastJob = () => {
-  const dir = join(env.XDG_DATA_HOME!, "p", "jobs");
-  const jobs = readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")));
-  return jobs.sort((a, b) => a.created_ms - b.created_ms).at(-1);
-};
 const jobIds = () =>
   new Set(
     (existsSync(join(env.XDG_DATA_HOME!, "p", "jobs")) ? readdirSync(join(env.XDG_DATA_HOME!, "p", "jobs")) : []).map(
@@ -143,7 +139,7 @@ describe("p -- <command>", () => {
   test("p <worker> -- targets that worker", async () => {
     const r = await p(["w2", "--", "whoami"], { env });
     expect(r.stdout).toBe("p-w2\n");
-    expect(lastJob().worker).toBe("w2");
+    expect(lastJob(env)!.worker).toBe("w2");
   });
 
   test("the worker holds the spec's layout, with the real exit status", async () => {
@@ -163,7 +159,7 @@ describe("p -- <command>", () => {
     expect(readFileSync(join(j, "worker"), "utf8")).toBe("p-w1");
     expect(readFileSync(join(j, "output.log"), "utf8")).toBe("logged\n");
     expect(readFileSync(join(j, "exitcode"), "utf8")).toBe("5\n");
-    const record = lastJob();
+    const record = lastJob(env)!;
     expect(record).toMatchObject({
       id,
       worker: "p-w1",
@@ -217,7 +213,7 @@ describe("sync", () => {
       const lines = readFileSync(log, "utf8").trim().split("\n");
       expect(lines.length).toBeGreaterThan(0);
       expect(lines.filter((l) => !l.split(" ").includes("-G"))).toEqual([]);
-      expect(readFileSync(join(workDirOf("p-w1", lastJob().id), "f.txt"), "utf8")).toBe(body);
+      expect(readFileSync(join(workDirOf("p-w1", lastJob(env)!.id), "f.txt"), "utf8")).toBe(body);
     }
     // the relay's shell (named p-rsh) is gone with p
     const ps = Bun.spawnSync(["ps", "-eo", "args"]).stdout.toString();
@@ -245,7 +241,7 @@ describe("sync", () => {
       { env, cwd },
     );
     expect(r.code).toBe(0);
-    const job = lastJob();
+    const job = lastJob(env)!;
     expect(r.stdout).toBe(`${workDirOf("p-w1", job.id)}/backend\nbackend/\nsharednew`);
     expect(job.subdir).toBe("backend");
     // p pull takes a path as the job saw it
@@ -325,7 +321,7 @@ describe("sync", () => {
     writeFileSync(join(cwd, "it's here.txt"), "yes");
     const r = await p(["--", 'cat "it\'s here.txt"'], { env, cwd });
     expect(r.stdout).toBe("yes");
-    expect(lastJob().cwd).toBe(cwd);
+    expect(lastJob(env)!.cwd).toBe(cwd);
   });
 
   test("every job gets its own work dir", async () => {
@@ -545,7 +541,7 @@ describe("sync", () => {
     const again = await p(["-v", "--", `${sums}; ls only-here.txt 2>&1`], { env, cwd: wt });
     expect(again.stdout).toBe(`${local(wt)}ls: cannot access 'only-here.txt': No such file or directory\n`);
     expect(sentKB(again.stderr)).toBeLessThan(300);
-    expect(inode(`~/.p/workdirs/${lastJob().id}/f0.bin`)).toBe(spareInode);
+    expect(inode(`~/.p/workdirs/${lastJob(env)!.id}/f0.bin`)).toBe(spareInode);
     mirrorsSettled("p-w1");
 
     // a seeded sync cut short leaves its mark ("seeded"): what its mirror and spare hold was
@@ -709,7 +705,7 @@ describe("sync", () => {
     for (const flag of ["-n", "--no-sync"]) {
       const r = await p([flag, "--", "ls -A | wc -l"], { env, cwd });
       expect(r.stdout.trim()).toBe("0");
-      expect(lastJob().synced).toBe(false);
+      expect(lastJob(env)!.synced).toBe(false);
     }
   });
 });

@@ -249,6 +249,18 @@ describe("the job's surroundings, as a login session gives them", () => {
     expect(statusOf(r.err)?.exitCode).toBe(0);
   });
 
+  test("a launch with input whose input never comes: after 10 s the job reads an empty one", async () => {
+    const id = newId();
+    const t0 = performance.now();
+    const r = await sh(launchCommand({ id, command: "wc -c", cwd: "/", worker: "w", input: true }, true));
+    expect(r.out).toBe("0\n");
+    expect(statusOf(r.err)?.exitCode).toBe(0);
+    expect(performance.now() - t0).toBeGreaterThan(9000);
+    // (its fifo is an empty file now: input.sh, come late, finds none to write)
+    expect(statSync(join(home, ".p/jobs", id, "stdin")).isFile()).toBe(true);
+    expect(await sh(inputCommand(id), true, "late\n")).toEqual({ out: "", err: "", code: 0 });
+  }, 20_000);
+
   test("input.sh sent before its launch waits for the job; for a job without input it ends at once", async () => {
     const id = newId();
     const passing = sh(inputCommand(id), true, "early\n");
@@ -264,10 +276,10 @@ describe("the job's surroundings, as a login session gives them", () => {
   });
 
   test.each([
-    ["followed", true, {}, "yes"],
-    ["detached", false, {}, "-"],
-    ["on Slurm", true, { slurm: {} }, "-"],
-  ] as const)("a launch %s with input makes a fifo for it: %p", (_, follow, more, word) => {
+    ["followed", "yes", true, {}],
+    ["detached", "-", false, {}],
+    ["on Slurm", "-", true, { slurm: {} }],
+  ] as const)("a launch %s with input says INPUT=%s (yes: the job's fifo is made)", (_, word, follow, more) => {
     const cmd = launchCommand({ id: newId(), command: "true", cwd: "/", worker: "w", input: true, ...more }, follow);
     // (INPUT is the last argument here: no variables follow it)
     expect(cmd.split(" ").at(-1)).toBe(word);

@@ -119,7 +119,7 @@ export class SshWorker implements WorkerBackend {
     const command = ahead ?? launchCommand(spec, true, this.root);
     const { input, ...rest } = opts;
     // (sent with the launch: it waits for the job there)
-    const passing = input && spec.input && !spec.slurm ? this.passInput(spec.id, input) : undefined;
+    const passing = input && spec.input ? this.passInput(spec.id, input) : undefined;
     const followed = this.followWith(command, spec.id, { ...rest, offset: 0 }, ahead ? "" : secretInput(spec));
     // (the job has ended, or p goes: what is left of its input is not read)
     return followed.finally(() => passing?.then((passed) => passed?.channel.end()));
