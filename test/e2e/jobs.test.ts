@@ -303,6 +303,22 @@ describe("p rm and p prune", () => {
     expect((await lsJson("-a")).some((j) => j.id === id)).toBe(false);
   });
 
+  test("a job removed with rm --force while another p follows it: that p says so", async () => {
+    const follower = spawnP(["-n", "--", "echo started; sleep 60"], { env });
+    const out = follower.stdout.getReader();
+    try {
+      expect(new TextDecoder().decode((await out.read()).value)).toBe("started\n");
+      const id = (await lsJson()).find((j) => j.status === "running")!.id as string;
+      expect((await p(["rm", "--force", id.slice(0, 8)], { env })).code).toBe(0);
+      // (as the follower reads the job's end before or after it is removed)
+      const [code, said] = [await follower.exited, await new Response(follower.stderr).text()];
+      if (code === 64) expect(said).toContain(`job ${id.slice(0, 8)} was removed from p-w1 while p followed it`);
+      else expect([code, said]).toEqual([143, "[Job stopped: exit 143]\n"]);
+    } finally {
+      follower.kill();
+    }
+  });
+
   test("rm --force of jobs that end just as it runs removes every one, record and dirs", async () => {
     // the job ends somewhere between rm's look at its state and the removal
     const ids = await Promise.all([0, 1, 2, 3].map(() => detach("sleep 1")));

@@ -14,7 +14,11 @@ export function doneLine(
   if (how.ran === false && how.skipped) return pc.yellow("[Job skipped: a job it runs after did not succeed]");
   if (how.ran === false && how.stopped) return pc.yellow("[Job stopped before it started]");
   if (exitCode === null) return pc.yellow("[Job ended without an exit code: status unknown]");
-  const line = timedOut ? `[Job timed out: exit ${exitCode}]` : `[Job done: exit ${exitCode}]`;
+  const line = timedOut
+    ? `[Job timed out: exit ${exitCode}]`
+    : how.stopped
+      ? `[Job stopped: exit ${exitCode}]`
+      : `[Job done: exit ${exitCode}]`;
   return exitCode === 0 ? pc.green(line) : pc.red(line);
 }
 

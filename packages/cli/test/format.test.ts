@@ -49,7 +49,7 @@ describe("doneLine", () => {
     [0, {}, "[Job done: exit 0]"],
     [3, {}, "[Job done: exit 3]"],
     [124, { timedOut: true }, "[Job timed out: exit 124]"],
-    [143, { stopped: true, ran: true }, "[Job done: exit 143]"],
+    [143, { stopped: true, ran: true }, "[Job stopped: exit 143]"],
     [null, { stopped: true, ran: false }, "[Job stopped before it started]"],
     [null, { skipped: true, ran: false }, "[Job skipped: a job it runs after did not succeed]"],
     [null, { ran: true }, "[Job ended without an exit code: status unknown]"],

@@ -207,7 +207,15 @@ export class SshWorker implements WorkerBackend {
       void ended.then(({ code, signal }) => {
         if (pending) diagnostics.push(pending);
         if (status) return resolve({ ...status, bytes: progress.bytes, diagnostics });
-        if (code === SCRIPT_EXIT.noJob) return reject(new PError("job_not_found", `no job ${id} on ${this.name}`));
+        if (code === SCRIPT_EXIT.noJob)
+          return reject(
+            new PError(
+              "job_not_found",
+              found
+                ? `job ${id.slice(0, 8)} was removed from ${this.name} while p followed it`
+                : `no job ${id} on ${this.name}`,
+            ),
+          );
         if (code !== null || signal !== undefined)
           return reject(remoteFailure("", diagnostics.join("\n"), code, signal));
         reject(new StreamCut(found, progress.bytes, `lost the connection to ${this.name}`));

@@ -298,7 +298,8 @@ wait_exit() {
 # "p-status <exit code|unknown> <ended_at|-> <stopped|timeout|-> <log size>". The size lets the
 # client see whether it has every byte: GNU tail --pid may quit with unread data when it
 # lags behind a job that has ended, and the client then fetches the rest.
-# When the client goes away (stdin closes), the tail is ended too.
+# When the client goes away (stdin closes), the tail is ended too. Returns 3 where the job
+# is not on this worker, or was removed while followed.
 follow_job() {
   follow_dir=$1
   follow_from=$(($2 + 1))
@@ -377,7 +378,10 @@ follow_job() {
   follow_code=$file_line
   file_line "$follow_dir/ended_at" -
   end_mark "$follow_dir"
-  printf 'p-status %s %s %s %s\n' "$follow_code" "$file_line" "$end_mark" "$(wc -c <"$follow_dir/output.log")" >&2
+  follow_size=$(wc -c 2>/dev/null <"$follow_dir/output.log")
+  # (removed meanwhile, p rm --force from elsewhere: what was read may be part of nothing)
+  [ -d "$follow_dir" ] || return 3
+  printf 'p-status %s %s %s %s\n' "$follow_code" "$file_line" "$end_mark" "$follow_size" >&2
 }
 
 # sweep DAYS REMOVE: what no job owns, one "leftover <KiB> <path>" line each: work dirs a

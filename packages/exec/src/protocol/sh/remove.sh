@@ -19,7 +19,12 @@ for id in "$@"; do
   if [ "$remove" = yes ]; then
     # (a job removed while it waits never reads its input)
     release_input "$job"
-    rm -rf "$job" "$work" "$work$P_PART" || exit 1
+    # (the job dir goes from its name at once, in one rename: a follower reading its files
+    # meanwhile reads them all, or finds none)
+    gone=$P_JOBS/.$id.gone
+    rm -rf "$gone"
+    [ ! -d "$job" ] || mv "$job" "$gone" || exit 1
+    rm -rf "$gone" "$work" "$work$P_PART" || exit 1
   fi
   echo "$id $kib"
 done
