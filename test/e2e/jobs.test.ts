@@ -409,7 +409,12 @@ describe("p rm and p prune", () => {
       "p-w1",
       `mkdir ~/${layout.WORKDIRS_DIR}/${stale} ~/${layout.WORKDIRS_DIR}/${fresh} && touch -d '2 hours ago' ~/${layout.WORKDIRS_DIR}/${stale}`,
     );
-    const paths = [`${layout.WORKDIRS_DIR}/${stale}`, `${layout.MIRRORS_DIR}/${old}`];
+    // and job dirs a killed launch left half made, or a killed removal half removed
+    const [made, removed, making] = ["aa.new", "bb.gone", "cc.new"].map(
+      (s) => `${layout.JOBS_DIR}/.00000000-0000-4000-8000-0000000000${s}`,
+    );
+    asWorker("p-w1", `mkdir ~/${made} ~/${removed} ~/${making} && touch -d '2 hours ago' ~/${made} ~/${removed}`);
+    const paths = [`${layout.WORKDIRS_DIR}/${stale}`, `${layout.MIRRORS_DIR}/${old}`, made!, removed!];
 
     const dry = JSON.parse((await p(["prune", "--dry-run", "--json"], { env })).stdout);
     const listed = dry.workers.flatMap((x: { leftovers: { path: string }[] }) => x.leftovers.map((l) => l.path));
@@ -428,8 +433,10 @@ describe("p rm and p prune", () => {
       `workdirs/${stale}`,
     ])
       expect(existsSync(onWorkerPath("p-w1", `${layout.P_DIR}/${gone}`))).toBe(false);
+    for (const gone of [made!, removed!]) expect(existsSync(onWorkerPath("p-w1", gone))).toBe(false);
     for (const kept of [`mirrors/${recent}`, `mirrors/${recent}.spare`, `workdirs/${fresh}`])
       expect(existsSync(onWorkerPath("p-w1", `${layout.P_DIR}/${kept}`))).toBe(true);
+    expect(existsSync(onWorkerPath("p-w1", making!))).toBe(true);
   });
 });
 

@@ -7,7 +7,8 @@ import { PError } from "../errors.ts";
  * which relative paths are relative to) unless the worker names another (a cluster's
  * shared file system, e.g. /scratch/<user>/p):
  *
- *   .p/jobs/<id>/         the job's record: JOB_FILES
+ *   .p/jobs/<id>/         the job's record: JOB_FILES; .<id>.new while its launch makes
+ *                         it, .<id>.gone while a removal deletes it
  *   .p/workdirs/<id>/     its work dir; <id>.part while a sync makes it
  *   .p/mirrors/<key>      a client directory as last synced (see mirrorDir), with
  *                         <key>.lock (held by a sync and its background work, its mtime

@@ -385,11 +385,12 @@ follow_job() {
 }
 
 # sweep DAYS REMOVE: what no job owns, one "leftover <KiB> <path>" line each: work dirs a
-# killed sync left half made (untouched for an hour), and mirrors no sync has used for
-# DAYS days (with all that shares their name), skipped while a sync holds them.
+# killed sync left half made, and job dirs a killed launch left half made or a killed
+# removal half removed (untouched for an hour), and mirrors no sync has used for DAYS days
+# (with all that shares their name), skipped while a sync holds them.
 # With REMOVE=yes they are deleted.
 sweep() {
-  for sweep_part in "$P_WORKDIRS"/*"$P_PART"; do
+  for sweep_part in "$P_WORKDIRS"/*"$P_PART" "$P_JOBS"/.*.new "$P_JOBS"/.*.gone; do
     [ -d "$sweep_part" ] || continue
     [ -n "$(find "$sweep_part" -maxdepth 0 -mmin +60)" ] || continue
     sweep_kib=$(du -sk "$sweep_part" | cut -f1)
