@@ -206,6 +206,20 @@ describe("p stop", () => {
     });
   });
 
+  test("a followed job stopped from elsewhere: its follower says it was stopped, with its exit code", async () => {
+    const follower = spawnP(["-n", "--", "echo started; sleep 60"], { env });
+    try {
+      const out = follower.stdout.getReader();
+      expect(new TextDecoder().decode((await out.read()).value)).toBe("started\n");
+      const id = (await lsJson()).find((j) => j.status === "running")!.id as string;
+      expect((await p(["stop", id.slice(0, 8)], { env })).code).toBe(0);
+      expect(await follower.exited).toBe(143);
+      expect(await new Response(follower.stderr).text()).toBe("[Job stopped: exit 143]\n");
+    } finally {
+      follower.kill();
+    }
+  });
+
   test("a job that ended before the stop reached it keeps its own exit code, and its record says so", async () => {
     const id = await detach("exit 5");
     await waitFor(() => ended("p-w1", id));
