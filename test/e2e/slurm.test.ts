@@ -151,7 +151,9 @@ describe("jobs", () => {
   });
 
   test("p stop cancels the job with scancel: every process of it ends", async () => {
-    const id = await detach(["--", "trap 'echo TERM; exit 9' TERM; sleep 301 & sleep 302 & wait"]);
+    // (Slurm's TERM may reach the sleeps first, and a plain wait would end the job, 0, before
+    // the TERM reached its shell: the job waits until its own TERM comes)
+    const id = await detach(["--", "trap 'echo TERM; exit 9' TERM; sleep 301 & sleep 302 & while :; do wait; done"]);
     await waitFor(() => processes("^sleep 30[12]$").length === 2, 15_000);
     const r = await p(["stop", id.slice(0, 8)], { env });
     expect(r).toMatchObject({ code: 0, stdout: `Stopped job ${id.slice(0, 8)}\n` });
