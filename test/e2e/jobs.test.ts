@@ -4,6 +4,7 @@ import { join } from "node:path";
 import {
   asWorker,
   jobDirOf,
+  lastJob,
   layout,
   onWorkerPath,
   p,
@@ -37,6 +38,13 @@ const lsJson = async (...flags: string[]) =>
 const recordPath = (id: string) => join(env.XDG_DATA_HOME!, "p", "jobs", `${id}.json`);
 const record = (id: string) => JSON.parse(readFileSync(recordPath(id), "utf8")) as Record<string, unknown>;
 const ended = (user: string, id: string) => existsSync(join(jobDirOf(user, id), "exitcode"));
+/** A followed job that has started (its first line shown), and its id; the caller kills the follower. */
+async function startedFollower() {
+  const follower = spawnP(["-n", "--", "echo started; sleep 60"], { env });
+  const first = await follower.stdout.getReader().read();
+  expect(new TextDecoder().decode(first.value)).toBe("started\n");
+  return { follower, id: lastJob(env)!.id };
+}
 /** Live (non-zombie) processes of a job's process group, as seen on the worker. */
 const liveInGroup = (user: string, id: string) => {
   const pgid = readFileSync(join(jobDirOf(user, id), "pid"), "utf8").trim();
@@ -207,11 +215,8 @@ describe("p stop", () => {
   });
 
   test("a followed job stopped from elsewhere: its follower says it was stopped, with its exit code", async () => {
-    const follower = spawnP(["-n", "--", "echo started; sleep 60"], { env });
+    const { follower, id } = await startedFollower();
     try {
-      const out = follower.stdout.getReader();
-      expect(new TextDecoder().decode((await out.read()).value)).toBe("started\n");
-      const id = (await lsJson()).find((j) => j.status === "running")!.id as string;
       expect((await p(["stop", id.slice(0, 8)], { env })).code).toBe(0);
       expect(await follower.exited).toBe(143);
       expect(await new Response(follower.stderr).text()).toBe("[Job stopped: exit 143]\n");
@@ -318,11 +323,8 @@ describe("p rm and p prune", () => {
   });
 
   test("a job removed with rm --force while another p follows it: that p says so", async () => {
-    const follower = spawnP(["-n", "--", "echo started; sleep 60"], { env });
-    const out = follower.stdout.getReader();
+    const { follower, id } = await startedFollower();
     try {
-      expect(new TextDecoder().decode((await out.read()).value)).toBe("started\n");
-      const id = (await lsJson()).find((j) => j.status === "running")!.id as string;
       expect((await p(["rm", "--force", id.slice(0, 8)], { env })).code).toBe(0);
       // (as the follower reads the job's end before or after it is removed)
       const [code, said] = [await follower.exited, await new Response(follower.stderr).text()];

@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # input.sh ID: what comes on stdin is job ID's stdin (the client's own, passed on), through
 # the fifo its launch makes for it (see job_input). Sent with the launch, it waits for the
-# job to appear (for 10 s at most), says the input is coming (stdin.on, which the job's
+# job to appear (for 11 s at most), says the input is coming (stdin.on, which the job's
 # runner waits for), then writes it as the job reads it, until stdin ends (the job then
 # reads its end) or the job stops reading (what is left is not read).
 job=$P_JOBS/$1
