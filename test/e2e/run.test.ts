@@ -654,7 +654,7 @@ describe("sync", () => {
     expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toBe("mirror\nBAD!");
   });
 
-  test("a group's syncs of one directory to one worker follow one another, each over what the one before left: none refused", async () => {
+  test("a group's syncs of one directory to one worker follow one another, each over what the one before left: none refused, none whole", async () => {
     const cwd = scratch("chain");
     const env = syncKinds("chain");
     writeFileSync(join(cwd, "a.txt"), "one");
@@ -671,9 +671,10 @@ describe("sync", () => {
       .split("\n")
       .map((l) => l.replace(/^\[[^\]]*\] /, ""));
     expect(lines.sort()).toEqual(["1 two", "2 two", "3 two"]);
-    // none refused: the first took the spare, the second (its spare not made again yet) the
-    // mirror itself, as a first run does, and the third, the mirror made again, was whole
-    expect(readFileSync(env.P_SYNC_KINDS!, "utf8")).toBe("whole\nwhole\nonly\nonly\nwhole\n");
+    // none refused, and none whole: the first took the spare; the second (its spare not
+    // made again yet, and the third to follow) a copy of the mirror, which it left as the
+    // first had, so the third sent only what changed since (nothing)
+    expect(readFileSync(env.P_SYNC_KINDS!, "utf8")).toBe("whole\nwhole\nonly\nonly\nonly\n");
   });
 
   test("the copy that makes a mirror's next spare gives way to jobs: nice, and its session's scheduler group too", async () => {

@@ -38,14 +38,16 @@ describe("layout", () => {
   test("the mirror's remote command carries the root, the mirror and the work dir as quoted arguments", () => {
     const cmd = mirrorCommand(".p/mirrors/it's", `${workDir(ID)}/`);
     expect(cmd).toStartWith("sh -c '");
-    expect(cmd).toEndWith(` p-mirror .p '.p/mirrors/it'\\''s' .p/workdirs/${ID} - no - -`);
+    expect(cmd).toEndWith(` p-mirror .p '.p/mirrors/it'\\''s' .p/workdirs/${ID} - no - - no`);
     const elsewhere = mirrorCommand(
       mirrorDir({ uid: 1, host: "h", path: "/a" }, "/scratch/me/p"),
       workDir(ID, "/scratch/me/p"),
       { root: "/scratch/me/p" },
     );
     expect(elsewhere).toMatch(
-      new RegExp(` p-mirror /scratch/me/p /scratch/me/p/mirrors/[0-9a-f]{24} /scratch/me/p/workdirs/${ID} - no - -$`),
+      new RegExp(
+        ` p-mirror /scratch/me/p /scratch/me/p/mirrors/[0-9a-f]{24} /scratch/me/p/workdirs/${ID} - no - - no$`,
+      ),
     );
   });
 
@@ -59,17 +61,21 @@ describe("layout", () => {
       { uid: 1000, host: "laptop", repository: "remote:git@host:org/lib.git" },
     ])
       expect(mirrorFamily(other)).not.toBe(family);
-    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { family })).toEndWith(` ${family} no - -`);
-    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { family, seed: true })).toEndWith(` ${family} yes - -`);
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { family })).toEndWith(` ${family} no - - no`);
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { family, seed: true })).toEndWith(` ${family} yes - - no`);
     expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), { family: "x; rm -rf ~" })).toThrow("is not a hash");
   });
 
   test("a sync's marks: the one it leaves the mirror, and the one a sync of what changed expects there; no other text", () => {
     const next = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
     const expect_ = "Ab_9-xyZ";
-    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next } })).toEndWith(` - no - ${next}`);
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next } })).toEndWith(` - no - ${next} no`);
     expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next, expect: expect_ } })).toEndWith(
-      ` - no ${expect_} ${next}`,
+      ` - no ${expect_} ${next} no`,
+    );
+    // (another sync of the tree into another job's work dir comes right after: the mirror stays)
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next }, follows: true })).toEndWith(
+      ` - no - ${next} yes`,
     );
     for (const bad of ["short", "has space in it", "x'; rm -rf ~; '", "a".repeat(65)])
       expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next: bad } })).toThrow("is not one");

@@ -100,6 +100,7 @@ export function planJobSync(
     rsh?: string;
     only?: string[];
     token?: { next: string; expect?: string };
+    follows?: boolean;
   } = {},
 ): SyncPlan {
   const target = parseConnection(worker.connection);
@@ -124,6 +125,7 @@ export function planJobSync(
       ...(family !== undefined && { family }),
       seed,
       ...(opts.token && { token: opts.token }),
+      ...(opts.follows && { follows: true }),
     }),
     exclude: [...exclude, ...(overlay?.exclude ?? [])],
     compress: true,
@@ -340,6 +342,8 @@ export async function syncJob(
         ...(overlay && { overlay }),
         ...(first !== undefined && { first }),
         ...(relay && { rsh: relay.rsh }),
+        // (another sync of this p waits for this one's mirror: a group's, all begun by now)
+        ...(lastSyncs.get(mirror) !== mine && { follows: true }),
         ...more,
       });
     const sync = (more: Parameters<typeof plan>[0]) =>

@@ -371,6 +371,12 @@ export interface MirrorSyncOptions {
    * says STALE_MARK).
    */
   token?: { next: string; expect?: string };
+  /**
+   * Another sync of the same tree into another job's work dir comes right after this one
+   * (a group's): the mirror stays as it is, and the job's work dir is copied from it where
+   * no spare is ready.
+   */
+  follows?: boolean;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]{8,64}$/;
@@ -393,6 +399,7 @@ export function mirrorCommand(mirrorDir: string, workDir: string, opts: MirrorSy
     opts.seed ? "yes" : "no",
     token?.expect ?? "-",
     token?.next ?? "-",
+    opts.follows ? "yes" : "no",
   ];
   return scriptCommand("mirror", args, opts.root);
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# mirror.sh MIRROR WORKDIR FAMILY SEED EXPECT NEXT RSYNC-ARGS...
+# mirror.sh MIRROR WORKDIR FAMILY SEED EXPECT NEXT FOLLOWS RSYNC-ARGS...
 # The worker side of a sync, run as rsync's remote command under the mirror's lock, so
 # that two jobs from one client directory never mix their trees:
 # 1. rsync brings MIRROR (the client directory as last synced) up to date;
@@ -17,7 +17,11 @@
 # renamed into the work dir, and the background makes the mirror again out of a copy of
 # the work dir, keeping only the files the job has not touched (their ctime, which no
 # process can set, is not newer than a mark made before the job could start), then the
-# spare. Where find lacks -cnewer, the mirror is copied to the work dir first instead.
+# spare. Where find lacks -cnewer, the mirror is copied to the work dir first instead, as
+# it is where FOLLOWS is yes: another sync of the same tree into another job's work dir
+# comes at once (a group's), which then finds the mirror as this one left it (a quick sync
+# of nothing changed, a copy, and a spare made meanwhile for the one after), not a mirror
+# to make again twice over (its copy, then its spare's) before it can start.
 # A first sync from a new checkout of a repository that has a mirror here already (the same
 # FAMILY: the same client user and repository; - for none) starts from that mirror's spare,
 # which becomes this one's mirror (one rename: nothing copied), and rsync keeps of it only
@@ -33,8 +37,8 @@
 # (then it says p-mirror-moved).
 # A work dir only ever appears complete, and no job can change the mirror, the spare or
 # another job's files.
-mirror=$1 work=$2 family=$3 seed_ok=$4 expect=$5 next=$6
-shift 6
+mirror=$1 work=$2 family=$3 seed_ok=$4 expect=$5 next=$6 follows=$7
+shift 7
 spare=$mirror$P_SPARE
 abs "$mirror"
 # shellcheck disable=SC2154 # set by abs
@@ -285,7 +289,7 @@ if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
   exit 0
 fi
 rm -rf "$spare"
-if find "$lock" -cnewer "$lock" >/dev/null 2>&1 && touch "$lock" && clock_ticked; then
+if [ "$follows" != yes ] && find "$lock" -cnewer "$lock" >/dev/null 2>&1 && touch "$lock" && clock_ticked; then
   : >"$token"
   mv "$mirror" "$work" || exit 11
   echo p-mirror-moved >&2
