@@ -18,6 +18,10 @@ interface Job {
   worker: string;
   status: string;
   exit_code: number | null;
+  started_at: number;
+  run_started_at: number;
+  ended_at: number;
+  duration_s: number;
   group?: string;
   each?: Record<string, string>;
 }
@@ -184,6 +188,15 @@ describe("--each", () => {
           .sort(),
       );
       const jobs = (await lsJson("-a")).slice(-6);
+      // each one's duration is how long it ran (a second), not how long it waited before: a
+      // third job on a worker waited a second for a slot
+      for (const j of jobs) {
+        expect(j.run_started_at).toBeGreaterThanOrEqual(j.started_at);
+        expect(j.duration_s).toBe(j.ended_at - j.run_started_at);
+        expect(j.duration_s).toBeLessThanOrEqual(2);
+      }
+      expect(jobs.filter((j) => j.run_started_at - j.started_at >= 1).length).toBeGreaterThanOrEqual(2);
+      expect(r.stderr).not.toMatch(/ 0:00:0[3-9]\n/);
       expect(jobs.map((j) => j.each)).toEqual([
         { A: "1", B: "x" },
         { A: "1", B: "y" },

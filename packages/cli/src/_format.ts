@@ -62,8 +62,10 @@ export function bytes(n: number): string {
 
 const now = () => Math.floor(Date.now() / 1000);
 
+/** How long a job ran: from when it began to run (else from when p started it), to its end or now. */
 export function durationS(j: JobRecord): number {
-  return Math.max(0, (j.ended_at ?? (j.status === "running" ? now() : j.started_at)) - j.started_at);
+  const from = j.run_started_at ?? j.started_at;
+  return Math.max(0, (j.ended_at ?? (j.status === "running" ? now() : from)) - from);
 }
 
 export const clock = (s: number) =>
@@ -105,6 +107,7 @@ export function jobJson(j: JobRecord, unverified = false) {
     ...(j.status === "queued" && { waiting_for: j.waiting_for ?? null }),
     exit_code: j.exit_code,
     started_at: j.started_at,
+    ...(j.run_started_at && { run_started_at: j.run_started_at }),
     ended_at: j.ended_at,
     duration_s: durationS(j),
     ...(j.error && { error: j.error }),

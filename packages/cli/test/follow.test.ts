@@ -19,6 +19,7 @@ function worker(cutAt: number | undefined, calls: { offset: number }[]): WorkerB
     return {
       exitCode: 0,
       endedAt: 1,
+      startedAt: 1,
       stopped: false,
       timedOut: false,
       skipped: false,

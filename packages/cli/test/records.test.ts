@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { RemoteState } from "@p/exec/protocol";
 import type { JobRecord } from "@p/store";
+import { durationS } from "../src/_format.ts";
 import { applyState } from "../src/lib/records.ts";
 
 // What a Slurm worker says becomes the record: Slurm's word kept as it last said it.
@@ -44,6 +45,7 @@ describe("applyState with Slurm's word", () => {
         state: "exited",
         exitCode: 3,
         endedAt: 9,
+        startedAt: 5,
         stopped: false,
         timedOut: false,
         skipped: false,
@@ -58,6 +60,7 @@ describe("applyState with Slurm's word", () => {
         state: "exited",
         exitCode: 0,
         endedAt: 9,
+        startedAt: 5,
         stopped: false,
         timedOut: false,
         skipped: false,
@@ -68,11 +71,48 @@ describe("applyState with Slurm's word", () => {
     [
       "ended as a follow saw it (no word of Slurm's): no state from before",
       { ...job, slurm: { job_id: "7", state: "PENDING", reason: "Resources" } },
-      { state: "exited", exitCode: 0, endedAt: 9, stopped: false, timedOut: false, skipped: false },
+      { state: "exited", exitCode: 0, endedAt: 9, startedAt: 5, stopped: false, timedOut: false, skipped: false },
       { status: "done", slurm: { job_id: "7" } },
     ],
   ])("%s", (_, record, state, expected) => {
     expect(applyState(record, state)).toMatchObject(expected);
     expect(applyState(record, state).slurm).toEqual(expected.slurm!);
+  });
+});
+
+// A job's duration is how long it ran: from when the worker says it began (after its sync
+// and any wait in the queue), by the worker's clock, as its end is.
+describe("when a job began to run, and its duration", () => {
+  const exited = {
+    state: "exited",
+    exitCode: 0,
+    endedAt: 109,
+    stopped: false,
+    timedOut: false,
+    skipped: false,
+  } as const;
+  const queued: JobRecord = { ...job, status: "queued", waiting_for: "slot", started_at: 100 };
+  test.each<[string, JobRecord, RemoteState, Partial<JobRecord>, number]>([
+    ["queued, then running: since it began", queued, { state: "running", startedAt: 104 }, { run_started_at: 104 }, -1],
+    ["running, its start not written yet", queued, { state: "running" }, { run_started_at: undefined }, -1],
+    ["ended after 5 s in the queue: it ran 5 s", queued, { ...exited, startedAt: 104 }, { run_started_at: 104 }, 5],
+    [
+      "stopped while queued: it never ran",
+      queued,
+      { ...exited, exitCode: null, startedAt: null, stopped: true },
+      { run_started_at: undefined },
+      9,
+    ],
+    [
+      "ended, said of a job whose start was known",
+      { ...job, started_at: 100, run_started_at: 101 },
+      { ...exited, startedAt: 101 },
+      { run_started_at: 101 },
+      8,
+    ],
+  ])("%s", (_, record, state, expected, seconds) => {
+    const after = applyState(record, state);
+    expect(after.run_started_at).toBe(expected.run_started_at!);
+    if (seconds >= 0) expect(durationS(after)).toBe(seconds);
   });
 });

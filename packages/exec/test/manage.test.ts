@@ -55,11 +55,13 @@ describe("status.sh", () => {
     }
     Bun.sleepSync(100);
     const states = parseStatusReport(sh(statusCommand([running.id, exited.id, lost.id, gone])).out);
-    expect(states.get(running.id)).toEqual({ state: "running" });
+    // (each with when it began to run, as the worker's clock says)
+    expect(states.get(running.id)).toEqual({ state: "running", startedAt: expect.any(Number) });
     expect(states.get(exited.id)).toEqual({
       state: "exited",
       exitCode: 4,
       endedAt: expect.any(Number),
+      startedAt: expect.any(Number),
       stopped: false,
       timedOut: false,
       skipped: false,
@@ -86,6 +88,7 @@ describe("stop.sh", () => {
         state: "exited",
         exitCode: 143,
         endedAt: expect.any(Number),
+        startedAt: expect.any(Number),
         stopped: true,
         timedOut: false,
         skipped: false,
@@ -114,6 +117,7 @@ describe("stop.sh", () => {
         state: "exited",
         exitCode: 0,
         endedAt: expect.any(Number),
+        startedAt: expect.any(Number),
         stopped: false,
         timedOut: false,
         skipped: false,
@@ -127,7 +131,15 @@ describe("stop.sh", () => {
     const report = parseStopReport(sh(stopCommand(job.id, 1)).out);
     expect(report).toEqual({
       stopped: false,
-      state: { state: "exited", exitCode: 7, endedAt: 1700000000, stopped: false, timedOut: false, skipped: false },
+      state: {
+        state: "exited",
+        exitCode: 7,
+        endedAt: 1700000000,
+        startedAt: 1699999990,
+        stopped: false,
+        timedOut: false,
+        skipped: false,
+      },
     });
     expect(existsSync(join(job.j, "stopped"))).toBe(false);
   });
@@ -144,6 +156,7 @@ function ending(code: number) {
   const gone = Bun.spawnSync(["sh", "-c", "echo $$"]).stdout.toString().trim();
   writeFileSync(join(j, "pid"), `${gone}\n`);
   writeFileSync(join(j, "output.log"), "");
+  writeFileSync(join(j, "started_at"), "1699999990\n");
   const runner = Bun.spawn(["sh", "-c", `sleep 0.4; echo 1700000000 >"$0/ended_at"; echo ${code} >"$0/exitcode"`, j]);
   writeFileSync(join(j, "runner"), String(runner.pid));
   return { id, j };

@@ -16,30 +16,58 @@ describe("parseStateLine", () => {
     [`${ID} running`, { state: "running" }],
     [`${ID} lost`, { state: "lost" }],
     [`${ID} gone`, { state: "gone" }],
+    [`${ID} running 1699999990`, { state: "running", startedAt: 1699999990 }],
     [
-      `${ID} exited 0 1700000000 -`,
-      { state: "exited", exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false, skipped: false },
+      `${ID} exited 0 1700000000 - 1699999990`,
+      {
+        state: "exited",
+        exitCode: 0,
+        endedAt: 1700000000,
+        startedAt: 1699999990,
+        stopped: false,
+        timedOut: false,
+        skipped: false,
+      },
     ],
     [
-      `${ID} exited 143 1700000000 stopped`,
-      { state: "exited", exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false, skipped: false },
+      `${ID} exited 143 1700000000 stopped 1699999990`,
+      {
+        state: "exited",
+        exitCode: 143,
+        endedAt: 1700000000,
+        startedAt: 1699999990,
+        stopped: true,
+        timedOut: false,
+        skipped: false,
+      },
     ],
     [
-      `${ID} exited 3 - -\n`,
-      { state: "exited", exitCode: 3, endedAt: null, stopped: false, timedOut: false, skipped: false },
+      `${ID} exited 3 - - -\n`,
+      { state: "exited", exitCode: 3, endedAt: null, startedAt: null, stopped: false, timedOut: false, skipped: false },
     ],
     [
-      `${ID} exited - 1700000000 skipped`,
-      { state: "exited", exitCode: null, endedAt: 1700000000, stopped: false, timedOut: false, skipped: true },
+      `${ID} exited - 1700000000 skipped -`,
+      {
+        state: "exited",
+        exitCode: null,
+        endedAt: 1700000000,
+        startedAt: null,
+        stopped: false,
+        timedOut: false,
+        skipped: true,
+      },
     ],
     [`${ID} queued slot`, { state: "queued", waitingFor: "slot" }],
     [`${ID} queued after 3f2a1b9c`, { state: "queued", waitingFor: "after 3f2a1b9c" }],
     [`${ID} queued`, undefined],
-    [`${ID} exited  - -`, undefined],
-    [`${ID} exited x 1 -`, undefined],
-    [`${ID} exited 0 1 maybe`, undefined],
+    [`${ID} exited  - - -`, undefined],
+    [`${ID} exited x 1 - -`, undefined],
+    [`${ID} exited 0 1 maybe -`, undefined],
+    [`${ID} exited 0 1 - soon`, undefined],
+    [`${ID} exited 0 1 -`, undefined],
     [`${ID} exited 0 1`, undefined],
     [`${ID} running extra`, undefined],
+    [`${ID} running 1 2`, undefined],
     [`${ID} sleeping`, undefined],
     [`${ID}`, undefined],
     ["", undefined],
@@ -49,10 +77,13 @@ describe("parseStateLine", () => {
 
   test("a report keeps each job's line and skips noise", () => {
     const other = "00000000-0000-4000-8000-000000000002";
-    const report = parseStatusReport(`${ID} running\nnoise from a profile\n${other} exited 1 5 -\n`);
+    const report = parseStatusReport(`${ID} running\nnoise from a profile\n${other} exited 1 5 - 4\n`);
     expect([...report]).toEqual([
       [ID, { state: "running" }],
-      [other, { state: "exited", exitCode: 1, endedAt: 5, stopped: false, timedOut: false, skipped: false }],
+      [
+        other,
+        { state: "exited", exitCode: 1, endedAt: 5, startedAt: 4, stopped: false, timedOut: false, skipped: false },
+      ],
     ]);
   });
 });
@@ -67,7 +98,7 @@ describe("a Slurm worker's status report", () => {
         `${ID} slurm 41 PENDING - Resources`,
         `${other} running`,
         `${other} slurm 42 RUNNING node17 None`,
-        `${third} exited 0 9 -`,
+        `${third} exited 0 9 - 8`,
         `${third} slurm 43 - - -`,
         "",
       ].join("\n"),
@@ -102,26 +133,72 @@ describe("a Slurm worker's status report", () => {
 describe("parseFollowStatus", () => {
   test.each([
     [
-      "p-status 0 1700000000 - 12\n",
-      { exitCode: 0, endedAt: 1700000000, stopped: false, timedOut: false, skipped: false, ran: true, size: 12 },
+      "p-status 0 1700000000 - 1699999990 12\n",
+      {
+        exitCode: 0,
+        endedAt: 1700000000,
+        startedAt: 1699999990,
+        stopped: false,
+        timedOut: false,
+        skipped: false,
+        ran: true,
+        size: 12,
+      },
     ],
     [
-      "p-status 143 1700000000 stopped 0",
-      { exitCode: 143, endedAt: 1700000000, stopped: true, timedOut: false, skipped: false, ran: true, size: 0 },
+      "p-status 143 1700000000 stopped 1699999990 0",
+      {
+        exitCode: 143,
+        endedAt: 1700000000,
+        startedAt: 1699999990,
+        stopped: true,
+        timedOut: false,
+        skipped: false,
+        ran: true,
+        size: 0,
+      },
     ],
     [
-      "p-status unknown - - 5",
-      { exitCode: null, endedAt: null, stopped: false, timedOut: false, skipped: false, ran: true, size: 5 },
+      "p-status unknown - - - 5",
+      {
+        exitCode: null,
+        endedAt: null,
+        startedAt: null,
+        stopped: false,
+        timedOut: false,
+        skipped: false,
+        ran: true,
+        size: 5,
+      },
     ],
     [
-      "p-status - 1700000000 skipped 0",
-      { exitCode: null, endedAt: 1700000000, stopped: false, timedOut: false, skipped: true, ran: false, size: 0 },
+      "p-status - 1700000000 skipped - 0",
+      {
+        exitCode: null,
+        endedAt: 1700000000,
+        startedAt: null,
+        stopped: false,
+        timedOut: false,
+        skipped: true,
+        ran: false,
+        size: 0,
+      },
     ],
     [
-      "p-status - 1700000000 stopped 0",
-      { exitCode: null, endedAt: 1700000000, stopped: true, timedOut: false, skipped: false, ran: false, size: 0 },
+      "p-status - 1700000000 stopped - 0",
+      {
+        exitCode: null,
+        endedAt: 1700000000,
+        startedAt: null,
+        stopped: true,
+        timedOut: false,
+        skipped: false,
+        ran: false,
+        size: 0,
+      },
     ],
     ["p-status 0 1700000000 -", undefined],
+    ["p-status 0 1700000000 - 12", undefined],
     ["p-status", undefined],
     ["hello", undefined],
   ])("%p", (line, status) => {
@@ -132,17 +209,33 @@ describe("parseFollowStatus", () => {
 describe("parseStopReport", () => {
   test.each([
     [
-      `stopped\n${ID} exited 143 9 stopped\n`,
+      `stopped\n${ID} exited 143 9 stopped 8\n`,
       {
         stopped: true,
-        state: { state: "exited", exitCode: 143, endedAt: 9, stopped: true, timedOut: false, skipped: false },
+        state: {
+          state: "exited",
+          exitCode: 143,
+          endedAt: 9,
+          startedAt: 8,
+          stopped: true,
+          timedOut: false,
+          skipped: false,
+        },
       },
     ],
     [
-      `finished\n${ID} exited 0 9 -\n`,
+      `finished\n${ID} exited 0 9 - 8\n`,
       {
         stopped: false,
-        state: { state: "exited", exitCode: 0, endedAt: 9, stopped: false, timedOut: false, skipped: false },
+        state: {
+          state: "exited",
+          exitCode: 0,
+          endedAt: 9,
+          startedAt: 8,
+          stopped: false,
+          timedOut: false,
+          skipped: false,
+        },
       },
     ],
     ["stopped\n", { stopped: true, state: undefined }],

@@ -48,6 +48,7 @@ describe("launch + follow", () => {
     expect(statusOf(r.err)).toEqual({
       exitCode: Number(code),
       endedAt: expect.any(Number),
+      startedAt: expect.any(Number),
       stopped: false,
       timedOut: false,
       skipped: false,
@@ -150,6 +151,7 @@ describe("launch + follow", () => {
     expect(statusOf((await sh(followCommand(id))).err)).toEqual({
       exitCode: null,
       endedAt: null,
+      startedAt: expect.any(Number),
       stopped: false,
       timedOut: false,
       skipped: false,

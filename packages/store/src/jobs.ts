@@ -28,8 +28,13 @@ export interface JobRecord {
   cwd: string;
   status: JobStatus;
   exit_code: number | null;
-  /** Unix seconds. */
+  /** Unix seconds: when p started it (before its sync). */
   started_at: number;
+  /**
+   * Unix seconds, by the worker's clock (as ended_at is): when it began to run, after its
+   * sync and any wait in the queue; once the worker has said.
+   */
+  run_started_at?: number;
   /** Unix milliseconds at creation: orders jobs started within the same second. */
   created_ms?: number;
   ended_at: number | null;

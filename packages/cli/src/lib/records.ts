@@ -33,8 +33,8 @@ export function newRecord(id: string, worker: Worker, argv: string[], command: s
 /** A followed job's last status line, as the state it says. */
 export function stateOfFollow(s: FollowStatus): RemoteState {
   if (s.exitCode === null && s.ran) return { state: "lost" };
-  const { exitCode, endedAt, stopped, timedOut, skipped } = s;
-  return { state: "exited", exitCode, endedAt, stopped, timedOut, skipped };
+  const { exitCode, endedAt, startedAt, stopped, timedOut, skipped } = s;
+  return { state: "exited", exitCode, endedAt, startedAt, stopped, timedOut, skipped };
 }
 
 /** The record a worker's answer implies: the one place a worker's word becomes a status. */
@@ -50,9 +50,12 @@ export function applyState(record: JobRecord, s: RemoteState): JobRecord {
         : record;
   const { follow_offset, client_pid, waiting_for, ...settled } = job;
   const { waiting_for: _, ...started } = job;
+  // (when it began to run, once the worker says: after its sync and any wait in the queue)
+  const ran = (s.state === "running" || s.state === "exited") && s.startedAt ? { run_started_at: s.startedAt } : {};
   switch (s.state) {
     case "running":
-      return job.status === "queued" ? { ...started, status: "running" } : job;
+      if (job.status === "queued") return { ...started, ...ran, status: "running" };
+      return ran.run_started_at && job.run_started_at !== ran.run_started_at ? { ...job, ...ran } : job;
     case "queued":
       return job.status === "queued" && waiting_for === s.waitingFor
         ? job
@@ -60,6 +63,7 @@ export function applyState(record: JobRecord, s: RemoteState): JobRecord {
     case "exited":
       return {
         ...settled,
+        ...ran,
         status: s.skipped ? "skipped" : s.stopped ? "stopped" : s.timedOut ? "timeout" : "done",
         exit_code: s.exitCode,
         ended_at: s.endedAt ?? job.ended_at ?? now(),

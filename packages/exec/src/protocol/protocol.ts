@@ -44,6 +44,8 @@ export interface FollowStatus {
   /** Null if the job has no exit code: it is lost, or it never ran (`ran` false). */
   exitCode: number | null;
   endedAt: number | null;
+  /** When it began to run (after its sync and any wait in the queue), by the worker's clock; null if never. */
+  startedAt: number | null;
   /** Ended by `stop`. */
   stopped: boolean;
   /** Ended by its time limit (its exit code is then 124). */
@@ -65,19 +67,22 @@ const marks = (mark: EndMark) => ({
   skipped: mark === "skipped",
 });
 
+const epoch = (field: string) => (field === "-" ? null : Number(field));
+
 /**
- * `p-status <exit code|-|unknown> <ended_at|-> <stopped|timeout|skipped|-> <log size>` (- for
- * a job that never ran); undefined if `line` is not one.
+ * `p-status <exit code|-|unknown> <ended_at|-> <stopped|timeout|skipped|-> <started_at|->
+ * <log size>` (- for a job that never ran); undefined if `line` is not one.
  */
 export function parseFollowStatus(line: string): FollowStatus | undefined {
-  const m = /^p-status (\d+|-|unknown) (\d+|-) (stopped|timeout|skipped|-) +(\d+)$/.exec(line.trim());
+  const m = /^p-status (\d+|-|unknown) (\d+|-) (stopped|timeout|skipped|-) (\d+|-) +(\d+)$/.exec(line.trim());
   if (!m) return undefined;
   return {
     exitCode: /^\d+$/.test(m[1]!) ? Number(m[1]) : null,
-    endedAt: m[2] === "-" ? null : Number(m[2]),
+    endedAt: epoch(m[2]!),
+    startedAt: epoch(m[4]!),
     ...marks(m[3] as EndMark),
     ran: m[1] !== "-",
-    size: Number(m[4]),
+    size: Number(m[5]),
   };
 }
 
@@ -93,7 +98,8 @@ export interface SlurmInfo {
 export type RemoteState = JobState & { slurm?: SlurmInfo };
 
 type JobState =
-  | { state: "running" }
+  /** Running; since `startedAt` (the worker's clock), where the worker has written it yet. */
+  | { state: "running"; startedAt?: number }
   /** Waiting in the worker's queue, for: slot, gpu, exclusive, or `after <short id>`. */
   | { state: "queued"; waitingFor: string }
   /** Ended; `exitCode` null if it never ran (stopped while queued, or skipped). */
@@ -101,6 +107,8 @@ type JobState =
       state: "exited";
       exitCode: number | null;
       endedAt: number | null;
+      /** When it began to run; null if it never did (or the worker cannot say). */
+      startedAt: number | null;
       stopped: boolean;
       timedOut: boolean;
       skipped: boolean;
@@ -112,16 +120,19 @@ type JobState =
 
 /** One `<id> <state...>` line (see job_state in lib.sh); undefined if it is not one. */
 export function parseStateLine(line: string): [string, JobState] | undefined {
-  const [id, state, code, ended, mark, ...rest] = line.trim().split(" ");
+  const [id, state, code, ended, mark, began, ...rest] = line.trim().split(" ");
   if (!id) return undefined;
   if (state === "queued" && code !== undefined)
-    return [id, { state, waitingFor: [code, ended, mark, ...rest].join(" ").trim() }];
+    return [id, { state, waitingFor: [code, ended, mark, began, ...rest].join(" ").trim() }];
   if (rest.length) return undefined;
-  if ((state === "running" || state === "lost" || state === "gone") && code === undefined) return [id, { state }];
-  if (state !== "exited" || !/^(\d+|-)$/.test(code ?? "") || !/^(\d+|-)$/.test(ended ?? "")) return undefined;
+  if ((state === "lost" || state === "gone") && code === undefined) return [id, { state }];
+  if (state === "running" && ended === undefined && /^(\d+)?$/.test(code ?? ""))
+    return [id, code ? { state, startedAt: Number(code) } : { state }];
+  const field = /^(\d+|-)$/;
+  if (state !== "exited" || ![code, ended, began].every((f) => field.test(f ?? ""))) return undefined;
   if (!END_MARKS.includes(mark ?? "")) return undefined;
-  const endedAt = ended === "-" ? null : Number(ended);
-  return [id, { state, exitCode: code === "-" ? null : Number(code), endedAt, ...marks(mark as EndMark) }];
+  const exitCode = code === "-" ? null : Number(code);
+  return [id, { state, exitCode, endedAt: epoch(ended!), startedAt: epoch(began!), ...marks(mark as EndMark) }];
 }
 
 /** `<id> slurm <job id> <state|-> <node|-> <reason|->` (see slurm_info in slurm.sh). */

@@ -48,7 +48,7 @@ function clock(seconds) {
 /** How long a job has run: to its end, or to now while it runs. */
 function duration(job) {
   if (job.status === "queued") return "-";
-  if (ACTIVE.has(job.status)) return clock(Date.now() / 1000 - job.started_at);
+  if (ACTIVE.has(job.status)) return clock(Date.now() / 1000 - (job.run_started_at ?? job.started_at));
   return clock(job.duration_s ?? 0);
 }
 

@@ -213,20 +213,24 @@ file_line() {
   [ -n "$file_line" ] || file_line=$2
 }
 
-# job_state DIR: one line, "<id> running", "<id> queued <why>", "<id> lost" (gone without
-# an exit code), "<id> gone" (no such job) or "<id> exited <code|-> <ended_at|->
-# <stopped|timeout|skipped|->" (- for the code of a job that never ran)
+# job_state DIR: one line, "<id> running [<started_at>]", "<id> queued <why>", "<id> lost"
+# (gone without an exit code), "<id> gone" (no such job) or "<id> exited <code|-> <ended_at|->
+# <stopped|timeout|skipped|-> <started_at|->" (- for the code of a job that never ran, and
+# for when it began to run). (started_at is written as it is: read while it is being
+# written, it is empty, and so not known yet.)
 job_state() {
   state_dir=$1
   state_id=${state_dir##*/}
   if [ ! -d "$state_dir" ]; then
     echo "$state_id gone"
   elif [ -f "$state_dir/exitcode" ]; then
+    file_line "$state_dir/started_at" -
+    state_began=$file_line
     file_line "$state_dir/ended_at" -
     state_ended=$file_line
     file_line "$state_dir/exitcode" -
     end_mark "$state_dir"
-    echo "$state_id exited $file_line $state_ended $end_mark"
+    echo "$state_id exited $file_line $state_ended $end_mark $state_began"
   elif [ -f "$state_dir/slurm" ]; then
     slurm_job_state "$state_dir"
   elif runner_live "$state_dir"; then
@@ -235,7 +239,8 @@ job_state() {
       [ -f "$state_dir/waiting" ] && read -r state_why <"$state_dir/waiting"
       echo "$state_id queued $state_why"
     else
-      echo "$state_id running"
+      file_line "$state_dir/started_at" ''
+      echo "$state_id running${file_line:+ $file_line}"
     fi
   else
     echo "$state_id lost"
@@ -295,7 +300,8 @@ wait_exit() {
 # follow_job DIR OFFSET FOLLOW [locked]: print the job's output from byte OFFSET; with
 # FOLLOW=yes keep printing until the job ends (with "locked", the launch that made the
 # job holds its runner's lock open as fd 8: see launch.sh). Then the status line on stderr:
-# "p-status <exit code|unknown> <ended_at|-> <stopped|timeout|-> <log size>". The size lets the
+# "p-status <exit code|unknown> <ended_at|-> <stopped|timeout|-> <started_at|-> <log size>"
+# (started_at: when it began to run, if it ran). The size lets the
 # client see whether it has every byte: GNU tail --pid may quit with unread data when it
 # lags behind a job that has ended, and the client then fetches the rest.
 # When the client goes away (stdin closes), the tail is ended too. Returns 3 where the job
@@ -376,12 +382,14 @@ follow_job() {
   fi
   file_line "$follow_dir/exitcode" unknown
   follow_code=$file_line
+  file_line "$follow_dir/started_at" -
+  follow_began=$file_line
   file_line "$follow_dir/ended_at" -
   end_mark "$follow_dir"
   follow_size=$(wc -c 2>/dev/null <"$follow_dir/output.log")
   # (removed meanwhile, p rm --force from elsewhere: what was read may be part of nothing)
   [ -d "$follow_dir" ] || return 3
-  printf 'p-status %s %s %s %s\n' "$follow_code" "$file_line" "$end_mark" "$follow_size" >&2
+  printf 'p-status %s %s %s %s %s\n' "$follow_code" "$file_line" "$end_mark" "$follow_began" "$follow_size" >&2
 }
 
 # sweep DAYS REMOVE: what no job owns, one "leftover <KiB> <path>" line each: work dirs a

@@ -11,7 +11,7 @@ for id in "$@"; do
   if [ "$stop" = yes ]; then
     # (a Slurm job still queued is cancelled: nothing else keeps Slurm from starting it)
     case $(job_state "$job") in
-      "$id running") stop_job "$job" 100 ;;
+      "$id running" | "$id running "*) stop_job "$job" 100 ;;
       "$id queued "*) [ ! -f "$job/slurm" ] || stop_job "$job" 100 ;;
     esac
   fi
