@@ -86,10 +86,14 @@ describe("p ls", () => {
       status: "done",
       exit_code: 7,
       started_at: expect.any(Number),
+      run_started_at: expect.any(Number),
       ended_at: expect.any(Number),
       duration_s: expect.any(Number),
     });
-    expect(job.duration_s as number).toBeGreaterThanOrEqual(0);
+    // (it ran a second: from when the worker began it, to its end)
+    expect(job.duration_s).toBe((job.ended_at as number) - (job.run_started_at as number));
+    expect(job.duration_s as number).toBeGreaterThanOrEqual(1);
+    expect(job.duration_s as number).toBeLessThanOrEqual(2);
     const jq = Bun.spawnSync(
       [
         "sh",

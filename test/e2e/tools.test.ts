@@ -103,7 +103,9 @@ describe("p-exec on its own", () => {
     expect(started).toEqual({ id: expect.stringMatching(UUID), target: "p-w2" });
     const id = started.id as string;
     await waitFor(() => existsSync(join(jobDirOf("p-w2", id), "pid")));
-    expect(json(await bin("p-exec", ["status", "--json", "p-w2", id]))).toEqual([{ id, state: "running" }]);
+    expect(json(await bin("p-exec", ["status", "--json", "p-w2", id]))).toEqual([
+      { id, state: "running", startedAt: expect.any(Number) },
+    ]);
     const stop = await bin("p-exec", ["stop", "--json", "p-w2", id]);
     expect(json(stop)).toMatchObject({ id, stopped: true, state: "exited", exitCode: 143 });
     expect((await bin("p-exec", ["logs", "p-w2", id])).stdout).toBe("begun\n");
