@@ -315,4 +315,53 @@ for (let i = 0; i < 40; i++) s.update(${JSON.stringify(e)}, (j) => ({ ...j, exit
     s.update(ids[2]!, { exit_code: 9 });
     expect(s.list()[1]).toMatchObject({ status: "unknown", exit_code: 9 });
   });
+
+  test("after p changes records, a listing reads only those its journal names; after a change by anything else, the whole directory", () => {
+    const s = new JobStore(join(root, "journal", "jobs"));
+    const ids = ["cccc0001", "cccc0002", "cccc0003"].map((p) => `${p}-0000-4000-8000-000000000000`);
+    for (const [i, id] of ids.entries()) s.save(job(id, 100 + i));
+    const past = new Date(Date.now() - 60_000);
+    for (const f of [...readdirSync(s.dir).map((f) => join(s.dir, f)), s.dir]) utimesSync(f, past, past);
+    s.list();
+    expect(readFileSync(`${s.dir}.changed`, "utf8")).toBe(ids.map((id) => `${id}\n`).join(""));
+    // rewritten in place behind p's back (the directory unchanged), its size changed: only
+    // a read of the whole directory would see it
+    const third = join(s.dir, `${ids[2]}.json`);
+    writeFileSync(third, readFileSync(third, "utf8").replace('"command": "true"', '"command": "false"'));
+    // p changes the first and adds one: the journal names them, and only they are read
+    s.update(ids[0]!, { status: "done" });
+    const added = "cccc0004-0000-4000-8000-000000000000";
+    s.save(job(added, 200));
+    const listed = s.list();
+    expect(listed.map((j) => [j.id, j.status, j.command])).toEqual([
+      [ids[0], "done", "true"],
+      [ids[1], "running", "true"],
+      [ids[2], "running", "true"],
+      [added, "running", "true"],
+    ]);
+    // a record another program put there, once the journal is older than the directory:
+    // the whole directory is read
+    utimesSync(`${s.dir}.changed`, past, past);
+    const other = "cccc0005-0000-4000-8000-000000000000";
+    writeFileSync(join(s.dir, `${other}.json`), JSON.stringify(job(other, 300)));
+    expect(s.list().map((j) => [j.id, j.command])).toEqual([
+      [ids[0], "true"],
+      [ids[1], "true"],
+      [ids[2], "false"],
+      [added, "true"],
+      [other, "true"],
+    ]);
+    // a journal that is not p's is not trusted either
+    s.list();
+    writeFileSync(`${s.dir}.changed`, "not an id\n", { flag: "a" });
+    const fourth = join(s.dir, `${added}.json`);
+    writeFileSync(fourth, readFileSync(fourth, "utf8").replace('"command": "true"', '"command": "false"'));
+    s.remove(other);
+    expect(s.list().map((j) => [j.id, j.command])).toEqual([
+      [ids[0], "true"],
+      [ids[1], "true"],
+      [ids[2], "false"],
+      [added, "false"],
+    ]);
+  });
 });
