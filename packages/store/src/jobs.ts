@@ -131,6 +131,15 @@ interface JournalMark {
 /** A journal line: a job id, then a newline. */
 const JOURNAL_LINE = 37;
 
+/** The stamp of a file read while it may still change: it matches no file's. */
+const UNSURE = "-";
+
+/**
+ * After this many changes since its index, a listing keeps what it read as the new index
+ * (the journal is then read from there), though the directory is not still yet.
+ */
+const JOURNAL_KEPT_AFTER = 32;
+
 /**
  * Timestamps move in ticks of the kernel's coarse clock (milliseconds), so a change made
  * in the same tick as a scan may leave a file's or the directory's stamp as it was: only
@@ -306,14 +315,11 @@ export class JobStore {
       const r = known?.stamp === cur.stamp ? known : readRecord(`${this.dir}/${f}`, f);
       if (r.job) jobs.push(r.job);
       else skipped.push([f, r.skip ?? "not a job record"]);
-      if (r === known || cur.still) {
-        keep(f, cur.stamp, r);
-        learnt ||= r !== known;
-      } else {
-        // still changing: read again next time (what the index held of it stays)
-        still = false;
-        if (known) keep(f, known.stamp, known);
-      }
+      // (a file still changing is kept with no stamp: the next whole read reads it again;
+      // the journal, meanwhile, names it if p changes it)
+      if (r !== known && !cur.still) still = false;
+      keep(f, r === known || cur.still ? cur.stamp : UNSURE, r);
+      learnt ||= r !== known;
     };
     for (const [i, job] of (index?.records ?? []).entries()) visit(`${job.id}.json`, { stamp: index!.stamps[i]!, job });
     for (const [f, stamp, skip] of index?.skipped ?? []) visit(f, { stamp, skip });
@@ -326,10 +332,7 @@ export class JobStore {
         [next.records, next.stamps] = [order.map((i) => next.records[i]!), order.map((i) => next.stamps[i]!)];
       }
       next.dir_mtime_ns = still ? String(dirMtime) : null;
-      // (what is not still yet is held as it was: the journal read from where it was, then)
-      const held = index?.journal && (index.journal.ino === mark.ino || index.journal.ino === "-");
-      if (still) next.journal = mark;
-      else if (held) next.journal = index!.journal!;
+      next.journal = mark;
       try {
         writeFileAtomic(this.indexPath, JSON.stringify(next));
       } catch {} // a read-only store still lists
@@ -365,8 +368,8 @@ export class JobStore {
 
   /**
    * The index's records with those the journal names read again. Kept as the new index
-   * only once all is still (see INDEX_SETTLE_MS): until then the journal is read from
-   * where the index says, each time.
+   * once all is still (see INDEX_SETTLE_MS), or once the journal names many: else the
+   * journal is read from where the index says, each time.
    */
   private listChanged(
     index: JobIndex,
@@ -388,8 +391,9 @@ export class JobStore {
     for (const f of files) {
       const st = statSync(`${this.dir}/${f}`, { throwIfNoEntry: false });
       if (!st) continue;
-      still &&= now - st.mtimeMs > INDEX_SETTLE_MS;
-      const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+      const settled = now - st.mtimeMs > INDEX_SETTLE_MS;
+      still &&= settled;
+      const stamp = settled ? `${st.ino}:${st.mtimeMs}:${st.size}` : UNSURE;
       const r = readRecord(`${this.dir}/${f}`, f);
       if (r.job) {
         next.records.push(r.job);
@@ -401,8 +405,8 @@ export class JobStore {
       [next.records, next.stamps] = [order.map((i) => next.records[i]!), order.map((i) => next.stamps[i]!)];
     }
     for (const [file, , why] of next.skipped) onSkip?.(join(this.dir, file), why);
-    if (still) {
-      next.dir_mtime_ns = String(dirMtime);
+    if (still || changed.size > JOURNAL_KEPT_AFTER) {
+      next.dir_mtime_ns = still ? String(dirMtime) : null;
       try {
         writeFileAtomic(this.indexPath, JSON.stringify(next));
       } catch {}

@@ -283,12 +283,14 @@ for (let i = 0; i < 40; i++) s.update(${JSON.stringify(e)}, (j) => ({ ...j, exit
     const settle = () => {
       for (const f of [...readdirSync(s.dir).map((f) => join(s.dir, f)), s.dir]) utimesSync(f, past, past);
     };
-    // still changing: listed, not indexed
+    // still changing: listed, and indexed with no stamps (a whole read reads each again)
     expect(s.list().map((j) => j.id)).toEqual(ids);
-    expect(existsSync(`${s.dir}.index.json`)).toBe(false);
+    const index = () => JSON.parse(readFileSync(`${s.dir}.index.json`, "utf8"));
+    expect(index().stamps).toEqual(["-", "-", "-"]);
+    expect(index().dir_mtime_ns).toBeNull();
     settle();
     expect(s.list().map((j) => j.id)).toEqual(ids);
-    expect(existsSync(`${s.dir}.index.json`)).toBe(true);
+    expect(index().dir_mtime_ns).toBe(String(statSync(s.dir, { bigint: true }).mtimeNs));
     // from the index: the same records, the same warning
     const skipped: string[] = [];
     expect(s.list((f) => skipped.push(f))).toEqual(ids.map((id, i) => job(id, 100 + i)));
@@ -339,6 +341,14 @@ for (let i = 0; i < 40; i++) s.update(${JSON.stringify(e)}, (j) => ({ ...j, exit
       [ids[2], "running", "true"],
       [added, "running", "true"],
     ]);
+    // many changed since the index: what was read is kept, and the journal read from there
+    const many = Array.from({ length: 40 }, (_, i) => `dddd${String(i).padStart(4, "0")}-0000-4000-8000-000000000000`);
+    for (const [i, id] of many.entries()) s.save(job(id, 400 + i));
+    expect(s.list()).toHaveLength(44);
+    const kept = JSON.parse(readFileSync(`${s.dir}.index.json`, "utf8"));
+    expect([kept.records.length, kept.journal.size]).toEqual([44, statSync(`${s.dir}.changed`).size]);
+    for (const id of many) s.remove(id);
+    expect(s.list()).toHaveLength(4);
     // a record another program put there, once the journal is older than the directory:
     // the whole directory is read
     utimesSync(`${s.dir}.changed`, past, past);
