@@ -193,8 +193,14 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   // no record; and a job that syncs nothing has no files to come from anywhere). Asked
   // once rsync runs: before, it would only slow what rsync waits for.
   let provenance: Promise<Provenance | undefined> = Promise.resolve(undefined);
+  // (as soon as it is known: by the time the record is first written, mostly)
+  let gitNow: Provenance | undefined;
   const askProvenance = () => {
-    if (req.store) provenance = provenanceOnce(req.cwd);
+    if (!req.store) return;
+    provenance = provenanceOnce(req.cwd);
+    provenance.then((git) => {
+      gitNow = git;
+    });
   };
   const syncing = req.sync
     ? syncJob(source, req.worker, id, {
@@ -235,13 +241,17 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
       return { kind: "cancelled" };
     }
 
-    // the provenance joins the record once known: the launch never waits for git
-    const known = provenance.then((git) => {
-      if (!git) return;
-      job.git = git;
-      req.store?.update(id, { git });
-    });
-    req.store?.save(record);
+    // the provenance joins the record once known: the launch never waits for git (known
+    // by now, it is written with the record, in one write)
+    if (gitNow) job.git = gitNow;
+    const known = gitNow
+      ? Promise.resolve()
+      : provenance.then((git) => {
+          if (!git) return;
+          job.git = git;
+          req.store?.update(id, { git });
+        });
+    req.store?.save(job.git ? { ...record, git: job.git } : record);
     try {
       if (req.detach) {
         const state = await backend.launch(spec);
