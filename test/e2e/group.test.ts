@@ -196,7 +196,10 @@ describe("--each", () => {
         expect(j.duration_s).toBeLessThanOrEqual(2);
       }
       expect(jobs.filter((j) => j.run_started_at - j.started_at >= 1).length).toBeGreaterThanOrEqual(2);
-      expect(r.stderr).not.toMatch(/ 0:00:0[3-9]\n/);
+      // and the summary says as much of each
+      const summary = r.stderr.split("\n").filter((l) => /^p-w[12] A=/.test(l));
+      expect(summary).toHaveLength(6);
+      for (const line of summary) expect(line).toMatch(/\sdone\s+0\s+0:00:0[12]$/);
       expect(jobs.map((j) => j.each)).toEqual([
         { A: "1", B: "x" },
         { A: "1", B: "y" },

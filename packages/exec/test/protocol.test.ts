@@ -11,52 +11,33 @@ import {
 
 const ID = "00000000-0000-4000-8000-000000000001";
 
+/** A job's end, as a state line says it: ended well, begun 10 s before, but what is given. */
+const exited = (over: object = {}) => ({
+  state: "exited" as const,
+  exitCode: 0,
+  endedAt: 1700000000,
+  startedAt: 1699999990,
+  stopped: false,
+  timedOut: false,
+  skipped: false,
+  ...over,
+});
+/** The same, as a follow's status line says it, with the log's size. */
+const status = (over: object = {}) => {
+  const { state: _, ...end } = exited();
+  return { ...end, ran: true, size: 0, ...over };
+};
+
 describe("parseStateLine", () => {
   test.each([
     [`${ID} running`, { state: "running" }],
     [`${ID} lost`, { state: "lost" }],
     [`${ID} gone`, { state: "gone" }],
     [`${ID} running 1699999990`, { state: "running", startedAt: 1699999990 }],
-    [
-      `${ID} exited 0 1700000000 - 1699999990`,
-      {
-        state: "exited",
-        exitCode: 0,
-        endedAt: 1700000000,
-        startedAt: 1699999990,
-        stopped: false,
-        timedOut: false,
-        skipped: false,
-      },
-    ],
-    [
-      `${ID} exited 143 1700000000 stopped 1699999990`,
-      {
-        state: "exited",
-        exitCode: 143,
-        endedAt: 1700000000,
-        startedAt: 1699999990,
-        stopped: true,
-        timedOut: false,
-        skipped: false,
-      },
-    ],
-    [
-      `${ID} exited 3 - - -\n`,
-      { state: "exited", exitCode: 3, endedAt: null, startedAt: null, stopped: false, timedOut: false, skipped: false },
-    ],
-    [
-      `${ID} exited - 1700000000 skipped -`,
-      {
-        state: "exited",
-        exitCode: null,
-        endedAt: 1700000000,
-        startedAt: null,
-        stopped: false,
-        timedOut: false,
-        skipped: true,
-      },
-    ],
+    [`${ID} exited 0 1700000000 - 1699999990`, exited()],
+    [`${ID} exited 143 1700000000 stopped 1699999990`, exited({ exitCode: 143, stopped: true })],
+    [`${ID} exited 3 - - -\n`, exited({ exitCode: 3, endedAt: null, startedAt: null })],
+    [`${ID} exited - 1700000000 skipped -`, exited({ exitCode: null, startedAt: null, skipped: true })],
     [`${ID} queued slot`, { state: "queued", waitingFor: "slot" }],
     [`${ID} queued after 3f2a1b9c`, { state: "queued", waitingFor: "after 3f2a1b9c" }],
     [`${ID} queued`, undefined],
@@ -80,10 +61,7 @@ describe("parseStateLine", () => {
     const report = parseStatusReport(`${ID} running\nnoise from a profile\n${other} exited 1 5 - 4\n`);
     expect([...report]).toEqual([
       [ID, { state: "running" }],
-      [
-        other,
-        { state: "exited", exitCode: 1, endedAt: 5, startedAt: 4, stopped: false, timedOut: false, skipped: false },
-      ],
+      [other, exited({ exitCode: 1, endedAt: 5, startedAt: 4 })],
     ]);
   });
 });
@@ -132,77 +110,17 @@ describe("a Slurm worker's status report", () => {
 
 describe("parseFollowStatus", () => {
   test.each([
-    [
-      "p-status 0 1700000000 - 1699999990 12\n",
-      {
-        exitCode: 0,
-        endedAt: 1700000000,
-        startedAt: 1699999990,
-        stopped: false,
-        timedOut: false,
-        skipped: false,
-        ran: true,
-        size: 12,
-      },
-    ],
-    [
-      "p-status 143 1700000000 stopped 1699999990 0",
-      {
-        exitCode: 143,
-        endedAt: 1700000000,
-        startedAt: 1699999990,
-        stopped: true,
-        timedOut: false,
-        skipped: false,
-        ran: true,
-        size: 0,
-      },
-    ],
-    [
-      "p-status unknown - - - 5",
-      {
-        exitCode: null,
-        endedAt: null,
-        startedAt: null,
-        stopped: false,
-        timedOut: false,
-        skipped: false,
-        ran: true,
-        size: 5,
-      },
-    ],
-    [
-      "p-status - 1700000000 skipped - 0",
-      {
-        exitCode: null,
-        endedAt: 1700000000,
-        startedAt: null,
-        stopped: false,
-        timedOut: false,
-        skipped: true,
-        ran: false,
-        size: 0,
-      },
-    ],
-    [
-      "p-status - 1700000000 stopped - 0",
-      {
-        exitCode: null,
-        endedAt: 1700000000,
-        startedAt: null,
-        stopped: true,
-        timedOut: false,
-        skipped: false,
-        ran: false,
-        size: 0,
-      },
-    ],
+    ["p-status 0 1700000000 - 1699999990 12\n", status({ size: 12 })],
+    ["p-status 143 1700000000 stopped 1699999990 0", status({ exitCode: 143, stopped: true })],
+    ["p-status unknown - - - 5", status({ exitCode: null, endedAt: null, startedAt: null, size: 5 })],
+    ["p-status - 1700000000 skipped - 0", status({ exitCode: null, startedAt: null, skipped: true, ran: false })],
+    ["p-status - 1700000000 stopped - 0", status({ exitCode: null, startedAt: null, stopped: true, ran: false })],
     ["p-status 0 1700000000 -", undefined],
     ["p-status 0 1700000000 - 12", undefined],
     ["p-status", undefined],
     ["hello", undefined],
-  ])("%p", (line, status) => {
-    expect(parseFollowStatus(line)).toEqual(status as never);
+  ])("%p", (line, want) => {
+    expect(parseFollowStatus(line)).toEqual(want as never);
   });
 });
 
@@ -210,34 +128,9 @@ describe("parseStopReport", () => {
   test.each([
     [
       `stopped\n${ID} exited 143 9 stopped 8\n`,
-      {
-        stopped: true,
-        state: {
-          state: "exited",
-          exitCode: 143,
-          endedAt: 9,
-          startedAt: 8,
-          stopped: true,
-          timedOut: false,
-          skipped: false,
-        },
-      },
+      { stopped: true, state: exited({ exitCode: 143, endedAt: 9, startedAt: 8, stopped: true }) },
     ],
-    [
-      `finished\n${ID} exited 0 9 - 8\n`,
-      {
-        stopped: false,
-        state: {
-          state: "exited",
-          exitCode: 0,
-          endedAt: 9,
-          startedAt: 8,
-          stopped: false,
-          timedOut: false,
-          skipped: false,
-        },
-      },
-    ],
+    [`finished\n${ID} exited 0 9 - 8\n`, { stopped: false, state: exited({ endedAt: 9, startedAt: 8 }) }],
     ["stopped\n", { stopped: true, state: undefined }],
     [`${ID} running\n`, undefined],
     ["", undefined],

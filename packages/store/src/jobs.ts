@@ -131,6 +131,9 @@ interface JournalMark {
 /** A journal line: a job id, then a newline. */
 const JOURNAL_LINE = 37;
 
+/** A record file's stamp in the index: a rewrite (always a rename) changes it. */
+const stampOf = (st: { ino: number; mtimeMs: number; size: number }) => `${st.ino}:${st.mtimeMs}:${st.size}`;
+
 /** The stamp of a file read while it may still change: it matches no file's. */
 const UNSURE = "-";
 
@@ -170,6 +173,21 @@ interface RecordFile {
   skip?: string;
 }
 
+/** Put what a record file holds in an index, with its stamp. */
+function keepIn(index: JobIndex, file: string, stamp: string, r: RecordFile) {
+  if (r.job) {
+    index.records.push(r.job);
+    index.stamps.push(stamp);
+  } else index.skipped.push([file, stamp, r.skip ?? "not a job record"]);
+}
+
+/** Sort an index's records (with their stamps) oldest first, where they are not already. */
+function inListOrder(index: JobIndex) {
+  if (inOrder(index.records)) return;
+  const order = index.records.map((_, i) => i).sort((i, j) => byAge(index.records[i]!, index.records[j]!));
+  [index.records, index.stamps] = [order.map((i) => index.records[i]!), order.map((i) => index.stamps[i]!)];
+}
+
 /** Read a record file. */
 function readRecord(path: string, file: string): RecordFile {
   try {
@@ -191,7 +209,7 @@ export class JobStore {
 
   save(job: JobRecord): void {
     this.write(job);
-    this.journal(job.id);
+    this.noteChange(job.id);
   }
 
   private write(job: JobRecord): void {
@@ -205,7 +223,7 @@ export class JobStore {
    * a change reads only what the journal names since its index (see list). It only grows,
    * by 37 bytes a change: some 150 bytes a job.
    */
-  private journal(id: string): void {
+  private noteChange(id: string): void {
     try {
       appendFileSync(this.journalPath, `${id}\n`, { mode: 0o600 });
     } catch {} // (without it, a listing reads the whole directory: slower, as right)
@@ -261,7 +279,7 @@ export class JobStore {
       return fn();
     } finally {
       rmSync(lock, { force: true });
-      this.journal(id);
+      this.noteChange(id);
     }
   }
 
@@ -292,19 +310,13 @@ export class JobStore {
     for (const f of readdirSync(this.dir)) {
       if (!f.endsWith(".json")) continue;
       const st = statSync(`${this.dir}/${f}`, { throwIfNoEntry: false });
-      if (st) present.set(f, { stamp: `${st.ino}:${st.mtimeMs}:${st.size}`, still: settled(st.mtimeMs) });
+      if (st) present.set(f, { stamp: stampOf(st), still: settled(st.mtimeMs) });
     }
     // the answer, and what the index will hold: in the index's order, so that a listing
     // with nothing new needs no sorting
     const jobs: JobRecord[] = [];
     const skipped: [string, string][] = [];
     const next: JobIndex = { dir_mtime_ns: null, records: [], stamps: [], skipped: [] };
-    const keep = (f: string, stamp: string, r: RecordFile) => {
-      if (r.job) {
-        next.records.push(r.job);
-        next.stamps.push(stamp);
-      } else next.skipped.push([f, stamp, r.skip ?? "not a job record"]);
-    };
     let learnt = false;
     let gone = false;
     let still = settled(Number(dirMtime / 1_000_000n));
@@ -318,7 +330,7 @@ export class JobStore {
       // (a file still changing is kept with no stamp: the next whole read reads it again;
       // the journal, meanwhile, names it if p changes it)
       if (r !== known && !cur.still) still = false;
-      keep(f, r === known || cur.still ? cur.stamp : UNSURE, r);
+      keepIn(next, f, r === known || cur.still ? cur.stamp : UNSURE, r);
       learnt ||= r !== known;
     };
     for (const [i, job] of (index?.records ?? []).entries()) visit(`${job.id}.json`, { stamp: index!.stamps[i]!, job });
@@ -327,15 +339,9 @@ export class JobStore {
     for (const [f, why] of skipped) onSkip?.(join(this.dir, f), why);
     // write down what was learnt, what went, or that the directory is still
     if (learnt || gone || still) {
-      if (!inOrder(next.records)) {
-        const order = next.records.map((_, i) => i).sort((i, j) => byAge(next.records[i]!, next.records[j]!));
-        [next.records, next.stamps] = [order.map((i) => next.records[i]!), order.map((i) => next.stamps[i]!)];
-      }
       next.dir_mtime_ns = still ? String(dirMtime) : null;
       next.journal = mark;
-      try {
-        writeFileAtomic(this.indexPath, JSON.stringify(next));
-      } catch {} // a read-only store still lists
+      this.writeIndex(next);
     }
     return inOrder(jobs) ? jobs : jobs.sort(byAge);
   }
@@ -393,25 +399,22 @@ export class JobStore {
       if (!st) continue;
       const settled = now - st.mtimeMs > INDEX_SETTLE_MS;
       still &&= settled;
-      const stamp = settled ? `${st.ino}:${st.mtimeMs}:${st.size}` : UNSURE;
-      const r = readRecord(`${this.dir}/${f}`, f);
-      if (r.job) {
-        next.records.push(r.job);
-        next.stamps.push(stamp);
-      } else next.skipped.push([f, stamp, r.skip ?? "not a job record"]);
-    }
-    if (!inOrder(next.records)) {
-      const order = next.records.map((_, i) => i).sort((i, j) => byAge(next.records[i]!, next.records[j]!));
-      [next.records, next.stamps] = [order.map((i) => next.records[i]!), order.map((i) => next.stamps[i]!)];
+      keepIn(next, f, settled ? stampOf(st) : UNSURE, readRecord(`${this.dir}/${f}`, f));
     }
     for (const [file, , why] of next.skipped) onSkip?.(join(this.dir, file), why);
     if (still || changed.size > JOURNAL_KEPT_AFTER) {
       next.dir_mtime_ns = still ? String(dirMtime) : null;
-      try {
-        writeFileAtomic(this.indexPath, JSON.stringify(next));
-      } catch {}
-    }
+      this.writeIndex(next);
+    } else inListOrder(next);
     return next.records;
+  }
+
+  /** Keep a listing as the index, in list() order (a listing with nothing new then needs no sorting). */
+  private writeIndex(index: JobIndex): void {
+    inListOrder(index);
+    try {
+      writeFileAtomic(this.indexPath, JSON.stringify(index));
+    } catch {} // a read-only store still lists
   }
 
   /** The listing kept by list(), beside the records directory. */

@@ -193,13 +193,12 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
   // no record; and a job that syncs nothing has no files to come from anywhere). Asked
   // once rsync runs: before, it would only slow what rsync waits for.
   let provenance: Promise<Provenance | undefined> = Promise.resolve(undefined);
-  // (as soon as it is known: by the time the record is first written, mostly)
-  let gitNow: Provenance | undefined;
   const askProvenance = () => {
     if (!req.store) return;
     provenance = provenanceOnce(req.cwd);
+    // (the job's as soon as it is known: by the time its record is first written, mostly)
     provenance.then((git) => {
-      gitNow = git;
+      if (git) job.git = git;
     });
   };
   const syncing = req.sync
@@ -243,13 +242,10 @@ export async function runJob(req: RunRequest): Promise<RunOutcome> {
 
     // the provenance joins the record once known: the launch never waits for git (known
     // by now, it is written with the record, in one write)
-    if (gitNow) job.git = gitNow;
-    const known = gitNow
+    const known = job.git
       ? Promise.resolve()
       : provenance.then((git) => {
-          if (!git) return;
-          job.git = git;
-          req.store?.update(id, { git });
+          if (git) req.store?.update(id, { git });
         });
     req.store?.save(job.git ? { ...record, git: job.git } : record);
     try {

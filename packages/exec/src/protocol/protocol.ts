@@ -67,7 +67,8 @@ const marks = (mark: EndMark) => ({
   skipped: mark === "skipped",
 });
 
-const epoch = (field: string) => (field === "-" ? null : Number(field));
+/** A number a script's line gives, or null for its "-". */
+const numberOf = (field: string) => (field === "-" ? null : Number(field));
 
 /**
  * `p-status <exit code|-|unknown> <ended_at|-> <stopped|timeout|skipped|-> <started_at|->
@@ -78,8 +79,8 @@ export function parseFollowStatus(line: string): FollowStatus | undefined {
   if (!m) return undefined;
   return {
     exitCode: /^\d+$/.test(m[1]!) ? Number(m[1]) : null,
-    endedAt: epoch(m[2]!),
-    startedAt: epoch(m[4]!),
+    endedAt: numberOf(m[2]!),
+    startedAt: numberOf(m[4]!),
     ...marks(m[3] as EndMark),
     ran: m[1] !== "-",
     size: Number(m[5]),
@@ -131,8 +132,16 @@ export function parseStateLine(line: string): [string, JobState] | undefined {
   const field = /^(\d+|-)$/;
   if (state !== "exited" || ![code, ended, began].every((f) => field.test(f ?? ""))) return undefined;
   if (!END_MARKS.includes(mark ?? "")) return undefined;
-  const exitCode = code === "-" ? null : Number(code);
-  return [id, { state, exitCode, endedAt: epoch(ended!), startedAt: epoch(began!), ...marks(mark as EndMark) }];
+  return [
+    id,
+    {
+      state,
+      exitCode: numberOf(code!),
+      endedAt: numberOf(ended!),
+      startedAt: numberOf(began!),
+      ...marks(mark as EndMark),
+    },
+  ];
 }
 
 /** `<id> slurm <job id> <state|-> <node|-> <reason|->` (see slurm_info in slurm.sh). */
