@@ -28,12 +28,12 @@ interface Job {
 const lsJson = async (...args: string[]) => JSON.parse((await p(["ls", "--json", ...args], { env })).stdout) as Job[];
 
 describe("--on", () => {
-  test("one job per worker at once: every line whole behind its worker, a summary, the first failure's code", async () => {
+  test("one job per worker at once: every line whole behind its worker, a summary, the first failure's code, -v's timings of each", async () => {
     // heavy output from both, long lines written in pieces: no line may mix two jobs' bytes
     const command =
       'me=$(whoami); for i in $(seq 3000); do printf "%s " "$me"; printf "line %s %0100d\\n" "$i" 0; done; ' +
       '[ "$me" = p-w2 ] && exit 3; exit 0';
-    const r = await p(["--on", "p-w1,p-w2", "--", command], { env });
+    const r = await p(["-v", "--on", "p-w1,p-w2", "--", command], { env });
     const lines = r.stdout.trimEnd().split("\n");
     expect(lines).toHaveLength(6000);
     const seen: Record<string, number> = { "p-w1": 0, "p-w2": 0 };
@@ -47,6 +47,14 @@ describe("--on", () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/JOB +STATUS +EXIT +DURATION\np-w1 +done +0 +\S+\np-w2 +done +3 +\S+\n/);
     expect(r.stderr).toMatch(/group [0-9a-f]{8}: 1 of 2 succeeded/);
+    // each job's phases, behind its worker, once it has ended
+    for (const w of ["p-w1", "p-w2"])
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^\\[${w}\\] timings: resolve \\d+ ms, sync \\d+ ms \\(\\d+ files?, [^)]+ sent\\), launch \\d+ ms, first output \\d+ ms$`,
+          "m",
+        ),
+      );
   });
 
   test("the exit code is the first failure's in --on order, not the first to end", async () => {

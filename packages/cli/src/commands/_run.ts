@@ -219,6 +219,8 @@ export async function runGroupAndReport(
   const out = stdoutSink();
   const interrupt = interruptSignal();
   const colored = Boolean(process.stdout.isTTY) && pc.isColorSupported;
+  // with --verbose, each job's phases' timings, behind its label, as it ends
+  const watches = how.verbose ? members.map(() => runWatch({ line: false, timings: true })) : undefined;
   try {
     const { group, results } = await runGroup(members, {
       ...req,
@@ -228,6 +230,7 @@ export async function runGroupAndReport(
       prefix: (label, i) => (colored ? COLORS[i % COLORS.length]!(`[${label}] `) : `[${label}] `),
       onQueued: (why) => process.stderr.write(`${pc.dim(`queued (${why}); it starts when it can`)}\n`),
       onError: (label, err) => process.stderr.write(`[${label}] ${pc.red((err.message ?? "").split("\n")[0]!)}\n`),
+      ...(watches && { watchFor: (i: number) => watches[i] }),
     });
     const short = group.slice(0, 8);
     const jobs = results.map(resultJob);

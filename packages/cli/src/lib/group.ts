@@ -3,7 +3,7 @@ import { ENV_NAME, PError, type Probe } from "@p/exec/protocol";
 import { type Config, type JobRecord, pickWorker, type Worker } from "@p/store";
 import { v4 as uuid } from "uuid";
 import { pullDirFor } from "./after.ts";
-import { type RunOutcome, type RunRequest, runJob } from "./run.ts";
+import { type RunOutcome, type RunRequest, type RunWatch, runJob } from "./run.ts";
 import { openWorker } from "./workers.ts";
 
 /** One job of a group: where it runs, and a sweep's values for it. */
@@ -110,7 +110,16 @@ export type GroupRequest = Omit<RunRequest, "worker" | "out" | "resume" | "retry
   /** Each job's output goes to `out` behind this prefix (its label, coloured on a terminal). */
   prefix: (label: string, index: number) => string;
   onError?: (label: string, err: Error) => void;
+  /** What watches each job's run (see progress.ts: -v's timings), told its label at the end. */
+  watchFor?: (index: number) => WatchedRun | undefined;
 };
+
+/** A run watched (runWatch): the watch, its view of the output, and what it says at the end. */
+interface WatchedRun {
+  watch: RunWatch;
+  out(sink: OutputSink): OutputSink;
+  finish(prefix: string): void;
+}
 
 /**
  * Start a group's jobs together (their syncs in parallel), each recorded with the group's
@@ -118,12 +127,13 @@ export type GroupRequest = Omit<RunRequest, "worker" | "out" | "resume" | "retry
  * or fails to start never stops the others: it is recorded failed, with why.
  */
 export async function runGroup(members: readonly Member[], req: GroupRequest) {
-  const { retry, prefix, onError, onQueued, out: to, ...base } = req;
+  const { retry, prefix, onError, onQueued, watchFor, out: to, ...base } = req;
   const group = uuid();
   const results = await Promise.all(
     members.map(async (member, i): Promise<MemberResult> => {
       const label = memberLabel({ worker: member.worker.name, ...(member.each && { each: member.each }) });
       const out = prefixedSink(prefix(label, i), to);
+      const watched = watchFor?.(i);
       const again = retry?.(member.worker);
       try {
         const outcome = await runJob({
@@ -138,11 +148,13 @@ export async function runGroup(members: readonly Member[], req: GroupRequest) {
             // (what each job pulls goes to a directory of its own)
             ...(base.record?.pull && { pull_to: pullDirFor(base.record.pull_to ?? base.cwd, label) }),
           },
-          out,
+          out: watched ? watched.out(out) : out,
+          ...(watched && { watch: watched.watch }),
           resume: () => `p logs -f ${group.slice(0, 8)}`,
           ...(again && { retry: again }),
           ...(onQueued && { onQueued: (why: string) => onQueued(`${label}: ${why}`) }),
         });
+        watched?.finish(`[${label}] `);
         return { member, label, outcome };
       } catch (err) {
         onError?.(label, err as Error);

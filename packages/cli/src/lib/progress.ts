@@ -76,14 +76,14 @@ export function runWatch(opts: { line: boolean; timings: boolean; afterMs?: numb
         once: (event, listener) => sink.once(event, listener),
       };
     },
-    /** At the end: the timings line, if asked for. */
-    finish() {
+    /** At the end: the timings line, if asked for (behind `prefix`: a group's job's label). */
+    finish(prefix = "") {
       clear();
       if (!opts.timings) return;
       // launch: from the end of the sync (or of the resolve) to the job found running
       const ready = (marks.resolve ?? 0) + (marks.sync ?? 0);
       process.stderr.write(
-        `${timingsText({
+        `${prefix}${timingsText({
           ...(marks.resolve !== undefined && { resolve: marks.resolve }),
           ...(marks.sync !== undefined && { sync: marks.sync }),
           ...(marks.launch !== undefined && { launch: marks.launch - ready }),
