@@ -677,6 +677,56 @@ describe("sync", () => {
     expect(readFileSync(env.P_SYNC_KINDS!, "utf8")).toBe("whole\nwhole\nonly\nonly\nonly\n");
   });
 
+  test("a sync never waits behind the background copy of the next spare: it stops the copy and completes the spare itself", async () => {
+    // every copy of a spare on this worker stops as it starts: a copy that never gets the
+    // CPU, as one at the lowest priority may not on a worker its jobs keep busy
+    const real = join(w.dir, "stall.cp");
+    const stall = join(w.dir, "stall.stallcp");
+    Bun.spawnSync(["cp", Bun.which("cp")!, real]);
+    const sparePart = `${layout.SUFFIX.spare}${layout.SUFFIX.part}`;
+    writeFileSync(
+      stall,
+      `#!/bin/sh\nfor last; do :; done\ncase $last in *${sparePart}) kill -STOP $$ ;; esac\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const odd = await oddWorker(w, "stall", "p-w2", `mount --bind ${stall} "$(command -v cp)"`);
+    // the stopped copies of a spare there
+    const stalled = () =>
+      asWorker(
+        "p-w2",
+        `for c in $(pgrep -u p-w2 -f '${sparePart.replaceAll(".", "\\.")}$'); do ps -o stat= -p $c; done`,
+      )
+        .split("\n")
+        .filter((s) => s.startsWith("T")).length;
+    try {
+      const cwd = scratch("stall");
+      writeFileSync(join(cwd, "a.txt"), "one ");
+      writeFileSync(join(cwd, "b.txt"), "b");
+      // a first run: the mirror is made again in the background, then its spare's copy stops
+      expect((await p(["--", "cat *.txt"], { env: odd.env, cwd })).stdout).toBe("one b");
+      await waitFor(() => stalled() === 1, 20_000);
+      for (const [change, want] of [
+        [() => writeFileSync(join(cwd, "a.txt"), "two "), "two b"],
+        [() => rmSync(join(cwd, "b.txt")), "two "],
+      ] as const) {
+        change();
+        const t0 = Date.now();
+        const proc = spawnP(["--", "cat *.txt"], { env: odd.env, cwd });
+        const timer = setTimeout(() => proc.kill(), 15_000);
+        const out = await new Response(proc.stdout).text();
+        clearTimeout(timer);
+        expect(await proc.exited).toBe(0);
+        expect(out).toBe(want);
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        // the copy it stopped is gone, and the next spare's copy stops in its turn
+        await waitFor(() => stalled() === 1, 20_000);
+      }
+    } finally {
+      Bun.spawnSync(["pkill", "-KILL", "-u", "p-w2", "-f", `${sparePart.replaceAll(".", "\\.")}$`]);
+      odd.down();
+    }
+  });
+
   test("the copy that makes a mirror's next spare gives way to jobs: nice, and its session's scheduler group too", async () => {
     // (where Linux groups each session's processes for the scheduler, a nice process still
     // gets a share as large as a job's session: the group's own nice must be raised)

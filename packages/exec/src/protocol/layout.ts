@@ -15,7 +15,8 @@ import { PError } from "../errors.ts";
  *                         the last use), <key>.spare (a pristine copy, the next job's work
  *                         dir), <key>.part and <key>.keep (the spare or mirror being made),
  *                         <key>.lock.tick (a probe of the file system's clock), <key>.token
- *                         (the mark of the sync that made the mirror what it is)
+ *                         (the mark of the sync that made the mirror what it is), <key>.bg
+ *                         (the background copy of the next spare, which a sync may stop)
  *   .p/queue/             the queue (see queue.sh): an entry <ticket>.<id> per job from
  *                         its launch to its end; capacity, seq (the last ticket), lock
  */
@@ -38,6 +39,7 @@ export const SUFFIX = {
   syncing: ".syncing",
   family: ".family",
   token: ".token",
+  background: ".bg",
 } as const;
 
 /**

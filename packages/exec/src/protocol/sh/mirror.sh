@@ -12,7 +12,9 @@
 # 3. the next spare is copied in the background, once the job has started and, for up
 #    to 2 s, run alone: a short job ends, and its client with it, without the copy
 #    beside them. The lock is let go meanwhile (a sync that comes then finds no spare),
-#    and held while the copy is made.
+#    and held while the copy is made; a sync that comes then stops the copy (its priority
+#    is the lowest: on a busy worker it might not end before the jobs do) and completes
+#    what it made itself.
 # With no spare (a first run), the job needs no copy made first: the mirror itself is
 # renamed into the work dir, and the background makes the mirror again out of a copy of
 # the work dir, keeping only the files the job has not touched (their ctime, which no
@@ -44,16 +46,50 @@ abs "$mirror"
 # shellcheck disable=SC2154 # set by abs
 lock=$abs$P_LOCK
 [ -d "${mirror%/*}" ] && [ -d "${work%/*}" ] || mkdir -p "${mirror%/*}" "${work%/*}" || exit 12
-exec 9>>"$lock"
-if command -v flock >/dev/null; then flock 9; fi
+
+# give_way: stop the background copy of the next spare where one runs (its mark: see
+# copy_yielding), its shell and its copy still the processes that marked it: a sync never
+# waits behind a copy made at the lowest priority, which a busy worker may not get to for
+# as long as its jobs run. Both are killed outright (a starved process would be slow to
+# end itself); the shell's end lets the lock go. What the copy made is kept for the sync to
+# complete. (Only where /proc tells whose child the copy is: else the sync waits.)
+give_way() {
+  give_pid='' give_start='' give_copy=''
+  { read -r give_pid give_start give_copy; } 2>/dev/null <"$here$P_BACKGROUND" || return 0
+  [ -n "$give_copy" ] && [ -r "/proc/$give_pid/stat" ] && alive "$give_pid" || return 0
+  proc_start "$give_pid"
+  # shellcheck disable=SC2154 # set by proc_start
+  [ "$proc_start" = "$give_start" ] || return 0
+  read -r give_stat 2>/dev/null <"/proc/$give_copy/stat" || give_stat=
+  # shellcheck disable=SC2086 # the fields after the name, one word each: state, parent, ...
+  set -- ${give_stat##*) }
+  [ "${2:-}" != "$give_pid" ] || kill -KILL "$give_copy" 2>/dev/null
+  kill -KILL "$give_pid" 2>/dev/null || :
+  rm -f "$here$P_BACKGROUND"
+}
+
 here=$abs
+exec 9>>"$lock"
+if command -v flock >/dev/null && ! flock -n 9; then
+  # held: by another sync, or by the background copying the next spare, which gives way
+  # (give_way; it may only just be taking the lock: looked at again while this waits)
+  give_way
+  while :; do
+    flock -E 75 -w 0.5 9 && break
+    [ $? -eq 75 ] || {
+      flock 9
+      break
+    }
+    give_way
+  done
+fi
 changes=$here$P_CHANGES
 syncing=$here$P_SYNCING
 unsure=
 if [ -e "$syncing" ]; then
   unsure=1
   # (a seeded sync that never finished: what it left was never vouched for)
-  if [ -s "$syncing" ]; then rm -rf "$here$P_TOKEN" "$mirror" "$spare" && : >"$syncing"; fi
+  if [ -s "$syncing" ]; then rm -rf "$here$P_TOKEN" "$mirror" "$spare" "$spare$P_PART" && : >"$syncing"; fi
 fi
 
 # seed: the mirror of the same family used last, held still (its lock) while rsync reads it
@@ -109,6 +145,31 @@ copy() {
   }
 }
 
+# copy_yielding FROM TO: copy, in a process of its own that this (background) shell waits
+# for, which a sync that comes meanwhile may end with this shell (give_way): it then finds
+# TO as far as the copy got. What lets it is the mark ($here$P_BACKGROUND: this shell's pid
+# and when it started, and the copy's pid), there while the copy runs.
+copy_yielding() {
+  cp -a --reflink=auto "$1/." "$2" 2>/dev/null 9>&- &
+  copy_marked $!
+  if ! wait "$copy_pid"; then
+    # (a cp that knows no --reflink: the whole copy again, as copy does)
+    rm -rf "$2"
+    cp -a "$1/." "$2" 9>&- &
+    copy_marked $!
+    wait "$copy_pid"
+  fi
+  copy_status=$?
+  rm -f "$here$P_BACKGROUND"
+  return $copy_status
+}
+
+copy_marked() {
+  copy_pid=$1
+  proc_start "$self"
+  printf '%s %s %s\n' "$self" "$proc_start" "$copy_pid" >"$here$P_BACKGROUND"
+}
+
 make_spare() {
   # the lock's mtime is the mirror's last use (see sweep); touched only here, once no
   # refill looks at it for its mark
@@ -116,7 +177,7 @@ make_spare() {
   rm -rf "$spare$P_PART" "$changes$P_PART"
   # (from here the changes log says what the mirror gains over this copy)
   : >"$changes"
-  { copy "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm -rf "$spare$P_PART"
+  { copy_yielding "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm -rf "$spare$P_PART"
 }
 
 # every untouched file is read once, then kept by a hard link out of the full copy
@@ -289,6 +350,14 @@ if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
   exit 0
 fi
 rm -rf "$spare"
+# a spare whose copy gave way to this sync (give_way): completed here, at this sync's own
+# priority, by what it lacks
+if [ -d "$spare$P_PART" ] && rsync -a --delete --modify-window=-1 "$mirror/" "$spare$P_PART/" &&
+  mv "$spare$P_PART" "$work"; then
+  in_background spare_later
+  exit 0
+fi
+rm -rf "$spare$P_PART"
 if [ "$follows" != yes ] && find "$lock" -cnewer "$lock" >/dev/null 2>&1 && touch "$lock" && clock_ticked; then
   : >"$token"
   mv "$mirror" "$work" || exit 11
