@@ -677,38 +677,36 @@ describe("sync", () => {
     expect(readFileSync(env.P_SYNC_KINDS!, "utf8")).toBe("whole\nwhole\nonly\nonly\nonly\n");
   });
 
-  test("a sync never waits behind the background copy of the next spare: it stops the copy and completes the spare itself", async () => {
-    // every copy of a spare on this worker stops as it starts: a copy that never gets the
-    // CPU, as one at the lowest priority may not on a worker its jobs keep busy
+  test("a sync never waits behind p's background work: it stops it, and finishes what it needs itself", async () => {
+    // every copy made in the background (niced) on this worker stops as it starts: a copy
+    // that never gets the CPU, as one at the lowest priority may not on a worker its jobs
+    // keep busy
     const real = join(w.dir, "stall.cp");
     const stall = join(w.dir, "stall.stallcp");
     Bun.spawnSync(["cp", Bun.which("cp")!, real]);
-    const sparePart = `${layout.SUFFIX.spare}${layout.SUFFIX.part}`;
-    writeFileSync(
-      stall,
-      `#!/bin/sh\nfor last; do :; done\ncase $last in *${sparePart}) kill -STOP $$ ;; esac\nexec ${real} "$@"\n`,
-      { mode: 0o755 },
-    );
+    writeFileSync(stall, `#!/bin/sh\n[ "$(nice)" = 0 ] || kill -STOP $$\nexec ${real} "$@"\n`, { mode: 0o755 });
     const odd = await oddWorker(w, "stall", "p-w2", `mount --bind ${stall} "$(command -v cp)"`);
-    // the stopped copies of a spare there
     const stalled = () =>
-      asWorker(
-        "p-w2",
-        `for c in $(pgrep -u p-w2 -f '${sparePart.replaceAll(".", "\\.")}$'); do ps -o stat= -p $c; done`,
-      )
+      asWorker("p-w2", "ps -u p-w2 -o stat=,comm=")
         .split("\n")
-        .filter((s) => s.startsWith("T")).length;
+        .filter((l) => /^T.* cp$/.test(l)).length;
+    const cwd = scratch("stall");
+    const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
     try {
-      const cwd = scratch("stall");
       writeFileSync(join(cwd, "a.txt"), "one ");
       writeFileSync(join(cwd, "b.txt"), "b");
-      // a first run: the mirror is made again in the background, then its spare's copy stops
+      // a first run: its mirror is moved into its work dir, and the copy that begins making
+      // it again stops
       expect((await p(["--", "cat *.txt"], { env: odd.env, cwd })).stdout).toBe("one b");
       await waitFor(() => stalled() === 1, 20_000);
-      for (const [change, want] of [
+      const steps = [
+        // the second stops that refill and makes the mirror again itself; its spare's copy stops
         [() => writeFileSync(join(cwd, "a.txt"), "two "), "two b"],
+        // the third stops that copy and completes the spare itself; so does the fourth
         [() => rmSync(join(cwd, "b.txt")), "two "],
-      ] as const) {
+        [() => writeFileSync(join(cwd, "c.txt"), "c"), "two c"],
+      ] as const;
+      for (const [change, want] of steps) {
         change();
         const t0 = Date.now();
         const proc = spawnP(["--", "cat *.txt"], { env: odd.env, cwd });
@@ -718,11 +716,13 @@ describe("sync", () => {
         expect(await proc.exited).toBe(0);
         expect(out).toBe(want);
         expect(Date.now() - t0).toBeLessThan(10_000);
-        // the copy it stopped is gone, and the next spare's copy stops in its turn
+        // what it stopped is gone, and the next spare's copy stops in its turn
         await waitFor(() => stalled() === 1, 20_000);
+        // the mirror stays the tree here, whole
+        expect(asWorker("p-w2", `cd ${mirror} && cat *.txt`)).toBe(want);
       }
     } finally {
-      Bun.spawnSync(["pkill", "-KILL", "-u", "p-w2", "-f", `${sparePart.replaceAll(".", "\\.")}$`]);
+      Bun.spawnSync(["pkill", "-KILL", "-u", "p-w2", "-x", "cp"]);
       odd.down();
     }
   });

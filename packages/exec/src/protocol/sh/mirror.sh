@@ -14,7 +14,8 @@
 #    beside them. The lock is let go meanwhile (a sync that comes then finds no spare),
 #    and held while the copy is made; a sync that comes then stops the copy (its priority
 #    is the lowest: on a busy worker it might not end before the jobs do) and completes
-#    what it made itself.
+#    what it made itself. It stops a refill of the mirror (below) too, and refills it
+#    itself, then leaves the mirror where it is.
 # With no spare (a first run), the job needs no copy made first: the mirror itself is
 # renamed into the work dir, and the background makes the mirror again out of a copy of
 # the work dir, keeping only the files the job has not touched (their ctime, which no
@@ -47,127 +48,30 @@ abs "$mirror"
 lock=$abs$P_LOCK
 [ -d "${mirror%/*}" ] && [ -d "${work%/*}" ] || mkdir -p "${mirror%/*}" "${work%/*}" || exit 12
 
-# give_way: stop the background copy of the next spare where one runs (its mark: see
-# copy_yielding), its shell and its copy still the processes that marked it: a sync never
-# waits behind a copy made at the lowest priority, which a busy worker may not get to for
-# as long as its jobs run. Both are killed outright (a starved process would be slow to
-# end itself); the shell's end lets the lock go. What the copy made is kept for the sync to
-# complete. (Only where /proc tells whose child the copy is: else the sync waits.)
-give_way() {
-  give_pid='' give_start='' give_copy=''
-  { read -r give_pid give_start give_copy; } 2>/dev/null <"$here$P_BACKGROUND" || return 0
-  [ -n "$give_copy" ] && [ -r "/proc/$give_pid/stat" ] && alive "$give_pid" || return 0
-  proc_start "$give_pid"
-  # shellcheck disable=SC2154 # set by proc_start
-  [ "$proc_start" = "$give_start" ] || return 0
-  read -r give_stat 2>/dev/null <"/proc/$give_copy/stat" || give_stat=
-  # shellcheck disable=SC2086 # the fields after the name, one word each: state, parent, ...
-  set -- ${give_stat##*) }
-  [ "${2:-}" != "$give_pid" ] || kill -KILL "$give_copy" 2>/dev/null
-  kill -KILL "$give_pid" 2>/dev/null || :
-  rm -f "$here$P_BACKGROUND"
-}
-
-here=$abs
-exec 9>>"$lock"
-if command -v flock >/dev/null && ! flock -n 9; then
-  # held: by another sync, or by the background copying the next spare, which gives way
-  # (give_way; it may only just be taking the lock: looked at again while this waits)
-  give_way
-  while :; do
-    flock -E 75 -w 0.5 9 && break
-    [ $? -eq 75 ] || {
-      flock 9
-      break
-    }
-    give_way
-  done
-fi
-changes=$here$P_CHANGES
-syncing=$here$P_SYNCING
-unsure=
-if [ -e "$syncing" ]; then
-  unsure=1
-  # (a seeded sync that never finished: what it left was never vouched for)
-  if [ -s "$syncing" ]; then rm -rf "$here$P_TOKEN" "$mirror" "$spare" "$spare$P_PART" && : >"$syncing"; fi
-fi
-
-# seed: the mirror of the same family used last, held still (its lock) while rsync reads it
-seed=
-if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -v flock >/dev/null; then
-  # (mirrors are named by hashes: ls's list of them, newest first, splits safely)
-  # shellcheck disable=SC2045
-  for seed_family in $(ls -t "${mirror%/*}"/*"$P_FAMILY" 2>/dev/null); do
-    seed_dir=${seed_family%"$P_FAMILY"}
-    abs "$seed_dir"
-    if [ "$abs" = "$here" ] || [ ! -d "$seed_dir" ] || [ "$(cat "$seed_family")" != "$family" ]; then
-      continue
-    fi
-    exec 8>>"$seed_dir$P_LOCK"
-    if flock -w 10 8 && [ -d "$seed_dir" ]; then
-      echo seeded >"$syncing"
-      if [ -d "$seed_dir$P_SPARE" ] && mv "$seed_dir$P_SPARE" "$mirror"; then
-        exec 8>&-
-      else
-        seed=$abs
-      fi
-      break
-    fi
-    exec 8>&-
-  done
-  abs=$here
-fi
-token=$here$P_TOKEN
-if [ "$expect" != - ]; then
-  held=
-  [ ! -f "$token" ] || IFS= read -r held <"$token" || :
-  # (only where flock holds off every other sync of this mirror meanwhile)
-  if [ "$held" != "$expect" ] || [ -n "$unsure" ] || [ -n "$seed" ] || [ ! -d "$mirror" ] ||
-    ! command -v flock >/dev/null; then
-    echo p-mirror-stale >&2
-    exit 13
+# waited CMD...: run CMD (a program) as a process of its own, and wait for it. In the
+# background (bg_self: see in_background), marked while it runs ($here$P_BACKGROUND: the
+# background shell's pid and when it started, CMD's pid, what it is part of (bg_what:
+# spare, the next spare's copy; refill, the mirror made again out of a job's work dir)
+# and that work dir), for a sync that comes meanwhile to stop (give_way)
+waited() {
+  "$@" 9>&- &
+  waited_pid=$!
+  if [ -n "$bg_self" ]; then
+    proc_start "$bg_self"
+    # shellcheck disable=SC2154 # set by proc_start
+    printf '%s %s %s %s %s\n' "$bg_self" "$proc_start" "$waited_pid" "$bg_what" "$work" >"$here$P_BACKGROUND"
   fi
-fi
-[ ! -s "$token" ] || : >"$token"
-[ -s "$syncing" ] || : >"$syncing"
-rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed"} "$@" || exit
-[ -z "$seed" ] || exec 8>&-
-[ "$next" = - ] || echo "$next" >"$token"
-# (what a work dir half made before a crash left; the mark that rsync runs goes in the
-# background, which holds the lock as it starts)
-[ ! -e "$work$P_PART" ] || rm -rf "$work$P_PART"
-[ "$family" = - ] || echo "$family" >"$here$P_FAMILY"
+  wait "$waited_pid"
+  waited_status=$?
+  [ -z "$bg_self" ] || rm -f "$here$P_BACKGROUND"
+  return $waited_status
+}
 
 copy() {
-  cp -a --reflink=auto "$1/." "$2" 2>/dev/null || {
+  waited cp -a --reflink=auto "$1/." "$2" 2>/dev/null || {
     rm -rf "$2"
-    cp -a "$1/." "$2"
+    waited cp -a "$1/." "$2"
   }
-}
-
-# copy_yielding FROM TO: copy, in a process of its own that this (background) shell waits
-# for, which a sync that comes meanwhile may end with this shell (give_way): it then finds
-# TO as far as the copy got. What lets it is the mark ($here$P_BACKGROUND: this shell's pid
-# and when it started, and the copy's pid), there while the copy runs.
-copy_yielding() {
-  cp -a --reflink=auto "$1/." "$2" 2>/dev/null 9>&- &
-  copy_marked $!
-  if ! wait "$copy_pid"; then
-    # (a cp that knows no --reflink: the whole copy again, as copy does)
-    rm -rf "$2"
-    cp -a "$1/." "$2" 9>&- &
-    copy_marked $!
-    wait "$copy_pid"
-  fi
-  copy_status=$?
-  rm -f "$here$P_BACKGROUND"
-  return $copy_status
-}
-
-copy_marked() {
-  copy_pid=$1
-  proc_start "$self"
-  printf '%s %s %s\n' "$self" "$proc_start" "$copy_pid" >"$here$P_BACKGROUND"
 }
 
 make_spare() {
@@ -177,15 +81,18 @@ make_spare() {
   rm -rf "$spare$P_PART" "$changes$P_PART"
   # (from here the changes log says what the mirror gains over this copy)
   : >"$changes"
-  { copy_yielding "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm -rf "$spare$P_PART"
+  bg_what=spare
+  { copy "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm -rf "$spare$P_PART"
 }
 
 # every untouched file is read once, then kept by a hard link out of the full copy
 refill_mirror() {
+  bg_what=refill
   rm -rf "$mirror$P_PART" "$mirror$P_KEEP"
+  # shellcheck disable=SC2016 # find's shell expands them
   copy "$work" "$mirror$P_PART" &&
-    (cd "$work" && find . ! -type d ! -cnewer "$lock" -print0) >"$mirror$P_KEEP" &&
-    rsync -a --from0 --files-from="$mirror$P_KEEP" --link-dest="$abs$P_PART" "$mirror$P_PART/" "$mirror/"
+    waited sh -c 'cd "$1" && exec find . ! -type d ! -cnewer "$2" -print0' p-keep "$work" "$lock" >"$mirror$P_KEEP" &&
+    waited rsync -a --from0 --files-from="$mirror$P_KEEP" --link-dest="$here$P_PART" "$mirror$P_PART/" "$mirror/"
   refill_status=$?
   rm -rf "$mirror$P_PART" "$mirror$P_KEEP"
   return $refill_status
@@ -317,6 +224,7 @@ in_background() {
     # (its own pid: read from /proc by this subshell itself, with no process started)
     self=
     read -r self _ 2>/dev/null </proc/self/stat || self=$(exec sh -c 'echo $PPID')
+    bg_self=$self
     renice -n 10 -p "$self" >/dev/null 2>&1
     if [ -w /proc/self/autogroup ]; then
       for _ in 1 2 3; do
@@ -345,6 +253,107 @@ clock_ticked() {
   return 1
 }
 
+# give_way: stop the background work on the mirror where some runs (its mark: see
+# waited), its shell and its process still those that marked it: a sync never waits behind
+# a copy made at the lowest priority, which a busy worker may not get to for as long as
+# its jobs run. Both are killed outright (a starved process would be slow to end itself);
+# the shell's end lets the lock go. Sets gave_way to what was stopped (spare or refill)
+# and gave_work to the work dir a refill made the mirror again out of: the sync does the
+# rest itself. (Only where /proc tells whose child the process is: else the sync waits.)
+give_way() {
+  give_pid='' give_start='' give_child='' give_what='' give_work=''
+  { read -r give_pid give_start give_child give_what give_work; } 2>/dev/null <"$here$P_BACKGROUND" || return 0
+  [ -n "$give_work" ] && [ -r "/proc/$give_pid/stat" ] && alive "$give_pid" || return 0
+  proc_start "$give_pid"
+  # shellcheck disable=SC2154 # set by proc_start
+  [ "$proc_start" = "$give_start" ] || return 0
+  read -r give_stat 2>/dev/null <"/proc/$give_child/stat" || give_stat=
+  # shellcheck disable=SC2086 # the fields after the name, one word each: state, parent, ...
+  set -- ${give_stat##*) }
+  [ "${2:-}" != "$give_pid" ] || kill -KILL "$give_child" 2>/dev/null
+  kill -KILL "$give_pid" 2>/dev/null || :
+  gave_way=$give_what gave_work=$give_work
+  rm -f "$here$P_BACKGROUND"
+}
+
+here=$abs
+bg_self='' bg_what='' gave_way='' gave_work=''
+exec 9>>"$lock"
+if command -v flock >/dev/null && ! flock -n 9; then
+  # held: by another sync, or by background work, which gives way (give_way; it may only
+  # just be taking the lock: looked at again while this waits)
+  give_way
+  while :; do
+    flock -E 75 -w 0.5 9 && break
+    [ $? -eq 75 ] || {
+      flock 9
+      break
+    }
+    give_way
+  done
+fi
+changes=$here$P_CHANGES
+syncing=$here$P_SYNCING
+# a refill stopped (give_way): the mirror made again here, at this sync's priority, out
+# of the same work dir (gone: the sync is a whole one, into what there is)
+if [ "$gave_way" = refill ] && [ -d "$gave_work" ]; then
+  sync_work=$work work=$gave_work
+  refill_mirror || :
+  work=$sync_work
+fi
+unsure=
+if [ -e "$syncing" ]; then
+  unsure=1
+  # (a seeded sync that never finished: what it left was never vouched for)
+  if [ -s "$syncing" ]; then rm -rf "$here$P_TOKEN" "$mirror" "$spare" "$spare$P_PART" && : >"$syncing"; fi
+fi
+
+# seed: the mirror of the same family used last, held still (its lock) while rsync reads it
+seed=
+if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -v flock >/dev/null; then
+  # (mirrors are named by hashes: ls's list of them, newest first, splits safely)
+  # shellcheck disable=SC2045
+  for seed_family in $(ls -t "${mirror%/*}"/*"$P_FAMILY" 2>/dev/null); do
+    seed_dir=${seed_family%"$P_FAMILY"}
+    abs "$seed_dir"
+    if [ "$abs" = "$here" ] || [ ! -d "$seed_dir" ] || [ "$(cat "$seed_family")" != "$family" ]; then
+      continue
+    fi
+    exec 8>>"$seed_dir$P_LOCK"
+    if flock -w 10 8 && [ -d "$seed_dir" ]; then
+      echo seeded >"$syncing"
+      if [ -d "$seed_dir$P_SPARE" ] && mv "$seed_dir$P_SPARE" "$mirror"; then
+        exec 8>&-
+      else
+        seed=$abs
+      fi
+      break
+    fi
+    exec 8>&-
+  done
+  abs=$here
+fi
+token=$here$P_TOKEN
+if [ "$expect" != - ]; then
+  held=
+  [ ! -f "$token" ] || IFS= read -r held <"$token" || :
+  # (only where flock holds off every other sync of this mirror meanwhile)
+  if [ "$held" != "$expect" ] || [ -n "$unsure" ] || [ -n "$seed" ] || [ ! -d "$mirror" ] ||
+    ! command -v flock >/dev/null; then
+    echo p-mirror-stale >&2
+    exit 13
+  fi
+fi
+[ ! -s "$token" ] || : >"$token"
+[ -s "$syncing" ] || : >"$syncing"
+rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed"} "$@" || exit
+[ -z "$seed" ] || exec 8>&-
+[ "$next" = - ] || echo "$next" >"$token"
+# (what a work dir half made before a crash left; the mark that rsync runs goes in the
+# background, which holds the lock as it starts)
+[ ! -e "$work$P_PART" ] || rm -rf "$work$P_PART"
+[ "$family" = - ] || echo "$family" >"$here$P_FAMILY"
+
 if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
   in_background spare_later
   exit 0
@@ -358,7 +367,8 @@ if [ -d "$spare$P_PART" ] && rsync -a --delete --modify-window=-1 "$mirror/" "$s
   exit 0
 fi
 rm -rf "$spare$P_PART"
-if [ "$follows" != yes ] && find "$lock" -cnewer "$lock" >/dev/null 2>&1 && touch "$lock" && clock_ticked; then
+if [ "$follows" != yes ] && [ -z "$gave_way" ] && find "$lock" -cnewer "$lock" >/dev/null 2>&1 &&
+  touch "$lock" && clock_ticked; then
   : >"$token"
   mv "$mirror" "$work" || exit 11
   echo p-mirror-moved >&2
