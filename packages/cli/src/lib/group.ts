@@ -3,7 +3,8 @@ import { ENV_NAME, PError, type Probe } from "@p/exec/protocol";
 import { type Config, type JobRecord, pickWorker, type Worker } from "@p/store";
 import { v4 as uuid } from "uuid";
 import { pullDirFor } from "./after.ts";
-import { type RunOutcome, type RunRequest, type RunWatch, runJob } from "./run.ts";
+import type { runWatch } from "./progress.ts";
+import { type RunOutcome, type RunRequest, runJob } from "./run.ts";
 import { openWorker } from "./workers.ts";
 
 /** One job of a group: where it runs, and a sweep's values for it. */
@@ -115,11 +116,7 @@ export type GroupRequest = Omit<RunRequest, "worker" | "out" | "resume" | "retry
 };
 
 /** A run watched (runWatch): the watch, its view of the output, and what it says at the end. */
-interface WatchedRun {
-  watch: RunWatch;
-  out(sink: OutputSink): OutputSink;
-  finish(prefix: string): void;
-}
+type WatchedRun = Pick<ReturnType<typeof runWatch>, "watch" | "out" | "finish">;
 
 /**
  * Start a group's jobs together (their syncs in parallel), each recorded with the group's
