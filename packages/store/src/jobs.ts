@@ -128,9 +128,6 @@ interface JournalMark {
   size: number;
 }
 
-/** A journal line: a job id, then a newline. */
-const JOURNAL_LINE = 37;
-
 /** A record file's stamp in the index: a rewrite (always a rename) changes it. */
 const stampOf = (st: { ino: number; mtimeMs: number; size: number }) => `${st.ino}:${st.mtimeMs}:${st.size}`;
 
@@ -367,8 +364,8 @@ export class JobStore {
       closeSync(fd);
     }
     const lines = bytes.toString("latin1").split("\n");
-    // (a line is written whole, in one write: anything else means the journal is not p's)
-    if (lines.pop() !== "" || lines.some((l) => l.length !== JOURNAL_LINE - 1 || !isJobId(l))) return undefined;
+    // (a line, a job id, is written whole, in one write: anything else means the journal is not p's)
+    if (lines.pop() !== "" || lines.some((l) => !isJobId(l))) return undefined;
     return new Set(lines);
   }
 
@@ -422,7 +419,7 @@ export class JobStore {
     return `${this.dir}.index.json`;
   }
 
-  /** The journal of changes (see journal), beside the records directory. */
+  /** The journal of changes (see noteChange), beside the records directory. */
   private get journalPath(): string {
     return `${this.dir}.changed`;
   }

@@ -29,12 +29,14 @@ alive() {
 }
 
 # proc_start PID: sets proc_start to when the process started (clock ticks since boot,
-# field 22 of /proc/PID/stat), or empty where there is no /proc
+# field 22 of /proc/PID/stat) and proc_parent to its parent's pid (field 4), or both empty
+# where there is no /proc
 proc_start() {
-  proc_start=
+  proc_start='' proc_parent=''
   read -r proc_stat 2>/dev/null <"/proc/$1/stat" || return 0
   # shellcheck disable=SC2086 # the fields after the name, one word each
   set -- ${proc_stat##*) }
+  proc_parent=${2:-}
   [ $# -lt 20 ] || proc_start=${20}
 }
 

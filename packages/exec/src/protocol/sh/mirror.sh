@@ -222,17 +222,15 @@ in_background() {
   (
     rm -f "$syncing"
     # (its own pid: read from /proc by this subshell itself, with no process started)
-    self=
-    read -r self _ 2>/dev/null </proc/self/stat || self=$(exec sh -c 'echo $PPID')
-    bg_self=$self
-    renice -n 10 -p "$self" >/dev/null 2>&1
+    read -r bg_self _ 2>/dev/null </proc/self/stat || bg_self=$(exec sh -c 'echo $PPID')
+    renice -n 10 -p "$bg_self" >/dev/null 2>&1
     if [ -w /proc/self/autogroup ]; then
       for _ in 1 2 3; do
         echo 19 2>/dev/null >/proc/self/autogroup && break
         sleep 0.1
       done
     fi
-    command -v ionice >/dev/null && ionice -c 2 -n 7 -p "$self" >/dev/null 2>&1
+    command -v ionice >/dev/null && ionice -c 2 -n 7 -p "$bg_self" >/dev/null 2>&1
     "$@"
   ) </dev/null >/dev/null 2>&1 &
 }
@@ -267,10 +265,9 @@ give_way() {
   proc_start "$give_pid"
   # shellcheck disable=SC2154 # set by proc_start
   [ "$proc_start" = "$give_start" ] || return 0
-  read -r give_stat 2>/dev/null <"/proc/$give_child/stat" || give_stat=
-  # shellcheck disable=SC2086 # the fields after the name, one word each: state, parent, ...
-  set -- ${give_stat##*) }
-  [ "${2:-}" != "$give_pid" ] || kill -KILL "$give_child" 2>/dev/null
+  proc_start "$give_child"
+  # shellcheck disable=SC2154 # set by proc_start
+  [ "$proc_parent" != "$give_pid" ] || kill -KILL "$give_child" 2>/dev/null
   kill -KILL "$give_pid" 2>/dev/null || :
   gave_way=$give_what gave_work=$give_work
   rm -f "$here$P_BACKGROUND"
@@ -280,16 +277,13 @@ here=$abs
 bg_self='' bg_what='' gave_way='' gave_work=''
 exec 9>>"$lock"
 if command -v flock >/dev/null && ! flock -n 9; then
-  # held: by another sync, or by background work, which gives way (give_way; it may only
-  # just be taking the lock: looked at again while this waits)
-  give_way
-  while :; do
-    flock -E 75 -w 0.5 9 && break
+  # held: by another sync, or by background work, which gives way (give_way; looked at
+  # again every 0.5 s while this waits: the background may only just be taking the lock)
+  until give_way; flock -E 75 -w 0.5 9; do
     [ $? -eq 75 ] || {
       flock 9
       break
     }
-    give_way
   done
 fi
 changes=$here$P_CHANGES
