@@ -690,11 +690,15 @@ describe("sync", () => {
       asWorker("p-w2", "ps -u p-w2 -o stat=,comm=")
         .split("\n")
         .filter((l) => /^T.* cp$/.test(l)).length;
-    const cwd = scratch("stall");
+    const base = scratch("stall");
+    const cwd = join(base, "repo");
+    mkdirSync(cwd);
     const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
+    const git = (cmd: string) => Bun.spawnSync(["sh", "-c", `git -c user.email=t@t -c user.name=t ${cmd}`], { cwd });
     try {
       writeFileSync(join(cwd, "a.txt"), "one ");
       writeFileSync(join(cwd, "b.txt"), "b");
+      git("init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm one");
       // a first run: its mirror is moved into its work dir, and the copy that begins making
       // it again stops
       expect((await p(["--", "cat *.txt"], { env: odd.env, cwd })).stdout).toBe("one b");
@@ -721,6 +725,15 @@ describe("sync", () => {
         // the mirror stays the tree here, whole
         expect(asWorker("p-w2", `cd ${mirror} && cat *.txt`)).toBe(want);
       }
+      // a new checkout's first sync starts from that mirror, whose spare's copy it stops
+      // too (it would wait 10 s for it, then go without); its own mirror's refill stops
+      const wt = join(base, "wt");
+      git(`worktree add -q ${wt}`);
+      const t0 = Date.now();
+      const seeded = await p(["--", "cat *.txt"], { env: odd.env, cwd: wt });
+      expect(seeded.stdout).toBe("one b");
+      expect(Date.now() - t0).toBeLessThan(8000);
+      await waitFor(() => stalled() === 1, 20_000);
     } finally {
       Bun.spawnSync(["pkill", "-KILL", "-u", "p-w2", "-x", "cp"]);
       odd.down();

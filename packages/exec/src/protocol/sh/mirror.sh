@@ -29,7 +29,8 @@
 # FAMILY: the same client user and repository; - for none) starts from that mirror's spare,
 # which becomes this one's mirror (one rename: nothing copied), and rsync keeps of it only
 # what is the same by checksum: only what differs crosses the network, and only that is
-# written. With no spare there, rsync takes what it can from that mirror (--copy-dest).
+# written. With no spare there (or its copy still being made, which it stops, as above),
+# rsync takes what it can from that mirror (--copy-dest).
 # Only with SEED=yes, which the client says when it has rsync compare files by checksum.
 # Until such a sync has finished, its mark (.syncing, saying "seeded") says the mirror holds
 # files no checksum has vouched for yet: a later sync that finds it starts with no mirror.
@@ -251,17 +252,20 @@ clock_ticked() {
   return 1
 }
 
-# give_way: stop the background work on the mirror where some runs (its mark: see
-# waited), its shell and its process still those that marked it: a sync never waits behind
-# a copy made at the lowest priority, which a busy worker may not get to for as long as
-# its jobs run. Both are killed outright (a starved process would be slow to end itself);
-# the shell's end lets the lock go. Sets gave_way to what was stopped (spare or refill)
-# and gave_work to the work dir a refill made the mirror again out of: the sync does the
-# rest itself. (Only where /proc tells whose child the process is: else the sync waits.)
-give_way() {
+# stop_background MIRROR [WHAT]: stop the background work on MIRROR where some runs (its
+# mark: see waited), of kind WHAT only where it is given, its shell and its process still
+# those that marked it: a sync never waits behind a copy made at the lowest priority,
+# which a busy worker may not get to for as long as its jobs run. Both are killed outright
+# (a starved process would be slow to end itself); the shell's end lets the lock go. Sets
+# stopped to what was stopped (spare or refill; empty for nothing) and stopped_work to the
+# work dir a refill made the mirror again out of. (Only where /proc tells whose child the
+# process is: else the sync waits.)
+stop_background() {
+  stopped='' stopped_work=''
   give_pid='' give_start='' give_child='' give_what='' give_work=''
-  { read -r give_pid give_start give_child give_what give_work; } 2>/dev/null <"$here$P_BACKGROUND" || return 0
+  { read -r give_pid give_start give_child give_what give_work; } 2>/dev/null <"$1$P_BACKGROUND" || return 0
   [ -n "$give_work" ] && [ -r "/proc/$give_pid/stat" ] && alive "$give_pid" || return 0
+  [ -z "${2:-}" ] || [ "$give_what" = "$2" ] || return 0
   proc_start "$give_pid"
   # shellcheck disable=SC2154 # set by proc_start
   [ "$proc_start" = "$give_start" ] || return 0
@@ -269,8 +273,16 @@ give_way() {
   # shellcheck disable=SC2154 # set by proc_start
   [ "$proc_parent" != "$give_pid" ] || kill -KILL "$give_child" 2>/dev/null
   kill -KILL "$give_pid" 2>/dev/null || :
-  gave_way=$give_what gave_work=$give_work
-  rm -f "$here$P_BACKGROUND"
+  stopped=$give_what stopped_work=$give_work
+  rm -f "$1$P_BACKGROUND"
+}
+
+# give_way: this mirror's background work stopped (stop_background), and what it was
+# kept: gave_way (spare or refill) and gave_work (the work dir of a refill). The sync
+# does the rest itself.
+give_way() {
+  stop_background "$here"
+  [ -z "$stopped" ] || gave_way=$stopped gave_work=$stopped_work
 }
 
 here=$abs
@@ -314,7 +326,9 @@ if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -
       continue
     fi
     exec 8>>"$seed_dir$P_LOCK"
-    if flock -w 10 8 && [ -d "$seed_dir" ]; then
+    # (held by the copy of that mirror's next spare: stopped, as this mirror's own would
+    # be, and left for that mirror's next sync to complete; anything else is waited for)
+    if { flock -n 8 || { stop_background "$seed_dir" spare && flock -w 10 8; }; } && [ -d "$seed_dir" ]; then
       echo seeded >"$syncing"
       if [ -d "$seed_dir$P_SPARE" ] && mv "$seed_dir$P_SPARE" "$mirror"; then
         exec 8>&-
