@@ -606,15 +606,21 @@ describe("sync", () => {
   });
 
   // A first run renames the freshly synced mirror into the job's work dir and makes the
-  // mirror again from a copy of it, while the job runs. A worker whose `cp` dawdles makes
-  // that copy read the job's changes: a same-size rewrite with its mtime put back, which
-  // rsync's size-and-mtime check cannot see, must still never reach the next job.
+  // mirror again from a copy of it, while the job runs. A worker whose background copies
+  // (niced: cp, rsync) dawdle makes that copy read the job's changes: a same-size rewrite
+  // with its mtime put back, which rsync's size-and-mtime check cannot see, must still
+  // never reach the next job; and a file the job makes unreadable at once (which fails a
+  // copy of the whole) must not cost the mirror. Says what the first job printed, and
+  // what the next sync sent.
   async function rewriteOnFirstRun(name: string, ns: string) {
-    const real = join(w.dir, `${name}.cp`);
-    const slow = join(w.dir, `${name}.slowcp`);
-    Bun.spawnSync(["cp", Bun.which("cp")!, real]);
-    writeFileSync(slow, `#!/bin/sh\nsleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const odd = await oddWorker(w, name, "p-w2", `mount --bind ${slow} "$(command -v cp)"${ns}`);
+    const mounts = ["cp", "rsync"].map((cmd) => {
+      const real = join(w.dir, `${name}.${cmd}`);
+      const slow = join(w.dir, `${name}.slow${cmd}`);
+      Bun.spawnSync(["cp", Bun.which(cmd)!, real]);
+      writeFileSync(slow, `#!/bin/sh\n[ "$(nice)" = 0 ] || sleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
+      return `mount --bind ${slow} "$(command -v ${cmd})"`;
+    });
+    const odd = await oddWorker(w, name, "p-w2", `${mounts.join(" && ")}${ns}`);
     try {
       const cwd = scratch(name);
       writeFileSync(join(cwd, "a.txt"), "good");
@@ -623,23 +629,25 @@ describe("sync", () => {
       const first = await p(
         [
           "--",
-          `[ -d ${mirror} ] && echo mirror || echo none; touch -r a.txt ../t.$$; printf BAD! > a.txt; touch -r ../t.$$ a.txt; rm ../t.$$; cat a.txt`,
+          `[ -d ${mirror} ] && echo mirror || echo none; mkdir out && echo secret >out/key && chmod 000 out/key; ` +
+            `sleep 2; touch -r a.txt ../t.$$; printf BAD! > a.txt; touch -r ../t.$$ a.txt; rm ../t.$$; cat a.txt`,
         ],
         { env: odd.env, cwd },
       );
       expect(first.code).toBe(0);
       mirrorsSettled("p-w2");
-      const second = await p(["--", "cat a.txt b.txt"], { env: odd.env, cwd });
+      const second = await p(["-v", "--", "cat a.txt b.txt"], { env: odd.env, cwd });
       expect(second.stdout).toBe("goodkept");
-      return first.stdout;
+      return { first: first.stdout, sent: /timings: .*sync \d+ ms \((\d+) files?, /.exec(second.stderr)?.[1] };
     } finally {
       odd.down();
     }
   }
 
   test("a first run starts its job on the synced tree itself, and what the job rewrites never reaches the next", async () => {
-    // no mirror while the job starts: it was renamed into the work dir, not copied first
-    expect(await rewriteOnFirstRun("firstrun", "")).toBe("none\nBAD!");
+    // no mirror while the job starts: it was renamed into the work dir, not copied first;
+    // the mirror made again lacks only the file the job rewrote, which the next sync sends
+    expect(await rewriteOnFirstRun("firstrun", "")).toEqual({ first: "none\nBAD!", sent: "1" });
   });
 
   test("a worker whose find lacks -cnewer copies the mirror for a first run, just as isolated", async () => {
@@ -651,7 +659,11 @@ describe("sync", () => {
       `#!/bin/sh\nfor a; do [ "$a" = -cnewer ] && { echo "find: unknown predicate -cnewer" >&2; exit 1; }; done\nexec ${real} "$@"\n`,
       { mode: 0o755 },
     );
-    expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toBe("mirror\nBAD!");
+    // (the mirror is as the first sync left it: the next sends nothing)
+    expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toEqual({
+      first: "mirror\nBAD!",
+      sent: "0",
+    });
   });
 
   test("a group's syncs of one directory to one worker follow one another, each over what the one before left: none refused, none whole", async () => {
