@@ -325,7 +325,8 @@ syncing=$here$P_SYNCING
 # of the same work dir (gone: the sync is a whole one, into what there is)
 if [ "$gave_way" = refill ] && [ -d "$gave_work" ]; then
   sync_work=$work work=$gave_work
-  refill_mirror || :
+  # (what a copy fails on is no concern of the job's: it goes nowhere)
+  refill_mirror 2>/dev/null || :
   work=$sync_work
 fi
 unsure=
