@@ -95,13 +95,13 @@ untouched() {
   [ "$waited_status" -le 1 ]
 }
 
-# the mirror made again out of the work dir it became: a copy of it, of which each file the
-# job has not touched is kept (by a hard link out of the copy) if it is still untouched
-# once the copy is made: then it did not change while it was copied either. Where the
-# whole copy fails (a file the job made unreadable), the files the job has not touched
-# are copied over what it made. (Only those, always, would leave the job's own files
-# uncopied; but by a list, with rsync, they took twice cp's time for all of a work dir of
-# 12,000 files and 450 MB, 300 of them the job's.)
+# the mirror made again out of the work dir it became: a copy of it, of which each file
+# the job has not touched is kept (by a hard link out of the copy) if it is still
+# untouched once the copy is made: then it did not change while it was copied either.
+# Where the whole copy fails (a file the job made unreadable), the files the job has not
+# touched are copied over what that copy made. (Only those, always, would leave the job's
+# own files uncopied; but by a list, with rsync, they took twice cp's time for all of a
+# work dir of 12,000 files and 450 MB, 300 of them the job's.)
 refill_mirror() {
   bg_what=refill
   rm -rf "$mirror$P_PART" "$mirror$P_KEEP"
