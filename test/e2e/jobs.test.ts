@@ -326,6 +326,22 @@ describe("p rm and p prune", () => {
     expect((await lsJson("-a")).some((j) => j.id === id)).toBe(false);
   });
 
+  test("rm removes a job whose work dir holds read-only directories (Go's module cache, say)", async () => {
+    const cwd = scratch("readonly");
+    writeFileSync(join(cwd, "a.txt"), "a");
+    const r = await p(["--", "mkdir -p gomod/x && echo f >gomod/x/f.go && chmod -R a-w gomod && cat a.txt"], {
+      env,
+      cwd,
+    });
+    expect(r).toMatchObject({ code: 0, stdout: "a" });
+    const id = lastJob(env)!.id;
+    const rm = await p(["rm", id], { env });
+    expect(rm.code).toBe(0);
+    expect(rm.stdout).toMatch(new RegExp(`Removed job ${id.slice(0, 8)} from p-w1`));
+    expect(existsSync(workDirOf("p-w1", id))).toBe(false);
+    expect(existsSync(jobDirOf("p-w1", id))).toBe(false);
+  });
+
   test("a job removed with rm --force while another p follows it: that p says so", async () => {
     const { follower, id } = await startedFollower();
     try {

@@ -610,7 +610,8 @@ describe("sync", () => {
   // (niced: cp, rsync) dawdle makes that copy read the job's changes: a same-size rewrite
   // with its mtime put back, which rsync's size-and-mtime check cannot see, must still
   // never reach the next job; and a file the job makes unreadable at once (which fails a
-  // copy of the whole) must not cost the mirror. Says what the first job printed, and
+  // copy of the whole) must not cost the mirror, nor directories it makes read-only leave
+  // the copy behind. Says what the first job printed, and
   // what the next sync sent.
   async function rewriteOnFirstRun(name: string, ns: string) {
     const mounts = ["cp", "rsync"].map((cmd) => {
@@ -630,6 +631,7 @@ describe("sync", () => {
         [
           "--",
           `[ -d ${mirror} ] && echo mirror || echo none; mkdir out && echo secret >out/key && chmod 000 out/key; ` +
+            "mkdir -p ro/x && echo f >ro/x/f && chmod -R a-w ro; " +
             `sleep 2; touch -r a.txt ../t.$$; printf BAD! > a.txt; touch -r ../t.$$ a.txt; rm ../t.$$; cat a.txt`,
         ],
         { env: odd.env, cwd },
@@ -638,6 +640,9 @@ describe("sync", () => {
       mirrorsSettled("p-w2");
       const second = await p(["-v", "--", "cat a.txt b.txt"], { env: odd.env, cwd });
       expect(second.stdout).toBe("goodkept");
+      // (what the copies left goes, the job's read-only directories too)
+      mirrorsSettled("p-w2");
+      expect(asWorker("p-w2", `ls -a ~/${layout.MIRRORS_DIR}`)).not.toMatch(/\.part$/m);
       return { first: first.stdout, sent: /timings: .*sync \d+ ms \((\d+) files?, /.exec(second.stderr)?.[1] };
     } finally {
       odd.down();

@@ -14,6 +14,15 @@ abs() {
   esac
 }
 
+# rm_tree PATH...: remove each PATH whole, as rm -rf does, even where a job made
+# directories in it read-only (Go's module cache, for one, or a build's outputs): those
+# are made writable first, then removed
+rm_tree() {
+  rm -rf -- "$@" 2>/dev/null && return 0
+  chmod -R u+w -- "$@" 2>/dev/null
+  rm -rf -- "$@"
+}
+
 # alive PID: the process exists and is not a zombie (an init that reaps slowly leaves those)
 # (read from /proc where there is one: no fork, for the queue's dispatch that asks often)
 alive() {
@@ -404,7 +413,7 @@ sweep() {
     [ -d "$sweep_part" ] || continue
     [ -n "$(find "$sweep_part" -maxdepth 0 -mmin +60)" ] || continue
     sweep_kib=$(du -sk "$sweep_part" | cut -f1)
-    [ "$2" = yes ] && rm -rf "$sweep_part"
+    [ "$2" = yes ] && rm_tree "$sweep_part"
     echo "leftover $sweep_kib $sweep_part"
   done
   for sweep_lock in "$P_MIRRORS"/*"$P_LOCK"; do
@@ -415,7 +424,7 @@ sweep() {
       if command -v flock >/dev/null; then flock -n 9 || exit 0; fi
       sweep_kib=$(du -sk "$sweep_mirror" "$sweep_mirror".* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
       # (its mark first: a mirror half deleted must not pass for the one it was)
-      [ "$2" = yes ] && rm -f "$sweep_mirror$P_TOKEN" && rm -rf "$sweep_mirror" "$sweep_mirror".*
+      [ "$2" = yes ] && rm -f "$sweep_mirror$P_TOKEN" && rm_tree "$sweep_mirror" "$sweep_mirror".*
       echo "leftover $sweep_kib $sweep_mirror"
     ) 9>>"$sweep_lock"
   done

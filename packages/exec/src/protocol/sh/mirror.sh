@@ -70,7 +70,7 @@ waited() {
 
 copy() {
   waited cp -a --reflink=auto "$1/." "$2" 2>/dev/null || {
-    rm -rf "$2"
+    rm_tree "$2"
     waited cp -a "$1/." "$2"
   }
 }
@@ -79,11 +79,11 @@ make_spare() {
   # the lock's mtime is the mirror's last use (see sweep); touched only here, once no
   # refill looks at it for its mark
   touch "$lock"
-  rm -rf "$spare$P_PART" "$changes$P_PART"
+  rm_tree "$spare$P_PART" "$changes$P_PART"
   # (from here the changes log says what the mirror gains over this copy)
   : >"$changes"
   bg_what=spare
-  { copy "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm -rf "$spare$P_PART"
+  { copy "$mirror" "$spare$P_PART" && mv "$spare$P_PART" "$spare"; } || rm_tree "$spare$P_PART"
 }
 
 # the paths (NUL-ended) of the files in the work dir the job has not touched: their ctime
@@ -104,7 +104,7 @@ untouched() {
 # work dir of 12,000 files and 450 MB, 300 of them the job's.)
 refill_mirror() {
   bg_what=refill
-  rm -rf "$mirror$P_PART" "$mirror$P_KEEP"
+  rm_tree "$mirror$P_PART" "$mirror$P_KEEP"
   if ! copy "$work" "$mirror$P_PART"; then
     # (a file gone since it was listed, before its copy or during it, 24, was touched:
     # the second list lacks it)
@@ -116,7 +116,7 @@ refill_mirror() {
     untouched >"$mirror$P_KEEP" &&
     waited rsync -a --from0 --files-from="$mirror$P_KEEP" --link-dest="$here$P_PART" "$mirror$P_PART/" "$mirror/"
   refill_status=$?
-  rm -rf "$mirror$P_PART" "$mirror$P_KEEP"
+  rm_tree "$mirror$P_PART" "$mirror$P_KEEP"
   return $refill_status
 }
 
@@ -202,7 +202,7 @@ level_by_log() {
         "x "*) set -- "$@" "${spare:?}/${log_line#??}" ;;
       esac
     done <"$log_file"
-    [ $# -eq 0 ] || rm -rf -- "$@" || return 1
+    [ $# -eq 0 ] || rm_tree "$@" || return 1
     set --
     while IFS= read -r log_line; do
       case $log_line in
@@ -333,7 +333,7 @@ unsure=
 if [ -e "$syncing" ]; then
   unsure=1
   # (a seeded sync that never finished: what it left was never vouched for)
-  if [ -s "$syncing" ]; then rm -rf "$here$P_TOKEN" "$mirror" "$spare" "$spare$P_PART" && : >"$syncing"; fi
+  if [ -s "$syncing" ]; then rm_tree "$here$P_TOKEN" "$mirror" "$spare" "$spare$P_PART" && : >"$syncing"; fi
 fi
 
 # seed: the mirror of the same family used last, held still (its lock) while rsync reads it
@@ -381,14 +381,14 @@ rsync --log-file="$changes" --log-file-format='%i %n' ${seed:+"--copy-dest=$seed
 [ "$next" = - ] || echo "$next" >"$token"
 # (what a work dir half made before a crash left; the mark that rsync runs goes in the
 # background, which holds the lock as it starts)
-[ ! -e "$work$P_PART" ] || rm -rf "$work$P_PART"
+[ ! -e "$work$P_PART" ] || rm_tree "$work$P_PART"
 [ "$family" = - ] || echo "$family" >"$here$P_FAMILY"
 
 if [ -d "$spare" ] && level_spare && mv "$spare" "$work"; then
   in_background spare_later
   exit 0
 fi
-rm -rf "$spare"
+rm_tree "$spare"
 # a spare whose copy gave way to this sync (give_way): completed here, at this sync's own
 # priority, by what it lacks
 if [ -d "$spare$P_PART" ] && rsync -a --delete --modify-window=-1 "$mirror/" "$spare$P_PART/" &&
@@ -396,7 +396,7 @@ if [ -d "$spare$P_PART" ] && rsync -a --delete --modify-window=-1 "$mirror/" "$s
   in_background spare_later
   exit 0
 fi
-rm -rf "$spare$P_PART"
+rm_tree "$spare$P_PART"
 if [ "$follows" != yes ] && [ -z "$gave_way" ] && find "$lock" -cnewer "$lock" >/dev/null 2>&1 &&
   touch "$lock" && clock_ticked; then
   : >"$token"
@@ -406,7 +406,7 @@ if [ "$follows" != yes ] && [ -z "$gave_way" ] && find "$lock" -cnewer "$lock" >
   exit 0
 fi
 if ! { copy "$mirror" "$work$P_PART" && mv "$work$P_PART" "$work"; }; then
-  rm -rf "$work$P_PART"
+  rm_tree "$work$P_PART"
   exit 11
 fi
 in_background make_spare

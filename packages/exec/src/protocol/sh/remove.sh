@@ -22,9 +22,9 @@ for id in "$@"; do
     # (the job dir goes from its name at once, in one rename: a follower reading its files
     # meanwhile reads them all, or finds none)
     gone=$P_JOBS/.$id.gone
-    rm -rf "$gone"
+    rm_tree "$gone"
     [ ! -d "$job" ] || mv "$job" "$gone" || exit 1
-    rm -rf "$gone" "$work" "$work$P_PART" || exit 1
+    rm_tree "$gone" "$work" "$work$P_PART" || exit 1
   fi
   echo "$id $kib"
 done
