@@ -481,162 +481,162 @@ try {
 
   let peakKb = 0;
   // BENCH_ONLY=sync: the rows of the sync alone; BENCH_ONLY=group: those of many workers alone
-  if (ONLY !== "sync") {
-    if (ONLY !== "group") {
-      await compare(
-        "launch, no sync (p -n -d -- true)",
-        `cd ${src} && ${P} -n -d -- true`,
-        "ssh host true",
-        () => `${ssh} true`,
-        (p, b) => [`<= 1.2x`, p <= 1.2 * b],
-      );
+  if (!ONLY) {
+    await compare(
+      "launch, no sync (p -n -d -- true)",
+      `cd ${src} && ${P} -n -d -- true`,
+      "ssh host true",
+      () => `${ssh} true`,
+      (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+    );
 
-      // the queue: 20 jobs of sleep 1 on 4 slots, held back by a gate (a job that ends once
-      // they are all in the queue) so that they all wait at once; each stamps its start and end
-      sh(`${P} worker set bench --slots 4`);
-      const stamps = `/home/${USER}/stamps`;
-      sh(`${ssh} 'rm -f stamps go'`);
-      const gate = sh(`cd ${src} && ${P} -n -d -- 'while [ ! -f ~/go ]; do sleep 0.05; done'`).trim();
-      for (let i = 0; i < 20; i++)
-        sh(
-          `cd ${src} && ${P} -n -d --after-any ${gate} -- ` +
-            `'echo "s $(date +%s%N)" >>${stamps}; sleep 1; echo "e $(date +%s%N)" >>${stamps}'`,
-        );
-      sh(`${ssh} 'touch go' && ${P} wait --all`);
-      const marks = sh(`${ssh} 'cat stamps'`).trim().split("\n");
-      const at = (k: string) =>
-        marks
-          .filter((m) => m.startsWith(k))
-          .map((m) => Number(m.split(" ")[1]) / 1e9)
-          .sort((a, b) => a - b);
-      const [starts, ends] = [at("s"), at("e")];
-      const makespan = ends.at(-1)! - starts[0]!;
-      rows.push({
-        what: "queue: 20 x sleep 1 on 4 slots",
-        p: makespan,
-        base: 5,
-        baseName: "the ideal makespan",
-        goal: "<= 1.15x",
-        ok: makespan <= 1.15 * 5,
-      });
-      // the k-th end frees the slot the (k+4)-th start takes
-      const startDelay = median(ends.slice(0, 16).map((e, k) => starts[k + 4]! - e));
-      rows.push({
-        what: "queue: a job starts after a slot frees",
-        p: startDelay,
-        base: 0.5,
-        baseName: "the goal (median)",
-        goal: "<= 1.0x",
-        ok: startDelay <= 0.5,
-      });
-      say(`queue: makespan ${makespan.toFixed(2)}s, start after a slot frees ${startDelay.toFixed(3)}s`);
-      // submitting a job that must wait: one holds the only slot
-      sh(`${P} worker set bench --slots 1`);
-      const holder = sh(`cd ${src} && ${P} -n -d -- sleep 600`).trim();
-      await compare(
-        "submit a queued job (p -n -d -- true)",
-        `cd ${src} && ${P} -n -d -- true`,
-        "ssh host true",
-        () => `${ssh} true`,
-        (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+    // the queue: 20 jobs of sleep 1 on 4 slots, held back by a gate (a job that ends once
+    // they are all in the queue) so that they all wait at once; each stamps its start and end
+    sh(`${P} worker set bench --slots 4`);
+    const stamps = `/home/${USER}/stamps`;
+    sh(`${ssh} 'rm -f stamps go'`);
+    const gate = sh(`cd ${src} && ${P} -n -d -- 'while [ ! -f ~/go ]; do sleep 0.05; done'`).trim();
+    for (let i = 0; i < 20; i++)
+      sh(
+        `cd ${src} && ${P} -n -d --after-any ${gate} -- ` +
+          `'echo "s $(date +%s%N)" >>${stamps}; sleep 1; echo "e $(date +%s%N)" >>${stamps}'`,
       );
-      sh(`${P} stop ${holder} && ${P} wait --all && ${P} worker set bench --slots none`);
+    sh(`${ssh} 'touch go' && ${P} wait --all`);
+    const marks = sh(`${ssh} 'cat stamps'`).trim().split("\n");
+    const at = (k: string) =>
+      marks
+        .filter((m) => m.startsWith(k))
+        .map((m) => Number(m.split(" ")[1]) / 1e9)
+        .sort((a, b) => a - b);
+    const [starts, ends] = [at("s"), at("e")];
+    const makespan = ends.at(-1)! - starts[0]!;
+    rows.push({
+      what: "queue: 20 x sleep 1 on 4 slots",
+      p: makespan,
+      base: 5,
+      baseName: "the ideal makespan",
+      goal: "<= 1.15x",
+      ok: makespan <= 1.15 * 5,
+    });
+    // the k-th end frees the slot the (k+4)-th start takes
+    const startDelay = median(ends.slice(0, 16).map((e, k) => starts[k + 4]! - e));
+    rows.push({
+      what: "queue: a job starts after a slot frees",
+      p: startDelay,
+      base: 0.5,
+      baseName: "the goal (median)",
+      goal: "<= 1.0x",
+      ok: startDelay <= 0.5,
+    });
+    say(`queue: makespan ${makespan.toFixed(2)}s, start after a slot frees ${startDelay.toFixed(3)}s`);
+    // submitting a job that must wait: one holds the only slot
+    sh(`${P} worker set bench --slots 1`);
+    const holder = sh(`cd ${src} && ${P} -n -d -- sleep 600`).trim();
+    await compare(
+      "submit a queued job (p -n -d -- true)",
+      `cd ${src} && ${P} -n -d -- true`,
+      "ssh host true",
+      () => `${ssh} true`,
+      (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+    );
+    sh(`${P} stop ${holder} && ${P} wait --all && ${P} worker set bench --slots none`);
 
-      // 10,000 job records
-      const many = join(dir, "many");
-      mkdirSync(join(many, "p", "jobs"), { recursive: true, mode: 0o700 });
-      for (let i = 0; i < 10000; i++) {
-        const id = `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
-        const rec = {
-          id,
-          worker: "bench",
-          connection: USER,
-          command: `make test ${i}`,
-          argv: ["make", "test", `${i}`],
-          cwd: "/src/proj",
-          status: "done",
-          exit_code: i % 3,
-          started_at: 1.7e9 + i,
-          created_ms: 1.7e12 + i,
-          ended_at: 1.7e9 + i + 5,
-          synced: true,
-        };
-        writeFileSync(join(many, "p", "jobs", `${id}.json`), JSON.stringify(rec, null, 2));
-      }
-      // a job history at rest, as between a user's runs: p ls indexes a directory only once it
-      // has been still for 2 s (the first p ls after records written by another program reads
-      // every record)
-      await Bun.sleep(2500);
-      const ls = `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`;
-      await time(ls);
-      const lsRow = (what: string, times: number, before?: () => void) =>
-        compare(
-          `p ls -a --json, 10,000${what}`,
-          ls,
-          "p --version",
-          () => `${P} --version`,
-          (p, b) => [`<= ${times}x`, p <= times * b],
-          before && { before },
-        );
-      await lsRow(" records", 3);
-      // right after a run: p has just written a job's record (and its line in the journal)
-      await lsRow(", right after a run", 3, () => sh(`cd ${src} && XDG_DATA_HOME=${many} ${P} -n -- true`));
-      // and where something else changed a record (a rename, as p writes one): the whole
-      // directory is looked at again
-      const one = join(many, "p", "jobs", "00000007-0000-4000-8000-000000000000.json");
-      await lsRow(", one changed by hand", 5, () => sh(`cp ${one} ${one}.new && mv ${one}.new ${one}`));
-
-      // streaming 200 MB of incompressible output
-      sh(`${ssh} 'head -c 200000000 /dev/urandom > blob'`);
-      const streamP: number[] = [];
-      const streamB: number[] = [];
-      for (let i = 0; i < Math.min(RUNS, 3); i++) {
-        const t0 = performance.now();
-        const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], {
-          cwd: src,
-          env: { ...process.env, ...env },
-          stdout: "pipe",
-          stderr: "ignore",
-        });
-        const peak = peakRss(proc.pid, 100);
-        let bytes = 0;
-        for await (const c of proc.stdout) bytes += c.length;
-        peakKb = Math.max(peakKb, peak());
-        if ((await proc.exited) !== 0 || bytes !== 200000000)
-          throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
-        streamP.push((performance.now() - t0) / 1000);
-        streamB.push(await time(`${ssh} cat blob >/dev/null`));
-      }
-      rows.push({
-        what: "streaming 200 MB of output",
-        p: median(streamP),
-        base: median(streamB),
-        baseName: "ssh host cat",
-        goal: "<= 1.2x",
-        ok: median(streamP) <= 1.2 * median(streamB),
-      });
-      say(
-        `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ` +
-          `ssh cat ${median(streamB).toFixed(2)}s`,
-      );
-
-      // the other way: 100 MB of incompressible input, read by the job from p's stdin
-      const input = join(dir, "input.bin");
-      sh(`head -c 100000000 /dev/urandom > ${input}`);
-      // (the job must have read all of it: a p that passed nothing would be fast)
-      const counted = sh(`${P} -n -- wc -c < ${input}`).trim();
-      if (counted !== "100000000") throw new Error(`stdin: the job read ${counted} bytes, not 100000000`);
-      await compare(
-        "a job reading 100 MB of stdin",
-        `${P} -n -- wc -c < ${input}`,
-        "ssh host wc -c",
-        () => `${ssh} wc -c < ${input}`,
-        (p, b) => [`<= 1.2x`, p <= 1.2 * b],
-        { runs: Math.min(RUNS, 3) },
-      );
-      rmSync(input, { force: true });
+    // 10,000 job records
+    const many = join(dir, "many");
+    mkdirSync(join(many, "p", "jobs"), { recursive: true, mode: 0o700 });
+    for (let i = 0; i < 10000; i++) {
+      const id = `${i.toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
+      const rec = {
+        id,
+        worker: "bench",
+        connection: USER,
+        command: `make test ${i}`,
+        argv: ["make", "test", `${i}`],
+        cwd: "/src/proj",
+        status: "done",
+        exit_code: i % 3,
+        started_at: 1.7e9 + i,
+        created_ms: 1.7e12 + i,
+        ended_at: 1.7e9 + i + 5,
+        synced: true,
+      };
+      writeFileSync(join(many, "p", "jobs", `${id}.json`), JSON.stringify(rec, null, 2));
     }
+    // a job history at rest, as between a user's runs: p ls indexes a directory only once it
+    // has been still for 2 s (the first p ls after records written by another program reads
+    // every record)
+    await Bun.sleep(2500);
+    const ls = `XDG_DATA_HOME=${many} ${P} ls -a --json >/dev/null`;
+    await time(ls);
+    const lsRow = (what: string, times: number, before?: () => void) =>
+      compare(
+        `p ls -a --json, 10,000${what}`,
+        ls,
+        "p --version",
+        () => `${P} --version`,
+        (p, b) => [`<= ${times}x`, p <= times * b],
+        before && { before },
+      );
+    await lsRow(" records", 3);
+    // right after a run: p has just written a job's record (and its line in the journal)
+    await lsRow(", right after a run", 3, () => sh(`cd ${src} && XDG_DATA_HOME=${many} ${P} -n -- true`));
+    // and where something else changed a record (a rename, as p writes one): the whole
+    // directory is looked at again
+    const one = join(many, "p", "jobs", "00000007-0000-4000-8000-000000000000.json");
+    await lsRow(", one changed by hand", 5, () => sh(`cp ${one} ${one}.new && mv ${one}.new ${one}`));
 
+    // streaming 200 MB of incompressible output
+    sh(`${ssh} 'head -c 200000000 /dev/urandom > blob'`);
+    const streamP: number[] = [];
+    const streamB: number[] = [];
+    for (let i = 0; i < Math.min(RUNS, 3); i++) {
+      const t0 = performance.now();
+      const proc = Bun.spawn([P, "-n", "--", "cat ~/blob"], {
+        cwd: src,
+        env: { ...process.env, ...env },
+        stdout: "pipe",
+        stderr: "ignore",
+      });
+      const peak = peakRss(proc.pid, 100);
+      let bytes = 0;
+      for await (const c of proc.stdout) bytes += c.length;
+      peakKb = Math.max(peakKb, peak());
+      if ((await proc.exited) !== 0 || bytes !== 200000000)
+        throw new Error(`streaming: exit ${proc.exitCode}, ${bytes} bytes`);
+      streamP.push((performance.now() - t0) / 1000);
+      streamB.push(await time(`${ssh} cat blob >/dev/null`));
+    }
+    rows.push({
+      what: "streaming 200 MB of output",
+      p: median(streamP),
+      base: median(streamB),
+      baseName: "ssh host cat",
+      goal: "<= 1.2x",
+      ok: median(streamP) <= 1.2 * median(streamB),
+    });
+    say(
+      `streaming: p ${median(streamP).toFixed(2)}s (peak RSS ${Math.round(peakKb / 1024)} MB), ` +
+        `ssh cat ${median(streamB).toFixed(2)}s`,
+    );
+
+    // the other way: 100 MB of incompressible input, read by the job from p's stdin
+    const input = join(dir, "input.bin");
+    sh(`head -c 100000000 /dev/urandom > ${input}`);
+    // (the job must have read all of it: a p that passed nothing would be fast)
+    const counted = sh(`${P} -n -- wc -c < ${input}`).trim();
+    if (counted !== "100000000") throw new Error(`stdin: the job read ${counted} bytes, not 100000000`);
+    await compare(
+      "a job reading 100 MB of stdin",
+      `${P} -n -- wc -c < ${input}`,
+      "ssh host wc -c",
+      () => `${ssh} wc -c < ${input}`,
+      (p, b) => [`<= 1.2x`, p <= 1.2 * b],
+      { runs: Math.min(RUNS, 3) },
+    );
+    rmSync(input, { force: true });
+  }
+
+  if (ONLY !== "sync") {
     // many workers: the same warm re-run on three at once, each behind its own link; and
     // what --any's choice among them costs before the launch
     const single = env.P_SSH_COMMAND;
@@ -739,23 +739,23 @@ try {
         `ssh ${median(sshT).toFixed(2)}s`,
     );
     env.P_SSH_COMMAND = single;
+  }
 
-    if (ONLY !== "group") {
-      // a Slurm worker: the login node is this machine, over loopback (slurmctld listens on
-      // this namespace's 127.0.0.1, which the shaped worker's namespace cannot reach)
-      say("a one-node Slurm, and its login node over loopback");
-      sh(`bash ${root}/test/fixtures/slurm.sh up ${dir}/slurm`);
-      sh(`bash ${root}/test/fixtures/workers.sh up ${dir}/login ${USER}`);
-      const loginSsh = `ssh -F ${dir}/login/ssh_config`;
-      sh(`P_SSH_COMMAND='${loginSsh}' ${P} worker register ${USER} --slurm -n hpc`);
-      await compare(
-        "submit to Slurm (p -n -d -- true)",
-        `cd ${src} && P_SSH_COMMAND='${loginSsh}' ${P} hpc -n -d -- true`,
-        "ssh login sbatch --wrap true",
-        () => `${loginSsh} ${USER} sbatch --output=/dev/null --wrap true`,
-        (p, b) => [`<= 1.3x`, p <= 1.3 * b],
-      );
-    }
+  if (!ONLY) {
+    // a Slurm worker: the login node is this machine, over loopback (slurmctld listens on
+    // this namespace's 127.0.0.1, which the shaped worker's namespace cannot reach)
+    say("a one-node Slurm, and its login node over loopback");
+    sh(`bash ${root}/test/fixtures/slurm.sh up ${dir}/slurm`);
+    sh(`bash ${root}/test/fixtures/workers.sh up ${dir}/login ${USER}`);
+    const loginSsh = `ssh -F ${dir}/login/ssh_config`;
+    sh(`P_SSH_COMMAND='${loginSsh}' ${P} worker register ${USER} --slurm -n hpc`);
+    await compare(
+      "submit to Slurm (p -n -d -- true)",
+      `cd ${src} && P_SSH_COMMAND='${loginSsh}' ${P} hpc -n -d -- true`,
+      "ssh login sbatch --wrap true",
+      () => `${loginSsh} ${USER} sbatch --output=/dev/null --wrap true`,
+      (p, b) => [`<= 1.3x`, p <= 1.3 * b],
+    );
   }
 
   // the report

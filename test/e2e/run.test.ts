@@ -611,8 +611,7 @@ describe("sync", () => {
   // with its mtime put back, which rsync's size-and-mtime check cannot see, must still
   // never reach the next job; and a file the job makes unreadable at once (which fails a
   // copy of the whole) must not cost the mirror, nor directories it makes read-only leave
-  // the copy behind. Says what the first job printed, and
-  // what the next sync sent.
+  // the copy behind. Says what the first job printed, and what the next sync sent.
   async function rewriteOnFirstRun(name: string, ns: string) {
     const mounts = ["cp", "rsync"].map((cmd) => {
       const real = join(w.dir, `${name}.${cmd}`);

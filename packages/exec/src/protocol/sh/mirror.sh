@@ -283,18 +283,18 @@ clock_ticked() {
 # process is: else the sync waits.)
 stop_background() {
   stopped='' stopped_work=''
-  give_pid='' give_start='' give_child='' give_what='' give_work=''
-  { read -r give_pid give_start give_child give_what give_work; } 2>/dev/null <"$1$P_BACKGROUND" || return 0
-  [ -n "$give_work" ] && [ -r "/proc/$give_pid/stat" ] && alive "$give_pid" || return 0
-  [ -z "${2:-}" ] || [ "$give_what" = "$2" ] || return 0
-  proc_start "$give_pid"
+  stop_pid='' stop_start='' stop_child='' stop_what='' stop_work=''
+  { read -r stop_pid stop_start stop_child stop_what stop_work; } 2>/dev/null <"$1$P_BACKGROUND" || return 0
+  [ -n "$stop_work" ] && [ -r "/proc/$stop_pid/stat" ] && alive "$stop_pid" || return 0
+  [ -z "${2:-}" ] || [ "$stop_what" = "$2" ] || return 0
+  proc_start "$stop_pid"
   # shellcheck disable=SC2154 # set by proc_start
-  [ "$proc_start" = "$give_start" ] || return 0
-  proc_start "$give_child"
+  [ "$proc_start" = "$stop_start" ] || return 0
+  proc_start "$stop_child"
   # shellcheck disable=SC2154 # set by proc_start
-  [ "$proc_parent" != "$give_pid" ] || kill -KILL "$give_child" 2>/dev/null
-  kill -KILL "$give_pid" 2>/dev/null || :
-  stopped=$give_what stopped_work=$give_work
+  [ "$proc_parent" != "$stop_pid" ] || kill -KILL "$stop_child" 2>/dev/null
+  kill -KILL "$stop_pid" 2>/dev/null || :
+  stopped=$stop_what stopped_work=$stop_work
   rm -f "$1$P_BACKGROUND"
 }
 
