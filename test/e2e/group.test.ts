@@ -1,15 +1,28 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { p, pToHead, scratch, spawnP, useWorkers } from "./_harness.ts";
+import {
+  asWorker,
+  layout,
+  mirrorsSettled,
+  oddWorker,
+  p,
+  pToHead,
+  scratch,
+  spawnP,
+  useWorkers,
+  type Workers,
+} from "./_harness.ts";
 
 // Many workers at once, through the compiled p and real sshd: groups (--on), sweeps
 // (--each), placement (--any) and every run of a commit.
 setDefaultTimeout(90_000);
 
 let env: Record<string, string>;
+let w: Workers;
 // (dead: a worker whose sshd is not there)
 useWorkers([["p-w1"], ["p-w2"], ["p-w1@127.0.0.1:1", "-n", "dead", "--no-check"]], (started) => {
+  w = started;
   env = started.env;
 });
 
@@ -219,6 +232,105 @@ describe("--each", () => {
       expect((await p(["ls", "-a"], { env })).stdout).toMatch(/VALUES[^\n]*\n(.*\n)*.*A=2 B=z/);
     } finally {
       for (const u of ["p-w1", "p-w2"]) await p(["worker", "set", u, "--slots", "none"], { env });
+    }
+  });
+
+  // A sweep's jobs on one worker share one tree: the first takes the mirror's spare, the
+  // rest are each copied from the mirror, all at once rather than one after another (a
+  // copy of a real tree takes a second or more, and so a sweep's jobs on a worker of
+  // several slots never ran together). A worker whose copies of a whole tree take 1.5 s
+  // each shows which it is.
+  test("a sweep's jobs on one worker are copied from its mirror at once, each into a work dir of its own", async () => {
+    const real = join(w.dir, "copies.cp");
+    const slow = join(w.dir, "copies.slowcp");
+    Bun.spawnSync(["cp", Bun.which("cp")!, real]);
+    writeFileSync(slow, `#!/bin/sh\n[ "$2" != --reflink=auto ] || sleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const odd = await oddWorker(w, "copies", "p-w2", `mount --bind ${slow} "$(command -v cp)"`);
+    try {
+      const cwd = scratch("copies");
+      writeFileSync(join(cwd, "a.txt"), "tree");
+      // (a mirror and its spare first)
+      expect((await p(["--", "true"], { env: odd.env, cwd })).code).toBe(0);
+      mirrorsSettled("p-w2");
+      rmSync("/home/p-w2/copies.log", { force: true });
+      const t0 = Date.now();
+      const r = await p(
+        [
+          "-v",
+          "--each",
+          "K=1,2,3,4",
+          "--on",
+          "copies",
+          "--",
+          'echo "$K $(date +%s%N)" >>~/copies.log; echo $K >>a.txt; cat a.txt',
+        ],
+        { env: odd.env, cwd },
+      );
+      const took = Date.now() - t0;
+      expect(r.code).toBe(0);
+      // each job's own tree: its own line only
+      expect(r.stdout.trimEnd().split("\n").sort()).toEqual([
+        "[copies K=1] tree1",
+        "[copies K=2] tree2",
+        "[copies K=3] tree3",
+        "[copies K=4] tree4",
+      ]);
+      // nothing sent for the three copied: the mirror held the tree
+      expect(r.stderr.match(/sync \d+ ms \(0 files, /g)).toHaveLength(4);
+      const started = Object.fromEntries(
+        readFileSync("/home/p-w2/copies.log", "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => l.split(" ").map(Number) as [number, number]),
+      );
+      // the copies were made together: their jobs started within a second of each other
+      // (not 1.5 s apart, as one after another), and the whole took less than two copies
+      const copied = [started[2]!, started[3]!, started[4]!];
+      expect((Math.max(...copied) - Math.min(...copied)) / 1e6).toBeLessThan(1000);
+      expect(took).toBeLessThan(3000);
+      // and the mirror is as the tree is: the next run's sync sends nothing
+      mirrorsSettled("p-w2");
+      const again = await p(["-v", "--", "cat a.txt"], { env: odd.env, cwd });
+      expect(again.stdout).toBe("tree");
+      expect(again.stderr).toMatch(/sync \d+ ms \(0 files, /);
+      expect(asWorker("p-w2", "cat ~/copies.log | wc -l").trim()).toBe("4");
+    } finally {
+      odd.down();
+      rmSync("/home/p-w2/copies.log", { force: true });
+    }
+  });
+
+  // Where the mirror no longer holds the mark the sync before left (another client's sync
+  // came between), a job's copy is refused, and its sync sends the tree whole instead. A
+  // worker whose every mv takes the marks away shows it.
+  test("a sweep's job whose mirror lost its mark meanwhile syncs its tree whole, and runs on it", async () => {
+    const real = join(w.dir, "markless.mv");
+    const fake = join(w.dir, "markless.fakemv");
+    Bun.spawnSync(["cp", Bun.which("mv")!, real]);
+    writeFileSync(
+      fake,
+      `#!/bin/sh\n${real} "$@" || exit\nrm -f "$HOME"/${layout.MIRRORS_DIR}/*${layout.SUFFIX.token}\n`,
+      { mode: 0o755 },
+    );
+    const odd = await oddWorker(w, "markless", "p-w2", `mount --bind ${fake} "$(command -v mv)"`);
+    try {
+      const cwd = scratch("markless");
+      writeFileSync(join(cwd, "a.txt"), "tree");
+      expect((await p(["--", "true"], { env: odd.env, cwd })).code).toBe(0);
+      mirrorsSettled("p-w2");
+      const r = await p(["--each", "K=1,2,3", "--on", "markless", "--", "echo $K >>a.txt; cat a.txt"], {
+        env: odd.env,
+        cwd,
+      });
+      expect(r.stderr).not.toMatch(/error|stale/i);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trimEnd().split("\n").sort()).toEqual([
+        "[markless K=1] tree1",
+        "[markless K=2] tree2",
+        "[markless K=3] tree3",
+      ]);
+    } finally {
+      odd.down();
     }
   });
 });

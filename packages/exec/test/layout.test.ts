@@ -77,6 +77,13 @@ describe("layout", () => {
     expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next }, follows: true })).toEndWith(
       ` - no - ${next} yes`,
     );
+    // (the mirror holds the tree already: the work dir is copied from it, if it holds that mark)
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next, expect: expect_ }, copy: true })).toEndWith(
+      ` - no ${expect_} ${next} copy`,
+    );
+    expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next }, copy: true })).toThrow(
+      "needs the mark the mirror holds",
+    );
     for (const bad of ["short", "has space in it", "x'; rm -rf ~; '", "a".repeat(65)])
       expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next: bad } })).toThrow("is not one");
   });

@@ -101,6 +101,7 @@ export function planJobSync(
     only?: string[];
     token?: { next: string; expect?: string };
     follows?: boolean;
+    copy?: boolean;
   } = {},
 ): SyncPlan {
   const target = parseConnection(worker.connection);
@@ -126,6 +127,7 @@ export function planJobSync(
       seed,
       ...(opts.token && { token: opts.token }),
       ...(opts.follows && { follows: true }),
+      ...(opts.copy && { copy: true }),
     }),
     exclude: [...exclude, ...(overlay?.exclude ?? [])],
     compress: true,
@@ -182,6 +184,10 @@ const scanOnce = sharedWhileRunning(async (source): Promise<Scan> => {
 });
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Two scans of a directory that found it the same: the same walk, with the same paths left out. */
+const sameTree = (a: Scan, b: Scan) =>
+  a === b || (a.walk !== undefined && a.walk.text === b.walk?.text && sameList(a.exclude, b.exclude));
 
 /**
  * What p keeps of its syncs of a directory (in the cache: losing it only makes the next
@@ -337,7 +343,7 @@ export async function syncJob(
     const scanning = scanOnce(source);
     const prior = await before;
     const scan = await scanning;
-    const plan = (more: { only?: string[]; token?: { next: string; expect?: string } }) =>
+    const plan = (more: { only?: string[]; token?: { next: string; expect?: string }; copy?: boolean }) =>
       planJobSync(source, worker, id, scan.exclude, {
         ...(overlay && { overlay }),
         ...(first !== undefined && { first }),
@@ -357,6 +363,19 @@ export async function syncJob(
       ? { token: prior.token, key: `after ${prior.scan.id}`, tree: () => treeOf(prior.scan.walk!.pairs) }
       : await keeping?.then((k) => k && { token: k.token, key: k.treeName, tree: () => k.tree });
     const only = kept && rulesOver(scan, kept.key, kept.tree);
+    // the same tree as the sync before in this p (a group's job on the same worker): the
+    // mirror holds it already, and this work dir is copied from it beside the ones after
+    if (prior && sameTree(prior.scan, scan) && only) {
+      leaves = prior;
+      left(prior);
+      try {
+        await sync({ only, token: { next: prior.token, expect: prior.token }, copy: true });
+        return;
+      } catch (err) {
+        if ((err as PError).code !== "sync_stale") throw err;
+        leaves = undefined;
+      }
+    }
     const next = uuid();
     let said: string;
     try {

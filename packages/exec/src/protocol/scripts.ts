@@ -377,6 +377,12 @@ export interface MirrorSyncOptions {
    * no spare is ready.
    */
   follows?: boolean;
+  /**
+   * The mirror holds this tree already (the mark `token.expect`, which the sync before in
+   * the same group left): rsync sends nothing, and the job's work dir is copied from the
+   * mirror beside the copies of the group's other jobs there.
+   */
+  copy?: boolean;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]{8,64}$/;
@@ -392,6 +398,8 @@ export function mirrorCommand(mirrorDir: string, workDir: string, opts: MirrorSy
   for (const t of [token?.next, token?.expect])
     if (t !== undefined && !TOKEN.test(t))
       throw new PError("invalid_argument", `mirror token ${JSON.stringify(t)} is not one`);
+  if (opts.copy && token?.expect === undefined)
+    throw new PError("invalid_argument", "a copy of the mirror needs the mark the mirror holds");
   const args = [
     mirrorDir,
     workDir.replace(/\/+$/, ""),
@@ -399,7 +407,7 @@ export function mirrorCommand(mirrorDir: string, workDir: string, opts: MirrorSy
     opts.seed ? "yes" : "no",
     token?.expect ?? "-",
     token?.next ?? "-",
-    opts.follows ? "yes" : "no",
+    opts.copy ? "copy" : opts.follows ? "yes" : "no",
   ];
   return scriptCommand("mirror", args, opts.root);
 }

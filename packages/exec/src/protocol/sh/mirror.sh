@@ -24,7 +24,9 @@
 # it is where FOLLOWS is yes: another sync of the same tree into another job's work dir
 # comes at once (a group's), which then finds the mirror as this one left it (a quick sync
 # of nothing changed, a copy, and a spare made meanwhile for the one after), not a mirror
-# to make again twice over (its copy, then its spare's) before it can start.
+# to make again twice over (its copy, then its spare's) before it can start. The group's
+# next jobs on this worker then sync with FOLLOWS=copy: nothing is sent, and each work dir
+# is copied from the mirror at once, beside the others (see below).
 # A first sync from a new checkout of a repository that has a mirror here already (the same
 # FAMILY: the same client user and repository; - for none) starts from that mirror's spare,
 # which becomes this one's mirror (one rename: nothing copied), and rsync keeps of it only
@@ -308,6 +310,44 @@ give_way() {
 
 here=$abs
 bg_self='' bg_what='' gave_way='' gave_work=''
+token=$here$P_TOKEN
+changes=$here$P_CHANGES
+
+# FOLLOWS=copy: the mirror already holds the tree (EXPECT, the mark the sync before in the
+# same group left), and the job's work dir is copied from it under a shared lock, so that
+# the group's other jobs on this worker are copied at the same time, and no other sync
+# changes the mirror meanwhile. (rsync sends nothing, but for a file being written as the
+# client walked the tree: sent again only if it changed, and looked at again by the next
+# sync, as such a file always is.) A copy of the next spare that holds the lock gives way
+# (it is made later); a mirror that lacks the mark EXPECT says p-mirror-stale.
+if [ "$follows" = copy ]; then
+  command -v flock >/dev/null || {
+    echo p-mirror-stale >&2
+    exit 13
+  }
+  exec 9>>"$lock"
+  if ! flock -n -s 9; then
+    until stop_background "$here" spare; flock -E 75 -w 0.5 -s 9; do
+      [ $? -eq 75 ] || {
+        flock -s 9
+        break
+      }
+    done
+  fi
+  held=
+  [ ! -f "$token" ] || IFS= read -r held <"$token" || :
+  if [ "$held" != "$expect" ] || [ ! -d "$mirror" ]; then
+    echo p-mirror-stale >&2
+    exit 13
+  fi
+  rsync --log-file="$changes" --log-file-format='%i %n' "$@" || exit
+  if ! { copy "$mirror" "$work$P_PART" && mv "$work$P_PART" "$work"; }; then
+    rm_tree "$work$P_PART"
+    exit 11
+  fi
+  exit 0
+fi
+
 exec 9>>"$lock"
 if command -v flock >/dev/null && ! flock -n 9; then
   # held: by another sync, or by background work, which gives way (give_way; looked at
@@ -319,7 +359,6 @@ if command -v flock >/dev/null && ! flock -n 9; then
     }
   done
 fi
-changes=$here$P_CHANGES
 syncing=$here$P_SYNCING
 # a refill stopped (give_way): the mirror made again here, at this sync's priority, out
 # of the same work dir (gone: the sync is a whole one, into what there is)
@@ -363,7 +402,6 @@ if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -
   done
   abs=$here
 fi
-token=$here$P_TOKEN
 if [ "$expect" != - ]; then
   held=
   [ ! -f "$token" ] || IFS= read -r held <"$token" || :
