@@ -611,13 +611,19 @@ describe("sync", () => {
   // with its mtime put back, which rsync's size-and-mtime check cannot see, must still
   // never reach the next job; and a file the job makes unreadable at once (which fails a
   // copy of the whole) must not cost the mirror, nor directories it makes read-only leave
-  // the copy behind. Says what the first job printed, and what the next sync sent.
+  // the copy behind. Says what the first job printed, what the next sync sent, and how
+  // many times the background's cp set out to copy the job's work dir.
   async function rewriteOnFirstRun(name: string, ns: string) {
+    const calls = `/tmp/p-${name}.cp.log`;
+    rmSync(calls, { force: true });
     const mounts = ["cp", "rsync"].map((cmd) => {
       const real = join(w.dir, `${name}.${cmd}`);
       const slow = join(w.dir, `${name}.slow${cmd}`);
       Bun.spawnSync(["cp", Bun.which(cmd)!, real]);
-      writeFileSync(slow, `#!/bin/sh\n[ "$(nice)" = 0 ] || sleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
+      const log = cmd === "cp" ? `echo "$*" >>${calls}; ` : "";
+      writeFileSync(slow, `#!/bin/sh\n[ "$(nice)" = 0 ] || { ${log}sleep 1.5; }\nexec ${real} "$@"\n`, {
+        mode: 0o755,
+      });
       return `mount --bind ${slow} "$(command -v ${cmd})"`;
     });
     const odd = await oddWorker(w, name, "p-w2", `${mounts.join(" && ")}${ns}`);
@@ -642,16 +648,25 @@ describe("sync", () => {
       // (what the copies left goes, the job's read-only directories too)
       mirrorsSettled("p-w2");
       expect(asWorker("p-w2", `ls -a ~/${layout.MIRRORS_DIR}`)).not.toMatch(/\.part$/m);
-      return { first: first.stdout, sent: /timings: .*sync \d+ ms \((\d+) files?, /.exec(second.stderr)?.[1] };
+      const workCopies = readFileSync(calls, "utf8")
+        .split("\n")
+        .filter((l) => new RegExp(`${layout.WORKDIRS_DIR}/[0-9a-f-]{36}/\\. `).test(l)).length;
+      return {
+        first: first.stdout,
+        sent: /timings: .*sync \d+ ms \((\d+) files?, /.exec(second.stderr)?.[1],
+        workCopies,
+      };
     } finally {
       odd.down();
+      rmSync(calls, { force: true });
     }
   }
 
   test("a first run starts its job on the synced tree itself, and what the job rewrites never reaches the next", async () => {
     // no mirror while the job starts: it was renamed into the work dir, not copied first;
     // the mirror made again lacks only the file the job rewrote, which the next sync sends
-    expect(await rewriteOnFirstRun("firstrun", "")).toEqual({ first: "none\nBAD!", sent: "1" });
+    // (the copy of the work dir that failed on the unreadable file was not made twice)
+    expect(await rewriteOnFirstRun("firstrun", "")).toEqual({ first: "none\nBAD!", sent: "1", workCopies: 1 });
   });
 
   test("a worker whose find lacks -cnewer copies the mirror for a first run, just as isolated", async () => {
@@ -667,6 +682,7 @@ describe("sync", () => {
     expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toEqual({
       first: "mirror\nBAD!",
       sent: "0",
+      workCopies: 0,
     });
   });
 

@@ -70,11 +70,13 @@ waited() {
   return $waited_status
 }
 
+# copy TREE DEST: a copy of TREE, made DEST (cloned where the file system can). A cp that
+# knows no --reflink makes nothing, and copies again without it; one that made part of
+# the copy failed on a file, as it would again: that part is left for the caller.
 copy() {
-  waited cp -a --reflink=auto "$1/." "$2" 2>/dev/null || {
-    rm_tree "$2"
-    waited cp -a "$1/." "$2"
-  }
+  waited cp -a --reflink=auto "$1/." "$2" 2>/dev/null && return 0
+  [ ! -e "$2" ] || return 1
+  waited cp -a "$1/." "$2"
 }
 
 make_spare() {
@@ -341,6 +343,7 @@ if [ "$follows" = copy ]; then
     exit 13
   fi
   rsync --log-file="$changes" --log-file-format='%i %n' "$@" || exit
+  [ ! -e "$work$P_PART" ] || rm_tree "$work$P_PART"
   if ! { copy "$mirror" "$work$P_PART" && mv "$work$P_PART" "$work"; }; then
     rm_tree "$work$P_PART"
     exit 11
