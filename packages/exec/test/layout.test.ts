@@ -78,10 +78,13 @@ describe("layout", () => {
       ` - no - ${next} yes`,
     );
     // (the mirror holds the tree already: the work dir is copied from it, if it holds that mark)
-    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next, expect: expect_ }, copy: true })).toEndWith(
-      ` - no ${expect_} ${next} copy`,
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next, expect: expect_ }, copy: 0 })).toEndWith(
+      ` - no ${expect_} ${next} copy:0`,
     );
-    expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next }, copy: true })).toThrow(
+    expect(mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next, expect: expect_ }, copy: 3 })).toEndWith(
+      ` - no ${expect_} ${next} copy:3`,
+    );
+    expect(() => mirrorCommand(".p/mirrors/m", workDir(ID), { token: { next }, copy: 0 })).toThrow(
       "needs the mark the mirror holds",
     );
     for (const bad of ["short", "has space in it", "x'; rm -rf ~; '", "a".repeat(65)])

@@ -101,7 +101,7 @@ export function planJobSync(
     only?: string[];
     token?: { next: string; expect?: string };
     follows?: boolean;
-    copy?: boolean;
+    copy?: number;
   } = {},
 ): SyncPlan {
   const target = parseConnection(worker.connection);
@@ -127,7 +127,7 @@ export function planJobSync(
       seed,
       ...(opts.token && { token: opts.token }),
       ...(opts.follows && { follows: true }),
-      ...(opts.copy && { copy: true }),
+      ...(opts.copy !== undefined && { copy: opts.copy }),
     }),
     exclude: [...exclude, ...(overlay?.exclude ?? [])],
     compress: true,
@@ -343,7 +343,7 @@ export async function syncJob(
     const scanning = scanOnce(source);
     const prior = await before;
     const scan = await scanning;
-    const plan = (more: { only?: string[]; token?: { next: string; expect?: string }; copy?: boolean }) =>
+    const plan = (more: { only?: string[]; token?: { next: string; expect?: string }; copy?: number }) =>
       planJobSync(source, worker, id, scan.exclude, {
         ...(overlay && { overlay }),
         ...(first !== undefined && { first }),
@@ -366,10 +366,10 @@ export async function syncJob(
     // the same tree as the sync before in this p (a group's job on the same worker): the
     // mirror holds it already, and this work dir is copied from it beside the ones after
     if (prior && sameTree(prior.scan, scan) && only) {
-      leaves = prior;
-      left(prior);
+      leaves = { ...prior, copies: prior.copies + 1 };
+      left(leaves);
       try {
-        await sync({ only, token: { next: prior.token, expect: prior.token }, copy: true });
+        await sync({ only, token: { next: prior.token, expect: prior.token }, copy: prior.copies });
         return;
       } catch (err) {
         if ((err as PError).code !== "sync_stale") throw err;
@@ -386,7 +386,7 @@ export async function syncJob(
     }
     // (kept once the launch has had its word: it does not wait for the cache)
     const token = said.includes(MOVED_MARK) ? undefined : next;
-    if (token) leaves = { token, scan };
+    if (token) leaves = { token, scan, copies: 0 };
     setImmediate(() => void writeKept(source, worker, token, scan));
   } finally {
     left(leaves);
@@ -396,10 +396,14 @@ export async function syncJob(
   }
 }
 
-/** What a sync left its mirror: its mark, and the walk of what it sent. */
+/**
+ * What a sync left its mirror: its mark, the walk of what it sent, and how many of the
+ * group's jobs after it have had their work dirs copied from it since (see mirrorCommand's copy).
+ */
 interface LeftSync {
   token: string;
   scan: Scan;
+  copies: number;
 }
 
 /** The last sync this p started of each mirror (by where it is kept), until it has ended. */

@@ -40,6 +40,7 @@ export const SUFFIX = {
   family: ".family",
   token: ".token",
   background: ".bg",
+  copy: ".copy",
 } as const;
 
 /**

@@ -380,9 +380,10 @@ export interface MirrorSyncOptions {
   /**
    * The mirror holds this tree already (the mark `token.expect`, which the sync before in
    * the same group left): rsync sends nothing, and the job's work dir is copied from the
-   * mirror beside the copies of the group's other jobs there.
+   * mirror beside the copies of the group's other jobs there. The number is this copy's
+   * place among them (from 0): as many are made at once as the worker has cores.
    */
-  copy?: boolean;
+  copy?: number;
 }
 
 const TOKEN = /^[A-Za-z0-9_-]{8,64}$/;
@@ -398,7 +399,7 @@ export function mirrorCommand(mirrorDir: string, workDir: string, opts: MirrorSy
   for (const t of [token?.next, token?.expect])
     if (t !== undefined && !TOKEN.test(t))
       throw new PError("invalid_argument", `mirror token ${JSON.stringify(t)} is not one`);
-  if (opts.copy && token?.expect === undefined)
+  if (opts.copy !== undefined && token?.expect === undefined)
     throw new PError("invalid_argument", "a copy of the mirror needs the mark the mirror holds");
   const args = [
     mirrorDir,
@@ -407,7 +408,7 @@ export function mirrorCommand(mirrorDir: string, workDir: string, opts: MirrorSy
     opts.seed ? "yes" : "no",
     token?.expect ?? "-",
     token?.next ?? "-",
-    opts.copy ? "copy" : opts.follows ? "yes" : "no",
+    opts.copy !== undefined ? `copy:${Math.max(0, Math.floor(opts.copy))}` : opts.follows ? "yes" : "no",
   ];
   return scriptCommand("mirror", args, opts.root);
 }

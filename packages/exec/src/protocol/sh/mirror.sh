@@ -321,7 +321,15 @@ changes=$here$P_CHANGES
 # changes the mirror meanwhile. (rsync sends nothing, but for a file being written as the
 # client walked the tree: sent again only if it changed, and looked at again by the next
 # sync, as such a file always is.) A copy of the next spare that holds the lock gives way
-# (it is made later); a mirror that lacks the mark EXPECT says p-mirror-stale.
+# (it is made later); a mirror that lacks the mark EXPECT says p-mirror-stale. As many
+# copies are made at once as the worker has cores (a copy is the kernel's work): FOLLOWS
+# is copy:N, the Nth of the group's copies here, which waits for the N-cores'th.
+case $follows in
+  copy:*)
+    copy_n=${follows#copy:}
+    follows=copy
+    ;;
+esac
 if [ "$follows" = copy ]; then
   command -v flock >/dev/null || {
     echo p-mirror-stale >&2
@@ -344,6 +352,9 @@ if [ "$follows" = copy ]; then
   fi
   rsync --log-file="$changes" --log-file-format='%i %n' "$@" || exit
   [ ! -e "$work$P_PART" ] || rm_tree "$work$P_PART"
+  cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || cores=1
+  exec 8>>"$here$P_COPY$((copy_n % ${cores:-1}))"
+  flock 8
   if ! { copy "$mirror" "$work$P_PART" && mv "$work$P_PART" "$work"; }; then
     rm_tree "$work$P_PART"
     exit 11
