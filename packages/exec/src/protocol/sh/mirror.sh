@@ -25,7 +25,7 @@
 # comes at once (a group's), which then finds the mirror as this one left it (a quick sync
 # of nothing changed, a copy, and a spare made meanwhile for the one after), not a mirror
 # to make again twice over (its copy, then its spare's) before it can start. The group's
-# next jobs on this worker then sync with FOLLOWS=copy: nothing is sent, and each work dir
+# next jobs on this worker then sync with FOLLOWS=copy:N: nothing is sent, and each work dir
 # is copied from the mirror at once, beside the others (see below).
 # A first sync from a new checkout of a repository that has a mirror here already (the same
 # FAMILY: the same client user and repository; - for none) starts from that mirror's spare,
@@ -321,16 +321,14 @@ changes=$here$P_CHANGES
 # changes the mirror meanwhile. (rsync sends nothing, but for a file being written as the
 # client walked the tree: sent again only if it changed, and looked at again by the next
 # sync, as such a file always is.) A copy of the next spare that holds the lock gives way
-# (it is made later); a mirror that lacks the mark EXPECT says p-mirror-stale. As many
-# copies are made at once as the worker has cores (a copy is the kernel's work): FOLLOWS
-# is copy:N, the Nth of the group's copies here, which waits for the N-cores'th.
+# (it is made later); a mirror that lacks the mark EXPECT says p-mirror-stale. FOLLOWS is
+# copy:N, the group's Nth copy here (from 0): no more are made at once than the worker has
+# cores (a copy is mostly the kernel's work), each after the one as many places before it.
+copy_n=
 case $follows in
-  copy:*)
-    copy_n=${follows#copy:}
-    follows=copy
-    ;;
+  copy:*) copy_n=${follows#copy:} ;;
 esac
-if [ "$follows" = copy ]; then
+if [ -n "$copy_n" ]; then
   command -v flock >/dev/null || {
     echo p-mirror-stale >&2
     exit 13
