@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -101,6 +101,19 @@ export function useWorkers(register: string[][], ready: (w: Workers) => void): v
     await p(["prune", "--force"], { env: w.env });
     w.stop();
   });
+}
+
+/**
+ * For an oddWorker's `ns`: the mount that puts a shell script in place of the worker's
+ * `tool`, its text `script(real)` (after #!/bin/sh), where `real` is a copy of the real one
+ * (kept in the workers' dir as `<name>.<tool>`).
+ */
+export function wrappedTool(w: Workers, name: string, tool: string, script: (real: string) => string): string {
+  const real = join(w.dir, `${name}.${tool}`);
+  const wrapper = join(w.dir, `${name}.wrapped-${tool}`);
+  Bun.spawnSync(["cp", Bun.which(tool)!, real]);
+  writeFileSync(wrapper, `#!/bin/sh\n${script(real)}\n`, { mode: 0o755 });
+  return `mount --bind ${wrapper} "$(command -v ${tool})"`;
 }
 
 /**

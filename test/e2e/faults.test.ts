@@ -30,6 +30,7 @@ import {
   type Workers,
   waitFor,
   workDirOf,
+  wrappedTool,
 } from "./_harness.ts";
 
 setDefaultTimeout(60_000);
@@ -345,11 +346,8 @@ describe("faults", () => {
     tally.faults++;
     // a worker whose `setsid` dawdles: the launch starts the runner with it after the job's
     // files appear, so the kill lands between the two
-    const real = join(w.dir, "setsid.real");
-    const slow = join(w.dir, "setsid.slow");
-    Bun.spawnSync(["cp", Bun.which("setsid")!, real]);
-    writeFileSync(slow, `#!/bin/sh\nsleep 1.5\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const odd = await oddWorker(w, "slowlaunch", "p-w1", `mount --bind ${slow} "$(command -v setsid)"`);
+    const slow = wrappedTool(w, "slowlaunch", "setsid", (real) => `sleep 1.5\nexec ${real} "$@"`);
+    const odd = await oddWorker(w, "slowlaunch", "p-w1", slow);
     try {
       const before = onW1();
       const run = spawnP(["--", "echo ran >> ~/launched; echo hi"], { env: odd.env, cwd: scratch("midlaunch") });

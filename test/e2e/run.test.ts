@@ -22,6 +22,7 @@ import {
   type Workers,
   waitFor,
   workDirOf,
+  wrappedTool,
 } from "./_harness.ts";
 
 // real sshd, real rsync, real jobs: slower than unit tests
@@ -617,14 +618,8 @@ describe("sync", () => {
     const calls = `/tmp/p-${name}.cp.log`;
     rmSync(calls, { force: true });
     const mounts = ["cp", "rsync"].map((cmd) => {
-      const real = join(w.dir, `${name}.${cmd}`);
-      const slow = join(w.dir, `${name}.slow${cmd}`);
-      Bun.spawnSync(["cp", Bun.which(cmd)!, real]);
       const log = cmd === "cp" ? `echo "$*" >>${calls}; ` : "";
-      writeFileSync(slow, `#!/bin/sh\n[ "$(nice)" = 0 ] || { ${log}sleep 1.5; }\nexec ${real} "$@"\n`, {
-        mode: 0o755,
-      });
-      return `mount --bind ${slow} "$(command -v ${cmd})"`;
+      return wrappedTool(w, name, cmd, (real) => `[ "$(nice)" = 0 ] || { ${log}sleep 1.5; }\nexec ${real} "$@"`);
     });
     const odd = await oddWorker(w, name, "p-w2", `${mounts.join(" && ")}${ns}`);
     try {
@@ -670,16 +665,15 @@ describe("sync", () => {
   });
 
   test("a worker whose find lacks -cnewer copies the mirror for a first run, just as isolated", async () => {
-    const real = join(w.dir, "find.real");
-    const fake = join(w.dir, "find.fake");
-    Bun.spawnSync(["cp", Bun.which("find")!, real]);
-    writeFileSync(
-      fake,
-      `#!/bin/sh\nfor a; do [ "$a" = -cnewer ] && { echo "find: unknown predicate -cnewer" >&2; exit 1; }; done\nexec ${real} "$@"\n`,
-      { mode: 0o755 },
+    const fake = wrappedTool(
+      w,
+      "nocnewer-find",
+      "find",
+      (real) =>
+        `for a; do [ "$a" = -cnewer ] && { echo "find: unknown predicate -cnewer" >&2; exit 1; }; done\nexec ${real} "$@"`,
     );
     // (the mirror is as the first sync left it: the next sends nothing)
-    expect(await rewriteOnFirstRun("nocnewer", ` && mount --bind ${fake} "$(command -v find)"`)).toEqual({
+    expect(await rewriteOnFirstRun("nocnewer", ` && ${fake}`)).toEqual({
       first: "mirror\nBAD!",
       sent: "0",
       workCopies: 0,
@@ -713,11 +707,8 @@ describe("sync", () => {
     // every copy made in the background (niced) on this worker stops as it starts: a copy
     // that never gets the CPU, as one at the lowest priority may not on a worker its jobs
     // keep busy
-    const real = join(w.dir, "stall.cp");
-    const stall = join(w.dir, "stall.stallcp");
-    Bun.spawnSync(["cp", Bun.which("cp")!, real]);
-    writeFileSync(stall, `#!/bin/sh\n[ "$(nice)" = 0 ] || kill -STOP $$\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const odd = await oddWorker(w, "stall", "p-w2", `mount --bind ${stall} "$(command -v cp)"`);
+    const stall = wrappedTool(w, "stall", "cp", (real) => `[ "$(nice)" = 0 ] || kill -STOP $$\nexec ${real} "$@"`);
+    const odd = await oddWorker(w, "stall", "p-w2", stall);
     const stalled = () =>
       asWorker("p-w2", "ps -u p-w2 -o stat=,comm=")
         .split("\n")

@@ -365,23 +365,23 @@ export async function syncJob(
     const only = kept && rulesOver(scan, kept.key, kept.tree);
     // the same tree as the sync before in this p (a group's job on the same worker): the
     // mirror holds it already, and this work dir is copied from it beside the ones after
-    if (prior && sameTree(prior.scan, scan) && only) {
-      leaves = { ...prior, copies: prior.copies + 1 };
+    const copyOf = prior && only && sameTree(prior.scan, scan) ? prior : undefined;
+    if (copyOf) {
+      leaves = { ...copyOf, copies: copyOf.copies + 1 };
       left(leaves);
-      try {
-        await sync({ only, token: { next: prior.token, expect: prior.token }, copy: prior.copies });
-        return;
-      } catch (err) {
-        if ((err as PError).code !== "sync_stale") throw err;
-        leaves = undefined;
-      }
     }
     const next = uuid();
     let said: string;
     try {
+      if (copyOf) {
+        await sync({ only, token: { next: copyOf.token, expect: copyOf.token }, copy: copyOf.copies });
+        return;
+      }
       said = await sync(kept && only ? { only, token: { next, expect: kept.token } } : { token: { next } });
     } catch (err) {
+      // (refused: the mirror lacks the mark expected, and the whole tree is synced)
       if ((err as PError).code !== "sync_stale") throw err;
+      leaves = undefined;
       said = await sync({ token: { next } });
     }
     // (kept once the launch has had its word: it does not wait for the cache)

@@ -310,6 +310,35 @@ give_way() {
   [ -z "$stopped" ] || gave_way=$stopped gave_work=$stopped_work
 }
 
+# lock_mirror -x|-s STOP...: the mirror's lock (fd 9), exclusive or shared. Held: by a
+# sync, or by background work, which STOP makes give way (looked at again every 0.5 s
+# while this waits: the background may only just be taking the lock)
+lock_mirror() {
+  lock_how=$1
+  shift
+  flock -n "$lock_how" 9 && return 0
+  until "$@"; flock -E 75 -w 0.5 "$lock_how" 9; do
+    [ $? -eq 75 ] || {
+      flock "$lock_how" 9
+      return
+    }
+  done
+}
+
+# held_mark: sets held to the mark the mirror holds (empty for none)
+held_mark() {
+  held=
+  [ ! -f "$token" ] || IFS= read -r held <"$token" || :
+}
+
+# work_from_mirror: the job's work dir made a copy of the mirror; else exit 11
+work_from_mirror() {
+  if ! { copy "$mirror" "$work$P_PART" && mv "$work$P_PART" "$work"; }; then
+    rm_tree "$work$P_PART"
+    exit 11
+  fi
+}
+
 here=$abs
 bg_self='' bg_what='' gave_way='' gave_work=''
 token=$here$P_TOKEN
@@ -334,16 +363,8 @@ if [ -n "$copy_n" ]; then
     exit 13
   }
   exec 9>>"$lock"
-  if ! flock -n -s 9; then
-    until stop_background "$here" spare; flock -E 75 -w 0.5 -s 9; do
-      [ $? -eq 75 ] || {
-        flock -s 9
-        break
-      }
-    done
-  fi
-  held=
-  [ ! -f "$token" ] || IFS= read -r held <"$token" || :
+  lock_mirror -s stop_background "$here" spare
+  held_mark
   if [ "$held" != "$expect" ] || [ ! -d "$mirror" ]; then
     echo p-mirror-stale >&2
     exit 13
@@ -353,24 +374,12 @@ if [ -n "$copy_n" ]; then
   cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || cores=1
   exec 8>>"$here$P_COPY$((copy_n % ${cores:-1}))"
   flock 8
-  if ! { copy "$mirror" "$work$P_PART" && mv "$work$P_PART" "$work"; }; then
-    rm_tree "$work$P_PART"
-    exit 11
-  fi
+  work_from_mirror
   exit 0
 fi
 
 exec 9>>"$lock"
-if command -v flock >/dev/null && ! flock -n 9; then
-  # held: by another sync, or by background work, which gives way (give_way; looked at
-  # again every 0.5 s while this waits: the background may only just be taking the lock)
-  until give_way; flock -E 75 -w 0.5 9; do
-    [ $? -eq 75 ] || {
-      flock 9
-      break
-    }
-  done
-fi
+! command -v flock >/dev/null || lock_mirror -x give_way
 syncing=$here$P_SYNCING
 # a refill stopped (give_way): the mirror made again here, at this sync's priority, out
 # of the same work dir (gone: the sync is a whole one, into what there is)
@@ -415,8 +424,7 @@ if [ "$seed_ok" = yes ] && [ "$family" != - ] && [ ! -d "$mirror" ] && command -
   abs=$here
 fi
 if [ "$expect" != - ]; then
-  held=
-  [ ! -f "$token" ] || IFS= read -r held <"$token" || :
+  held_mark
   # (only where flock holds off every other sync of this mirror meanwhile)
   if [ "$held" != "$expect" ] || [ -n "$unsure" ] || [ -n "$seed" ] || [ ! -d "$mirror" ] ||
     ! command -v flock >/dev/null; then
@@ -455,8 +463,5 @@ if [ "$follows" != yes ] && [ -z "$gave_way" ] && find "$lock" -cnewer "$lock" >
   in_background refill_then_spare
   exit 0
 fi
-if ! { copy "$mirror" "$work$P_PART" && mv "$work$P_PART" "$work"; }; then
-  rm_tree "$work$P_PART"
-  exit 11
-fi
+work_from_mirror
 in_background make_spare
