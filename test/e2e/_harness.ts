@@ -103,6 +103,22 @@ export function useWorkers(register: string[][], ready: (w: Workers) => void): v
   });
 }
 
+/** git in `dir`, as a test's user; its stdout. */
+export const gitIn = (dir: string, ...args: string[]): string =>
+  Bun.spawnSync(["git", "-C", dir, "-c", "user.email=t@t", "-c", "user.name=t", ...args], {
+    stderr: "pipe",
+  }).stdout.toString();
+
+/** Make `dir` a repository whose one commit, `message`, holds all it has. */
+export function commitAll(dir: string, message: string): void {
+  for (const args of [
+    ["init", "-q"],
+    ["add", "-A"],
+    ["commit", "-qm", message],
+  ])
+    gitIn(dir, ...args);
+}
+
 /**
  * For an oddWorker's `ns`: the mount that puts a shell script in place of the worker's
  * `tool`, its text `script(real)` (after #!/bin/sh), where `real` is a copy of the real one

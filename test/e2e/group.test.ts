@@ -3,6 +3,8 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   asWorker,
+  commitAll,
+  gitIn,
   layout,
   mirrorsSettled,
   oddWorker,
@@ -353,12 +355,8 @@ describe("runs of a commit", () => {
   test("p ls --commit lists every run of it, on any worker, with a tally", async () => {
     const dir = scratch("repo");
     writeFileSync(join(dir, "test.sh"), '[ "$(whoami)" = p-w2 ] && exit 2; exit 0\n');
-    const git = (...args: string[]) =>
-      Bun.spawnSync(["git", "-C", dir, "-c", "user.email=t@t", "-c", "user.name=t", ...args]).stdout.toString();
-    git("init", "-q");
-    git("add", ".");
-    git("commit", "-qm", "one");
-    const sha = git("rev-parse", "HEAD").trim();
+    commitAll(dir, "one");
+    const sha = gitIn(dir, "rev-parse", "HEAD").trim();
     expect((await p(["--on", "p-w1,p-w2", "--", "sh test.sh"], { env, cwd: dir })).code).toBe(2);
     const r = await p(["ls", "--commit", sha.slice(0, 7)], { env });
     expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("2 runs: 1 succeeded, 1 failed (p-w2: exit 2)");

@@ -7,6 +7,8 @@ import { mirrorDir } from "../../packages/exec/src/protocol/layout.ts";
 import { RACY_MS } from "../../packages/sync/src/snapshot.ts";
 import {
   asWorker,
+  commitAll,
+  gitIn,
   jobDirOf,
   lastJob,
   layout,
@@ -230,11 +232,7 @@ describe("sync", () => {
       mkdirSync(join(top, f!, ".."), { recursive: true });
       writeFileSync(join(top, f!), body!);
     }
-    const git = (...a: string[]) =>
-      Bun.spawnSync(["git", "-C", top, "-c", "user.email=t@t", "-c", "user.name=t", ...a]);
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-qm", "first");
+    commitAll(top, "first");
     const cwd = join(top, "backend");
     writeFileSync(join(cwd, "untracked.txt"), "new");
     const r = await p(
@@ -275,11 +273,7 @@ describe("sync", () => {
       mkdirSync(join(cwd, f, ".."), { recursive: true });
       writeFileSync(join(cwd, f), body);
     }
-    const git = (...a: string[]) =>
-      Bun.spawnSync(["git", "-C", cwd, "-c", "user.email=t@t", "-c", "user.name=t", ...a]);
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-qm", "first");
+    commitAll(cwd, "first");
     const r = await p(
       [
         "--",
@@ -509,10 +503,8 @@ describe("sync", () => {
     const base = scratch("family");
     const repo = join(base, "repo");
     mkdirSync(repo);
-    const git = (cwd: string, cmd: string) =>
-      Bun.spawnSync(["sh", "-c", `git -c user.email=t@t -c user.name=t ${cmd}`], { cwd, stderr: "pipe" });
     for (let i = 0; i < 60; i++) writeFileSync(join(repo, `f${i}.bin`), randomBytes(50_000));
-    git(repo, "init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm one");
+    commitAll(repo, "one");
     const sums = "md5sum f*.bin | md5sum";
     const local = (cwd: string) => Bun.spawnSync(["sh", "-c", sums], { cwd }).stdout.toString();
     // "timings: ... sync 120 ms (12 files, 3.4 KB sent) ...": what crossed the network
@@ -538,7 +530,7 @@ describe("sync", () => {
     const spareInode = inode(`${mirrorOf(repo)}.spare/f0.bin`);
     expect(spareInode).toMatch(/^\d+$/);
     const wt = join(base, "wt");
-    git(repo, `worktree add -q ${wt}`);
+    gitIn(repo, "worktree", "add", "-q", wt);
     const again = await p(["-v", "--", `${sums}; ls only-here.txt 2>&1`], { env, cwd: wt });
     expect(again.stdout).toBe(`${local(wt)}ls: cannot access 'only-here.txt': No such file or directory\n`);
     expect(sentKB(again.stderr)).toBeLessThan(300);
@@ -571,7 +563,7 @@ describe("sync", () => {
     // a clone with one file changed, its size and mtime made those of the worker's copy:
     // only its content tells, and the job gets the clone's content
     const clone = join(base, "clone");
-    git(base, `clone -q ${repo} ${clone}`);
+    gitIn(base, "clone", "-q", repo, clone);
     writeFileSync(join(clone, "f7.bin"), randomBytes(50_000));
     Bun.spawnSync(["touch", "-r", join(repo, "f7.bin"), join(clone, "f7.bin")]);
     const cloned = await p(["-v", "--", `${sums}; md5sum f7.bin`], { env, cwd: clone });
@@ -584,7 +576,7 @@ describe("sync", () => {
     const other = join(base, "other");
     mkdirSync(other);
     Bun.spawnSync(["sh", "-c", `cp -p ${repo}/*.bin ${other}/`]);
-    git(other, "init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm other");
+    commitAll(other, "other");
     const theirs = await p(["-v", "--", sums], { env, cwd: other });
     expect(theirs.stdout).toBe(local(other));
     expect(sentKB(theirs.stderr)).toBeGreaterThan(2500);
@@ -717,11 +709,10 @@ describe("sync", () => {
     const cwd = join(base, "repo");
     mkdirSync(cwd);
     const mirror = `~/${mirrorDir({ uid: process.getuid!(), host: hostname(), path: cwd })}`;
-    const git = (cmd: string) => Bun.spawnSync(["sh", "-c", `git -c user.email=t@t -c user.name=t ${cmd}`], { cwd });
     try {
       writeFileSync(join(cwd, "a.txt"), "one ");
       writeFileSync(join(cwd, "b.txt"), "b");
-      git("init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm one");
+      commitAll(cwd, "one");
       // a first run: its mirror is moved into its work dir, and the copy that begins making
       // it again stops
       expect((await p(["--", "cat *.txt"], { env: odd.env, cwd })).stdout).toBe("one b");
@@ -751,7 +742,7 @@ describe("sync", () => {
       // a new checkout's first sync starts from that mirror, whose spare's copy it stops
       // too (it would wait 10 s for it, then go without); its own mirror's refill stops
       const wt = join(base, "wt");
-      git(`worktree add -q ${wt}`);
+      gitIn(cwd, "worktree", "add", "-q", wt);
       const t0 = Date.now();
       const seeded = await p(["--", "cat *.txt"], { env: odd.env, cwd: wt });
       expect(seeded.stdout).toBe("one b");
