@@ -73,8 +73,10 @@ describe("p ls", () => {
   });
 
   test("--json prints one array of job objects and nothing else", async () => {
+    const before = Math.floor(Date.now() / 1000);
     const id = await detach("sleep 1; exit 7");
     await waitFor(() => ended("p-w1", id));
+    const after = Math.ceil(Date.now() / 1000);
     const jobs = await lsJson("-a");
     const job = jobs.find((j) => j.id === id)!;
     expect(job).toEqual({
@@ -94,6 +96,9 @@ describe("p ls", () => {
     expect(job.duration_s).toBe((job.ended_at as number) - (job.run_started_at as number));
     expect(job.duration_s as number).toBeGreaterThanOrEqual(1);
     expect(job.duration_s as number).toBeLessThanOrEqual(2);
+    // (the worker counts its end from its start on the boot clock: still the wall clock's time)
+    expect(job.run_started_at as number).toBeGreaterThanOrEqual(before);
+    expect(job.ended_at as number).toBeLessThanOrEqual(after);
     const jq = Bun.spawnSync(
       [
         "sh",

@@ -154,12 +154,15 @@ runner_text='
   }
   # (written in one go, but it may be caught between its creation and that write)
   until read -r slot gpus <"$job/granted" && [ -n "$gpus" ]; do sleep 0.01; done
-  # (read by no one before the job ends: written as it is, and beside the start of the job)
+  # (read by no one before the job ends: written as it is, and beside the start of the job;
+  # its end is counted from it on the boot clock, see end_job)
+  began=
+  read -r began _ 2>/dev/null </proc/uptime || began=
   date +%s >"$job/started_at" 7>&- &
   set -- "$@" P_SLOT="$slot"
   [ "$gpus" = - ] || set -- "$@" CUDA_VISIBLE_DEVICES="$gpus"
   run_job "$job" "$timeout" "$@"
-  end_job "$job" "$run_code"
+  end_job "$job" "$run_code" "$began"
   exec 7>&-
   # its place is free
   cd "$root" && queue_locked queue_dispatch

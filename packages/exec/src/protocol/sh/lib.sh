@@ -90,7 +90,8 @@ login_shell() {
 P_JOB_TEXT='
   job=$1 shell=$2 command=$3 tty=$4
   shift 4
-  printf "%s\n" "$$" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
+  # (one write, which a reader sees all or none of: it waits for the file to be non-empty)
+  printf "%s\n" "$$" >"$job/pid"
   exec >>"$job/output.log" 2>&1
   if [ "$tty" = - ]; then
     # exported here rather than by env, one program fewer before the job starts; the
@@ -119,7 +120,7 @@ P_JOB_TEXT='
 P_TIMER_TEXT='
   job=$1 timeout=$2
   sleep "$timeout"
-  pid=$(cat "$job/pid" 2>/dev/null) || exit 0
+  { read -r pid && [ -n "$pid" ]; } 2>/dev/null <"$job/pid" || exit 0
   : >"$job/timedout"
   if ! kill -TERM -"$pid" 2>/dev/null && ! kill -TERM "$pid" 2>/dev/null; then
     rm -f "$job/timedout"
@@ -184,10 +185,22 @@ release_input() {
   exec 9<&-
 }
 
-# end_job DIR CODE: record that the job ended with CODE (- if it never ran): ended_at
-# (read only once exitcode says the job has ended), then exitcode, which appears whole
+# end_job DIR CODE [SINCE]: record that the job ended with CODE (- if it never ran):
+# ended_at (read only once exitcode says the job has ended), then exitcode, which appears
+# whole. SINCE is the boot clock's seconds (/proc/uptime) as the job started: ended_at is
+# then its started_at plus the seconds since, with no fork (a queue's next job waits for
+# this), where both can be read; else date's.
 end_job() {
-  date +%s >"$1/ended_at"
+  end_at=
+  if [ -n "${3:-}" ] && read -r end_began 2>/dev/null <"$1/started_at" &&
+    read -r end_up _ 2>/dev/null </proc/uptime; then
+    case $end_began in
+      '' | *[!0-9]*) ;;
+      *) end_at=$((end_began + ${end_up%.*} - ${3%.*})) ;;
+    esac
+  fi
+  [ -n "$end_at" ] || end_at=$(date +%s)
+  printf '%s\n' "$end_at" >"$1/ended_at"
   printf '%s\n' "$2" >"$1/.exitcode.tmp" && mv -f "$1/.exitcode.tmp" "$1/exitcode"
 }
 
@@ -271,13 +284,14 @@ stop_job() {
   fi
   # a job still in the queue leaves it, and never runs
   queue_waiting "$stop_dir" && queue_locked queue_cancel "$stop_dir" && return 0
-  # the pid file appears a moment after the launch
+  # the pid file appears a moment after the launch (empty for a moment: see P_JOB_TEXT)
   stop_n=0
-  while [ ! -f "$stop_dir/pid" ] && [ "$stop_n" -lt 50 ]; do
+  while [ ! -s "$stop_dir/pid" ] && [ "$stop_n" -lt 50 ]; do
     sleep 0.1
     stop_n=$((stop_n + 1))
   done
-  stop_pid=$(cat "$stop_dir/pid" 2>/dev/null)
+  stop_pid=
+  read -r stop_pid 2>/dev/null <"$stop_dir/pid"
   # marked first, so that no reader sees the exit code the TERM causes without the mark
   : >"$stop_dir/stopped"
   if [ -n "$stop_pid" ]; then
