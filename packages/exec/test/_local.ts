@@ -1,5 +1,5 @@
 import { afterAll } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -32,4 +32,20 @@ export function localWorker(prefix: string, idSpace = "8000") {
     return { out, err, code };
   }
   return { home, env, newId, sh };
+}
+
+/**
+ * A job's pid, once it has written it (its pid file is written as it is: empty for a
+ * moment); NaN if it has not within 2 s.
+ */
+export function jobPid(jobDir: string): number {
+  for (let i = 0; i < 100; i++) {
+    let text = "";
+    try {
+      text = readFileSync(join(jobDir, "pid"), "utf8");
+    } catch {}
+    if (text.endsWith("\n")) return Number.parseInt(text, 10);
+    Bun.sleepSync(20);
+  }
+  return Number.NaN;
 }

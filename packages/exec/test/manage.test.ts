@@ -11,6 +11,7 @@ import {
   statusCommand,
   stopCommand,
 } from "../src/protocol/index.ts";
+import { jobPid } from "./_local.ts";
 
 // Run for real by the local sh against a scratch HOME, as a worker would.
 const home = mkdtempSync(join(tmpdir(), "p-manage-"));
@@ -40,10 +41,10 @@ describe("status.sh", () => {
     const lost = launch("sleep 30");
     const gone = newId();
     waitFile(join(exited.j, "exitcode"));
-    waitFile(join(lost.j, "pid"));
+    const lostPid = jobPid(lost.j);
     process.kill(Number.parseInt(readFileSync(join(lost.j, "runner"), "utf8"), 10), "SIGKILL");
     // the pid file can appear a moment before the job has made its own process group
-    const pgid = -Number(readFileSync(join(lost.j, "pid"), "utf8"));
+    const pgid = -lostPid;
     for (let i = 0; ; i++) {
       try {
         process.kill(pgid, "SIGKILL");
@@ -75,9 +76,8 @@ describe("status.sh", () => {
 describe("stop.sh", () => {
   test("ends the whole process group, TERM first, and marks the job stopped", () => {
     const job = launch("sleep 60 & sleep 61 & echo started; wait");
-    waitFile(join(job.j, "pid"));
+    const pgid = String(jobPid(job.j));
     Bun.sleepSync(100);
-    const pgid = readFileSync(join(job.j, "pid"), "utf8").trim();
     expect(live(pgid)).not.toBe("0");
     const report = parseStopReport(sh(stopCommand(job.id, 2)).out);
     expect(live(pgid)).toBe("0");
@@ -99,12 +99,11 @@ describe("stop.sh", () => {
 
   test("a job that ignores TERM is killed after the grace period", () => {
     const job = launch("trap '' TERM; echo ready; while :; do sleep 0.1; done");
-    waitFile(join(job.j, "pid"));
+    const pgid = String(jobPid(job.j));
     Bun.sleepSync(200);
     const t0 = Date.now();
     expect(parseStopReport(sh(stopCommand(job.id, 1)).out)).toMatchObject({ stopped: true, state: { exitCode: 137 } });
     expect(Date.now() - t0).toBeGreaterThan(900);
-    const pgid = readFileSync(join(job.j, "pid"), "utf8").trim();
     expect(live(pgid)).toBe("0");
   });
 
@@ -179,8 +178,7 @@ describe("remove.sh", () => {
 
   test("with stop, a running job is stopped first, and one that ends meanwhile is removed all the same", () => {
     const running = launch("sleep 60");
-    waitFile(join(running.j, "pid"));
-    const pgid = readFileSync(join(running.j, "pid"), "utf8").trim();
+    const pgid = String(jobPid(running.j));
     const dying = ending(0);
     const sizes = parseSizes(sh(removeCommand([running.id, dying.id], { stop: true })).out);
     expect([...sizes.keys()].sort()).toEqual([running.id, dying.id].sort());
@@ -190,8 +188,7 @@ describe("remove.sh", () => {
 
   test("without stop, nothing is signalled: the dirs go and the job runs on", () => {
     const running = launch("sleep 60");
-    waitFile(join(running.j, "pid"));
-    const pgid = readFileSync(join(running.j, "pid"), "utf8").trim();
+    const pgid = String(jobPid(running.j));
     sh(removeCommand([running.id]));
     expect(existsSync(running.j)).toBe(false);
     expect(live(pgid)).not.toBe("0");

@@ -10,7 +10,7 @@ import {
   statusCommand,
   stopCommand,
 } from "../src/protocol/index.ts";
-import { localWorker } from "./_local.ts";
+import { jobPid, localWorker } from "./_local.ts";
 
 // The queue, run for real by the local sh: many jobs on one worker.
 const { home, newId, sh } = localWorker("queue", "a000");
@@ -35,9 +35,7 @@ async function launch(command: string, more: Partial<LaunchSpec> = {}) {
 
 /** A running job's pid, once its runner has written it (a moment after the job is granted its slot). */
 async function pidOf(id: string): Promise<number> {
-  const t0 = Date.now();
-  while (!existsSync(jobFile(id, "pid")) && Date.now() - t0 < 3000) await Bun.sleep(10);
-  return Number.parseInt(readFileSync(jobFile(id, "pid"), "utf8"), 10);
+  return jobPid(join(home, ".p/jobs", id));
 }
 
 async function states(ids: string[]) {

@@ -13,7 +13,7 @@ import {
   SCRIPT_EXIT,
   secretInput,
 } from "../src/protocol/index.ts";
-import { localWorker } from "./_local.ts";
+import { jobPid, localWorker } from "./_local.ts";
 
 /** The follow script's stderr: the mark that it found the job, then the status line. */
 const statusOf = (err: string) => {
@@ -147,9 +147,9 @@ describe("launch + follow", () => {
     const id = newId();
     await sh(launchCommand({ id, command: "sleep 30", cwd: "/", worker: "w" }, false));
     const j = join(home, ".p/jobs", id);
-    for (let i = 0; i < 50 && !existsSync(join(j, "pid")); i++) Bun.sleepSync(20);
+    const pid = jobPid(j);
     process.kill(Number.parseInt(readFileSync(join(j, "runner"), "utf8"), 10), "SIGKILL");
-    process.kill(-Number(readFileSync(join(j, "pid"), "utf8")), "SIGKILL");
+    process.kill(-pid, "SIGKILL");
     expect(statusOf((await sh(followCommand(id))).err)).toEqual({
       exitCode: null,
       endedAt: null,
