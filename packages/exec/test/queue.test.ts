@@ -214,8 +214,10 @@ describe("leaving the queue", () => {
     const b = await launch("echo b ran", { capacity });
     const [pid, start] = readFileSync(jobFile(a, "runner"), "utf8").split("\n");
     expect(start).toMatch(/^\d+$/);
-    process.kill(-(await pidOf(a)), "SIGKILL");
+    // (the runner first: else it may record the killed job's end before it goes)
+    const job = await pidOf(a);
     process.kill(Number(pid), "SIGKILL");
+    process.kill(-job, "SIGKILL");
     // as if the pid had been reused: a live process of this user, started at another time
     const other = Bun.spawn(["sleep", "30"]);
     writeFileSync(jobFile(a, "runner"), `${other.pid}\n${start}\n`);
