@@ -238,6 +238,18 @@ describe("--each", () => {
     }
   });
 
+  /**
+   * A tree of one file, a.txt ("tree"), run once on p-w2 through `env` (an oddWorker's), so
+   * that its mirror and the spare are there, and settled.
+   */
+  async function syncedTree(name: string, env: Record<string, string>) {
+    const cwd = scratch(name);
+    writeFileSync(join(cwd, "a.txt"), "tree");
+    expect((await p(["--", "true"], { env, cwd })).code).toBe(0);
+    mirrorsSettled("p-w2");
+    return cwd;
+  }
+
   // A sweep's jobs on one worker share one tree: the first takes the mirror's spare, the
   // rest are each copied from the mirror, at once rather than one after another (a
   // copy of a real tree takes a second or more, and so a sweep's jobs on a worker of
@@ -247,11 +259,7 @@ describe("--each", () => {
     const slow = wrappedTool(w, "copies", "cp", (real) => `[ "$2" != --reflink=auto ] || sleep 1.5\nexec ${real} "$@"`);
     const odd = await oddWorker(w, "copies", "p-w2", slow);
     try {
-      const cwd = scratch("copies");
-      writeFileSync(join(cwd, "a.txt"), "tree");
-      // (a mirror and its spare first)
-      expect((await p(["--", "true"], { env: odd.env, cwd })).code).toBe(0);
-      mirrorsSettled("p-w2");
+      const cwd = await syncedTree("copies", odd.env);
       rmSync("/home/p-w2/copies.log", { force: true });
       const r = await p(
         [
@@ -315,10 +323,7 @@ describe("--each", () => {
     );
     const odd = await oddWorker(w, "markless", "p-w2", fake);
     try {
-      const cwd = scratch("markless");
-      writeFileSync(join(cwd, "a.txt"), "tree");
-      expect((await p(["--", "true"], { env: odd.env, cwd })).code).toBe(0);
-      mirrorsSettled("p-w2");
+      const cwd = await syncedTree("markless", odd.env);
       const r = await p(["--each", "K=1,2,3", "--on", "markless", "--", "echo $K >>a.txt; cat a.txt"], {
         env: odd.env,
         cwd,

@@ -34,9 +34,7 @@ async function launch(command: string, more: Partial<LaunchSpec> = {}) {
 }
 
 /** A running job's pid, once its runner has written it (a moment after the job is granted its slot). */
-async function pidOf(id: string): Promise<number> {
-  return jobPid(join(home, ".p/jobs", id));
-}
+const pidOf = (id: string) => jobPid(join(home, ".p/jobs", id));
 
 async function states(ids: string[]) {
   const report = parseStatusReport((await sh(statusCommand(ids))).out);
@@ -182,7 +180,7 @@ describe("leaving the queue", () => {
     launched.pop();
     const b = await launch("echo b ran", { capacity });
     expect(await states([a, b])).toEqual(["running", "queued slot"]);
-    const pid = await pidOf(a);
+    const pid = pidOf(a);
     process.kill(Number.parseInt(readFileSync(jobFile(a, "runner"), "utf8"), 10), "SIGKILL");
     process.kill(-pid, "SIGKILL");
     const t0 = Date.now();
@@ -215,7 +213,7 @@ describe("leaving the queue", () => {
     const [pid, start] = readFileSync(jobFile(a, "runner"), "utf8").split("\n");
     expect(start).toMatch(/^\d+$/);
     // (the runner first: else it may record the killed job's end before it goes)
-    const job = await pidOf(a);
+    const job = pidOf(a);
     process.kill(Number(pid), "SIGKILL");
     process.kill(-job, "SIGKILL");
     // as if the pid had been reused: a live process of this user, started at another time

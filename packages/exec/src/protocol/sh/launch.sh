@@ -156,7 +156,6 @@ runner_text='
   until read -r slot gpus <"$job/granted" && [ -n "$gpus" ]; do sleep 0.01; done
   # (read by no one before the job ends: written as it is, and beside the start of the job;
   # its end is counted from it on the boot clock, see end_job)
-  began=
   read -r began _ 2>/dev/null </proc/uptime || began=
   date +%s >"$job/started_at" 7>&- &
   set -- "$@" P_SLOT="$slot"
