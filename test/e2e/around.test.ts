@@ -51,6 +51,37 @@ describe("--pull", () => {
     expect(r.code).toBe(0);
     for (const u of ["p-w1", "p-w2"]) expect(readFileSync(join(dir, u, "who.txt"), "utf8")).toBe(`${u}\n`);
     expect(r.stderr).toMatch(/Could not pull nothing from job [0-9a-f]{8}: nothing is not in job/);
+
+    // later, p pull with the group's id does the same for each job, into the dest given
+    const group = /group ([0-9a-f]{8})/.exec(r.stderr)![1]!;
+    const dest = scratch("pullg-later");
+    const later = await p(["pull", group, "who.txt", dest], { env });
+    expect(later.code).toBe(0);
+    for (const u of ["p-w1", "p-w2"]) {
+      expect(readFileSync(join(dest, u, "who.txt"), "utf8")).toBe(`${u}\n`);
+      expect(later.stderr).toMatch(new RegExp(`Pulled who\\.txt from job [0-9a-f]{8} into ${join(dest, u)}\n`));
+    }
+    // a path no job has: said for each, and the exit code is the first failure's
+    const none = await p(["pull", "--json", group, "nothing", dest], { env });
+    expect(none.code).toBe(64);
+    const said = JSON.parse(none.stdout);
+    expect(said.group.startsWith(group)).toBe(true);
+    expect(said.jobs.map((j: { dest: string }) => j.dest)).toEqual([join(dest, "p-w1"), join(dest, "p-w2")]);
+    for (const j of said.jobs)
+      expect(j.error).toEqual({ code: "invalid_argument", message: expect.stringContaining("nothing is not in job") });
+  });
+
+  test("p pull of a sweep puts each job's copy in a directory named after its worker and values", async () => {
+    const cwd = scratch("pulls");
+    const r = await p(["--on", "p-w1,p-w2", "--each", "S=1,a/b,3", "--", 'echo "$S" >s.txt'], { env, cwd });
+    expect(r.code).toBe(0);
+    const group = /group ([0-9a-f]{8})/.exec(r.stderr)![1]!;
+    const dest = scratch("pulls-to");
+    expect((await p(["pull", group, "s.txt", dest], { env })).code).toBe(0);
+    const got = Object.fromEntries(
+      ["p-w1_S=1", "p-w2_S=a_b", "p-w1_S=3"].map((d) => [d, readFileSync(join(dest, d, "s.txt"), "utf8")]),
+    );
+    expect(got).toEqual({ "p-w1_S=1": "1\n", "p-w2_S=a_b": "a/b\n", "p-w1_S=3": "3\n" });
   });
 
   test("a path outside the work dir is refused before anything runs", async () => {

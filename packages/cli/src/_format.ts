@@ -27,18 +27,20 @@ const clip = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, Math.m
 /**
  * Columns padded to their widest cell, like `docker ps`. Given a `width` (a terminal's),
  * the `shrink` columns are clipped, in turn and no narrower than 12, so that lines fit;
- * without one, nothing is cut.
+ * where that is not enough, in turn again, no narrower than 8 (or their header). Without
+ * one, nothing is cut.
  */
 export function table(header: string[], rows: string[][], fit?: { width: number; shrink: number | number[] }): string {
   const widthOf = (i: number) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length));
-  if (fit) {
-    for (const col of [fit.shrink].flat().filter((i) => i >= 0)) {
-      const total = header.reduce((sum, _, i) => sum + widthOf(i) + (i < header.length - 1 ? 2 : 0), 0);
-      if (total <= fit.width) break;
-      const room = Math.max(header[col]!.length, 12, widthOf(col) - (total - fit.width));
+  const total = () => header.reduce((sum, _, i) => sum + widthOf(i) + (i < header.length - 1 ? 2 : 0), 0);
+  const columns = fit ? [fit.shrink].flat().filter((i) => i >= 0) : [];
+  for (const floor of [12, 8])
+    for (const col of columns) {
+      const over = total() - fit!.width;
+      if (over <= 0) break;
+      const room = Math.max(header[col]!.length, floor, widthOf(col) - over);
       rows = rows.map((r) => r.map((c, i) => (i === col ? clip(c, room) : c)));
     }
-  }
   const widths = header.map((_, i) => widthOf(i));
   const line = (cells: string[]) =>
     cells

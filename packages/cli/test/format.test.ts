@@ -27,6 +27,15 @@ describe("table", () => {
     for (const line of out.split("\n")) expect(line.length).toBeLessThanOrEqual(50);
     expect(out.split("\n")[1]).toMatch(/^a {3}\/home\/d+… {2}x{11}… {2}ok$/);
   });
+  test("where 12 each is not enough, the columns are clipped again, to 8", () => {
+    const row = ["a", `/home/${"d".repeat(60)}`, "K=".repeat(20), "x".repeat(100), "ok"];
+    const out = table(["ID", "CWD", "VALUES", "COMMAND", "STATUS"], [row], { width: 40, shrink: [3, 1, 2] });
+    for (const line of out.split("\n")) expect(line.length).toBeLessThanOrEqual(40);
+    expect(out.split("\n")[1]).toMatch(/^a {3}\/home\/d… {2}K=K=K=K… {2}x{7}… {2}ok$/);
+    // never below 8, even where lines then do not fit
+    const narrow = table(["ID", "COMMAND"], [["abcdefgh", "x".repeat(30)]], { width: 10, shrink: 1 });
+    expect(narrow.split("\n")[1]).toBe(`abcdefgh  ${"x".repeat(7)}…`);
+  });
   test("without a width nothing is cut", () => {
     expect(table(["C"], [["y".repeat(500)]])).toContain("y".repeat(500));
   });

@@ -438,10 +438,6 @@ export class JobStore {
   }
 
   /**
-   * The one job named `prefix` (`--name`), or else whose id starts with it, as docker
-   * resolves ids. A name or prefix that fits several jobs is refused.
-   */
-  /**
    * One job by its id, a unique prefix of it, or its name. A group's id (or prefix) names
    * several jobs: find refuses it, saying so; findMany takes it.
    */

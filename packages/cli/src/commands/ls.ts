@@ -94,10 +94,14 @@ export default defineCommand({
     header.push(...(grouped ? ["GROUP"] : []), ...(swept ? ["VALUES"] : []), "CWD", "COMMAND");
     header.push("STATUS", "DURATION");
     if (long) header.push("GIT", "TAGS");
-    // on a terminal the command is cut to fit (docker ps's way); --no-trunc or a pipe keeps it whole
+    // on a terminal the command is cut to fit (docker ps's way), then its dir and values;
+    // --no-trunc or a pipe keeps them whole
     const fit =
       process.stdout.isTTY && !values["no-trunc"]
-        ? { width: process.stdout.columns || 80, shrink: [header.indexOf("COMMAND"), header.indexOf("CWD")] }
+        ? {
+            width: process.stdout.columns || 80,
+            shrink: [header.indexOf("COMMAND"), header.indexOf("CWD"), header.indexOf("VALUES")],
+          }
         : undefined;
     process.stdout.write(`${table(header, rows, fit)}\n`);
     if (commit !== undefined) process.stdout.write(`${commitTally(shown)}\n`);

@@ -1,15 +1,54 @@
-import { JobStore } from "@p/store";
+import { mkdirSync } from "node:fs";
+import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
-import { usage } from "../_errors.ts";
-import { pullPath } from "../lib/after.ts";
+import { codeOf, EXIT, exitCodeFor, usage } from "../_errors.ts";
+import { pullDirFor, pullPath } from "../lib/after.ts";
+import { memberLabel } from "../lib/group.ts";
+import { byWorker } from "../lib/records.ts";
 
 const args = {
-  id: { type: "positional", required: false, description: "Job id (or a unique prefix)" },
+  id: {
+    type: "positional",
+    required: false,
+    description: "Job id (or a unique prefix), or a group id: each job's copy goes into DEST/<worker and values>",
+  },
   path: { type: "positional", required: false, description: "File or directory inside the job's work dir" },
   dest: { type: "positional", required: false, description: "Where to put it (default: the current directory)" },
   ...jsonArg,
 } as const;
+
+/** What p pull did for one of a group's jobs: where its copy went, or why it did not. */
+interface Pulled {
+  job: JobRecord;
+  dest: string;
+  error?: unknown;
+}
+
+/**
+ * `path` out of each of a group's jobs, into a directory of its own under `dest`, named
+ * as --pull names it (its worker and values): the workers at once, one job after another
+ * on each. A job that fails to give it never stops the others.
+ */
+async function pullGroup(jobs: JobRecord[], path: string, dest: string): Promise<Pulled[]> {
+  const pulled = new Map<string, Pulled>();
+  await Promise.all(
+    byWorker(jobs).map(async (same) => {
+      for (const job of same) {
+        const to = pullDirFor(dest, memberLabel({ worker: job.worker, ...(job.each && { each: job.each }) }));
+        try {
+          if (job.status === "failed") throw usage(`job ${job.id.slice(0, 8)} never started on ${job.worker}`);
+          mkdirSync(to, { recursive: true });
+          await pullPath(job, path, to);
+          pulled.set(job.id, { job, dest: to });
+        } catch (error) {
+          pulled.set(job.id, { job, dest: to, error });
+        }
+      }
+    }),
+  );
+  return jobs.map((j) => pulled.get(j.id)!);
+}
 
 export default defineCommand({
   meta: {
@@ -24,10 +63,37 @@ export default defineCommand({
     if (positionals.length < 2 || positionals.length > 3)
       throw usage("usage: p pull <job-id> <remote-path> [<local-dest>]");
     const [id, path, dest = "."] = positionals as [string, string, string?];
-    const job = new JobStore().find(id);
-    await pullPath(job, path, dest);
-    if (values.json) process.stdout.write(`${JSON.stringify({ id: job.id, path, dest })}\n`);
-    else process.stderr.write(`Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}\n`);
-    return 0;
+    const { jobs, group } = new JobStore().named(id);
+    if (!group) {
+      const job = jobs[0]!;
+      await pullPath(job, path, dest);
+      if (values.json) process.stdout.write(`${JSON.stringify({ id: job.id, path, dest })}\n`);
+      else process.stderr.write(`Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}\n`);
+      return EXIT.ok;
+    }
+    const pulled = await pullGroup(jobs, path, dest);
+    const message = (err: unknown) => (err as Error).message.split("\n")[0];
+    if (values.json)
+      process.stdout.write(
+        `${JSON.stringify({
+          group,
+          path,
+          jobs: pulled.map((r) => ({
+            id: r.job.id,
+            dest: r.dest,
+            ...(r.error !== undefined && { error: { code: codeOf(r.error), message: message(r.error) } }),
+          })),
+        })}\n`,
+      );
+    else
+      for (const r of pulled)
+        process.stderr.write(
+          r.error === undefined
+            ? `Pulled ${path} from job ${r.job.id.slice(0, 8)} into ${r.dest}\n`
+            : `Could not pull ${path} from job ${r.job.id.slice(0, 8)}: ${message(r.error)}\n`,
+        );
+    // as p wait exits: 0 if every job gave it, else as the first (in the group's order) that did not
+    const failed = pulled.find((r) => r.error !== undefined);
+    return failed ? exitCodeFor(failed.error) : EXIT.ok;
   },
 });
