@@ -35,8 +35,8 @@ export function localWorker(prefix: string, idSpace = "8000") {
 }
 
 /**
- * A job's pid, once it has written it (its pid file is written as it is: empty for a
- * moment); NaN if it has not within 2 s.
+ * A job's pid, once it has written it (whole: written, then renamed); NaN if it has not
+ * within 2 s.
  */
 export function jobPid(jobDir: string): number {
   for (let i = 0; i < 100; i++) {

@@ -73,6 +73,48 @@ describe("status.sh", () => {
   });
 });
 
+describe("a job's pid and exit code", () => {
+  test("appear whole, never empty: each is written, then renamed", async () => {
+    // an mv that logs what it moves, and takes its time over these two: a reader that
+    // looked meanwhile would find an empty file, were they written in place
+    const bin = mkdtempSync(join(tmpdir(), "p-mv-"));
+    afterAll(() => rmSync(bin, { recursive: true, force: true }));
+    const log = join(bin, "moved");
+    const real = sh("command -v mv").out.trim();
+    writeFileSync(
+      join(bin, "mv"),
+      `#!/bin/sh\ncase "$*" in *.pid.tmp* | *.exitcode.tmp*) echo "$*" >>${log}; sleep 0.3 ;; esac\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const id = newId();
+    const j = join(home, ".p/jobs", id);
+    const started = Bun.spawn(["sh", "-c", launchCommand({ id, command: "sleep 0.3", cwd: "/", worker: "w" }, false)], {
+      env: { ...env, PATH: `${bin}:${env.PATH}` },
+    });
+    const seen = new Map<string, string[]>([
+      ["pid", []],
+      ["exitcode", []],
+    ]);
+    for (let i = 0; i < 600 && !seen.get("exitcode")!.length; i++) {
+      for (const [name, texts] of seen)
+        try {
+          texts.push(readFileSync(join(j, name), "utf8"));
+        } catch {}
+      Bun.sleepSync(5);
+    }
+    expect(await started.exited).toBe(0);
+    for (const texts of seen.values()) {
+      expect(texts.length).toBeGreaterThan(0);
+      for (const text of texts) expect(text).toMatch(/^-?\d+\n$/);
+    }
+    expect(readFileSync(log, "utf8").split("\n")).toEqual([
+      `-f ${j}/.pid.tmp ${j}/pid`,
+      `-f ${j}/.exitcode.tmp ${j}/exitcode`,
+      "",
+    ]);
+  });
+});
+
 describe("stop.sh", () => {
   test("ends the whole process group, TERM first, and marks the job stopped", () => {
     const job = launch("sleep 60 & sleep 61 & echo started; wait");

@@ -47,8 +47,7 @@ export const SUFFIX = {
  * The files of a job dir, as the worker-side scripts write and read them. Those read while
  * they may change appear atomically (written to `.<name>.tmp`, then renamed, or with the
  * job dir itself), so a reader never sees half of one; started_at and ended_at, read only
- * once the job has ended, are written as they are, and so is pid (in one write: a reader
- * waits for it to be non-empty).
+ * once the job has ended, are written as they are.
  */
 export const JOB_FILES = {
   command: "cmd",

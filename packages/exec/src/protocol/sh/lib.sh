@@ -90,8 +90,8 @@ login_shell() {
 P_JOB_TEXT='
   job=$1 shell=$2 command=$3 tty=$4
   shift 4
-  # (one write, which a reader sees all or none of: it waits for the file to be non-empty)
-  printf "%s\n" "$$" >"$job/pid"
+  # (written, then renamed: no reader ever finds it empty)
+  printf "%s\n" "$$" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
   exec >>"$job/output.log" 2>&1
   if [ "$tty" = - ]; then
     # exported here rather than by env, one program fewer before the job starts; the
@@ -284,9 +284,9 @@ stop_job() {
   fi
   # a job still in the queue leaves it, and never runs
   queue_waiting "$stop_dir" && queue_locked queue_cancel "$stop_dir" && return 0
-  # the pid file appears a moment after the launch (empty for a moment: see P_JOB_TEXT)
+  # the pid file appears a moment after the launch (see P_JOB_TEXT)
   stop_n=0
-  while [ ! -s "$stop_dir/pid" ] && [ "$stop_n" -lt 50 ]; do
+  while [ ! -f "$stop_dir/pid" ] && [ "$stop_n" -lt 50 ]; do
     sleep 0.1
     stop_n=$((stop_n + 1))
   done
