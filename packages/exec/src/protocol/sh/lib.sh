@@ -38,14 +38,14 @@ alive() {
 }
 
 # proc_start PID: sets proc_start to when the process started (clock ticks since boot,
-# field 22 of /proc/PID/stat) and proc_parent to its parent's pid (field 4), or both empty
-# where there is no /proc
+# field 22 of /proc/PID/stat), proc_parent to its parent's pid (field 4) and proc_state
+# to its state (field 3: Z for a zombie), or all empty where there is no /proc
 proc_start() {
-  proc_start='' proc_parent=''
+  proc_start='' proc_parent='' proc_state=''
   read -r proc_stat 2>/dev/null <"/proc/$1/stat" || return 0
   # shellcheck disable=SC2086 # the fields after the name, one word each
   set -- ${proc_stat##*) }
-  proc_parent=${2:-}
+  proc_state=$1 proc_parent=${2:-}
   [ $# -lt 20 ] || proc_start=${20}
 }
 
@@ -55,10 +55,15 @@ proc_start() {
 runner_alive() {
   runner_pid='' runner_start=''
   { read -r runner_pid && read -r runner_start; } 2>/dev/null <"$1/runner"
-  [ -n "$runner_pid" ] && alive "$runner_pid" || return 1
-  [ -n "$runner_start" ] || return 0
+  [ -n "$runner_pid" ] && kill -0 "$runner_pid" 2>/dev/null || return 1
+  # (its stat read once: the shell reads it a byte at a time, and each read makes it anew,
+  # under the queue's lock for every job that runs)
   proc_start "$runner_pid"
-  [ -z "$proc_start" ] || [ "$proc_start" = "$runner_start" ]
+  [ -n "$proc_state" ] || {
+    alive "$runner_pid"
+    return
+  }
+  [ "$proc_state" != Z ] && { [ -z "$runner_start" ] || [ -z "$proc_start" ] || [ "$proc_start" = "$runner_start" ]; }
 }
 
 # runner_live DIR: the job's runner runs, or is still starting: its launch made the job
