@@ -117,6 +117,10 @@ describe("runs of a commit", () => {
     [[run("a", "done", 0), run("b", "done", 2), run("c", "done", 0)], "3 runs: 2 succeeded, 1 failed (b: exit 2)"],
     [[run("a", "done", 0)], "1 run: 1 succeeded"],
     [[run("a", "running", null), run("b", "failed", null)], "2 runs: 0 succeeded, 1 failed (b: failed), 1 not ended"],
+    [
+      ["a", "b", "c", "d", "e", "f", "g"].map((w, i) => run(w, "done", i + 1)),
+      "7 runs: 0 succeeded, 7 failed (a: exit 1, b: exit 2, c: exit 3, d: exit 4, e: exit 5, and 2 more)",
+    ],
   ])("%#: %p", (jobs, line) => {
     expect(commitTally(jobs)).toBe(line);
   });

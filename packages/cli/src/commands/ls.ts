@@ -27,6 +27,9 @@ const eachText = (j: JobRecord) =>
     .map(([k, v]) => `${k}=${v}`)
     .join(" ") || "-";
 
+/** How many of a commit's failed runs its tally names. */
+const NAMED_FAILURES = 5;
+
 /** "3 runs: 2 succeeded, 1 failed (b: exit 2)": how the runs of a commit fared. */
 export function commitTally(jobs: JobRecord[]): string {
   const ok = jobs.filter((j) => j.status === "done" && j.exit_code === 0).length;
@@ -36,7 +39,13 @@ export function commitTally(jobs: JobRecord[]): string {
     `${j.worker}: ${j.status === "done" ? `exit ${j.exit_code}` : j.status}${j.each ? ` ${eachText(j)}` : ""}`;
   const parts = [
     `${ok} succeeded`,
-    ...(bad.length ? [`${bad.length} failed (${bad.map(why).join(", ")})`] : []),
+    // (the first few by name: every one is in the table above)
+    ...(bad.length
+      ? [
+          `${bad.length} failed (${bad.slice(0, NAMED_FAILURES).map(why).join(", ")}` +
+            `${bad.length > NAMED_FAILURES ? `, and ${bad.length - NAMED_FAILURES} more` : ""})`,
+        ]
+      : []),
     ...(active ? [`${active} not ended`] : []),
   ];
   return `${jobs.length} run${jobs.length === 1 ? "" : "s"}: ${parts.join(", ")}`;
