@@ -11,7 +11,7 @@ const args = {
   id: {
     type: "positional",
     required: false,
-    description: "Job id (or a unique prefix), or a group id: each job's copy goes into DEST/<worker and values>",
+    description: "Job id (or a unique prefix), or a group id: a dir per job in DEST",
   },
   path: { type: "positional", required: false, description: "File or directory inside the job's work dir" },
   dest: { type: "positional", required: false, description: "Where to put it (default: the current directory)" },
