@@ -89,14 +89,18 @@ login_shell() {
   esac
 }
 
-# the job itself: its pid (its process group and session) first, then the command, in
-# the user's login shell, under a pseudo-terminal of the client's size with TTY
-# shellcheck disable=SC2016 # the job's text is for the job's own shell to expand
-P_JOB_TEXT='
+# job_exec DIR SHELL COMMAND TTY [NAME=VALUE...]: become the job (run in a subshell of the
+# runner, which waits for it): its pid first, then, in a session of its own (setsid, with
+# no fork: a subshell is no group leader), the command in the user's login shell, under a
+# pseudo-terminal of the client's size with TTY. (A subshell rather than a shell of its
+# own: one program fewer as each job starts.)
+job_exec() {
   job=$1 shell=$2 command=$3 tty=$4
   shift 4
-  # (written, then renamed: no reader ever finds it empty)
-  printf "%s\n" "$$" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
+  # its own pid, read by the subshell itself (its $$ is the runner's); where there is no
+  # /proc, its child's parent. Written, then renamed: no reader ever finds it empty.
+  read -r job_pid _ 2>/dev/null </proc/self/stat || job_pid=$(exec sh -c 'echo $PPID')
+  printf '%s\n' "$job_pid" >"$job/.pid.tmp" && mv -f "$job/.pid.tmp" "$job/pid"
   exec >>"$job/output.log" 2>&1
   if [ "$tty" = - ]; then
     # exported here rather than by env, one program fewer before the job starts; the
@@ -104,18 +108,21 @@ P_JOB_TEXT='
     # job can overwrite them
     set -- "$@" "$shell" "$command"
     while [ $# -gt 2 ]; do
+      # shellcheck disable=SC2163 # each is NAME=VALUE
       export "$1"
       shift
     done
-    exec "$1" -l -c "$2"
+    exec setsid "$1" -l -c "$2"
   fi
   # script runs its -c text in $SHELL; the command and its shell travel in the environment
-  exec env "$@" P_TTY_SIZE="$tty" P_SHELL="$shell" P_COMMAND="$command" SHELL=/bin/sh script -qefc "
-    stty cols \"\${P_TTY_SIZE%x*}\" rows \"\${P_TTY_SIZE#*x}\" 2>/dev/null
-    shell=\$P_SHELL command=\$P_COMMAND
+  # shellcheck disable=SC2016 # the text is for script's shell to expand
+  exec setsid env "$@" P_TTY_SIZE="$tty" P_SHELL="$shell" P_COMMAND="$command" SHELL=/bin/sh script -qefc '
+    stty cols "${P_TTY_SIZE%x*}" rows "${P_TTY_SIZE#*x}" 2>/dev/null
+    shell=$P_SHELL command=$P_COMMAND
     unset P_TTY_SIZE P_SHELL P_COMMAND
-    exec \"\$shell\" -l -c \"\$command\"" /dev/null
-'
+    exec "$shell" -l -c "$command"' /dev/null
+}
+
 # the time limit: TIMEOUT seconds, then the job's group gets TERM, marked first (as a stop
 # is) and unmarked if nothing was left to signal; KILL 10 s later. It runs in a session of
 # its own, so the runner ends it, whichever sleep it is in, with one KILL to its group: a
@@ -135,7 +142,7 @@ P_TIMER_TEXT='
   kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
 '
 
-# run_job DIR TIMEOUT SHELL COMMAND TTY [NAME=VALUE...]: run the job (P_JOB_TEXT) in a
+# run_job DIR TIMEOUT SHELL COMMAND TTY [NAME=VALUE...]: run the job (job_exec) in a
 # session of its own, in the foreground, under its time limit (TIMEOUT seconds, or -);
 # sets run_code to its exit status, 124 if its time limit ended it
 run_job() {
@@ -149,7 +156,7 @@ run_job() {
   fi
   job_input "$run_dir"
   # (fd 7: the runner's lock, which only the runner holds)
-  setsid -w sh -c "$P_JOB_TEXT" p-job "$run_dir" "$@" <"$job_input" 7>&-
+  (job_exec "$run_dir" "$@") <"$job_input" 7>&-
   run_code=$?
   # (waited for, so that a limit passing just as the job ended is settled either way)
   if [ -n "$run_timer" ]; then
@@ -289,7 +296,7 @@ stop_job() {
   fi
   # a job still in the queue leaves it, and never runs
   queue_waiting "$stop_dir" && queue_locked queue_cancel "$stop_dir" && return 0
-  # the pid file appears a moment after the launch (see P_JOB_TEXT)
+  # the pid file appears a moment after the launch (see job_exec)
   stop_n=0
   while [ ! -f "$stop_dir/pid" ] && [ "$stop_n" -lt 50 ]; do
     sleep 0.1
