@@ -108,6 +108,11 @@ describe("--on", () => {
     expect(jobs.map((j) => j.worker)).toEqual(["p-w1", "p-w2"]);
     const short = group.slice(0, 8);
     expect((await p(["ls"], { env })).stdout).toMatch(new RegExp(`GROUP[^\\n]*\\n(.*${short}.*\\n){2}`));
+    // named, it is shown alone, with a tally
+    const one = await p(["ls", short], { env });
+    expect(one.stdout).toMatch(
+      new RegExp(`^ID[^\\n]*\\n(\\S+ +p-w[12] +${short} .*running.*\\n){2}2 runs: 0 succeeded, 2 not ended\\n$`),
+    );
     await Bun.sleep(1000);
     const logs = await p(["logs", short], { env });
     expect(logs.stdout).toBe("[p-w1] hi from p-w1\n[p-w2] hi from p-w2\n");

@@ -256,6 +256,10 @@ describe("help and completion", () => {
     expect(complete(["p", "worker", "def"])).toEqual(["default"]);
     expect(complete(["p", "worker", "default", ""])).toEqual(["one"]);
     expect(complete(["p", "logs", id.slice(0, 6)])).toEqual([id.slice(0, 8)]);
+    // a group's id too, for ls as for the rest
+    const group = JSON.parse((await p(["--each", "K=1,2", "-n", "-d", "--json", "--", "true"], { env })).stdout).group;
+    expect(complete(["p", "ls", group.slice(0, 6)])).toEqual([group.slice(0, 8)]);
+    expect(complete(["p", "wait", group.slice(0, 6)])).toEqual([group.slice(0, 8)]);
   });
 
   test.each(["zsh", "fish"])("a %s script is printed", async (shell) => {

@@ -47,8 +47,9 @@ describe("routing", () => {
 
   test("a subcommand wins only before --: `p ls -- x` is ls with an operand, never a job", async () => {
     const r = await run(["ls", "--", "true"]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toStartWith("ID ");
+    // (the job or group named true, of which there is none)
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain('no job is named "true"');
   });
 
   test("the JIT policy the executables start with (reluctant) is the normal one again once a run has lasted a second", async () => {
@@ -98,6 +99,7 @@ describe("argument errors: one line, exit 64, nothing changed", () => {
     [["--each", "SEED", "--", "true"], '--each "SEED" is not KEY=v1,v2,...'],
     [["--each", "A=1", "--each", "A=2", "--", "true"], "--each A is given twice"],
     [["ls", "--commit", "xyz"], '--commit "xyz" is not a commit'],
+    [["ls", "abcd"], 'no job matches "abcd"'],
     [["logs"], "usage: p logs [-f] <job-id>"],
     [["logs", "../etc"], "is not valid"],
     [["logs", "abcd"], 'no job matches "abcd"'],

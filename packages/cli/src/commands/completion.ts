@@ -15,7 +15,7 @@ _p_complete() {
   done
   case "\${words[0]}" in
     "") COMPREPLY=($(compgen -W "${COMMANDS} -- -n -d $(p completion --candidates workers 2>/dev/null)" -- "$cur")) ;;
-    logs|stop|pull|rm|wait|rerun)
+    ls|logs|stop|pull|rm|wait|rerun)
       COMPREPLY=($(compgen -W "$(p completion --candidates jobs 2>/dev/null | cut -f1)" -- "$cur")) ;;
     worker)
       if [ \${#words[@]} -eq 1 ]; then COMPREPLY=($(compgen -W "${WORKER_COMMANDS}" -- "$cur"))
@@ -24,7 +24,7 @@ _p_complete() {
       esac
       fi ;;
     completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")) ;;
-    ls|prune) ;;
+    prune) ;;
     *) COMPREPLY=($(compgen -W "-- -n -d" -- "$cur")) ;;
   esac
 }
@@ -39,7 +39,7 @@ const FISH = `# p completion for fish: p completion fish | source
 complete -c p -f
 complete -c p -n __fish_use_subcommand -a '${COMMANDS}'
 complete -c p -n __fish_use_subcommand -a '(p completion --candidates workers)' -d worker
-complete -c p -n '__fish_seen_subcommand_from logs stop pull rm wait rerun' -a '(p completion --candidates jobs)'
+complete -c p -n '__fish_seen_subcommand_from ls logs stop pull rm wait rerun' -a '(p completion --candidates jobs)'
 complete -c p -n '__fish_seen_subcommand_from worker; and not __fish_seen_subcommand_from ${WORKER_COMMANDS}' \\
   -a '${WORKER_COMMANDS}'
 complete -c p -n '__fish_seen_subcommand_from worker; and __fish_seen_subcommand_from default rm set' \\
@@ -62,8 +62,16 @@ export default defineCommand({
       return 0;
     }
     if (values.candidates === "jobs") {
-      for (const j of new JobStore().list())
-        process.stdout.write(`${j.id.slice(0, 8)}\t${j.status}: ${j.command.replace(/\s+/g, " ").slice(0, 60)}\n`);
+      const what = (command: string) => command.replace(/\s+/g, " ").slice(0, 60);
+      const jobs = new JobStore().list();
+      for (const j of jobs) process.stdout.write(`${j.id.slice(0, 8)}\t${j.status}: ${what(j.command)}\n`);
+      // (then each group, which an id argument takes too)
+      const groups = Map.groupBy(
+        jobs.filter((j) => j.group),
+        (j) => j.group!,
+      );
+      for (const [group, of] of groups)
+        process.stdout.write(`${group.slice(0, 8)}\tgroup of ${of.length}: ${what(of[0]!.command)}\n`);
       return 0;
     }
     if (values.candidates !== undefined) throw usage("--candidates takes workers or jobs");

@@ -7,6 +7,11 @@ import { log } from "../_log.ts";
 import { isActive, reconcile } from "../lib/records.ts";
 
 const args = {
+  ids: {
+    type: "positional",
+    required: false,
+    description: "Only these jobs or groups (id, prefix or name), finished too; a group gets a tally",
+  },
   all: {
     type: "boolean",
     alias: "a",
@@ -30,7 +35,7 @@ const eachText = (j: JobRecord) =>
 /** How many of a commit's failed runs its tally names. */
 const NAMED_FAILURES = 5;
 
-/** "3 runs: 2 succeeded, 1 failed (b: exit 2)": how the runs of a commit fared. */
+/** "3 runs: 2 succeeded, 1 failed (b: exit 2)": how the runs of a commit, or a group's jobs, fared. */
 export function commitTally(jobs: JobRecord[]): string {
   const ok = jobs.filter((j) => j.status === "done" && j.exit_code === 0).length;
   const active = jobs.filter(isActive).length;
@@ -54,20 +59,23 @@ export function commitTally(jobs: JobRecord[]): string {
 export default defineCommand({
   meta: {
     name: "ls",
-    description: "List running and queued jobs (-a: all jobs). Example: p ls -a --json | jq '.[].id'",
+    description: "List running and queued jobs (-a: all jobs; ids: just those). Example: p ls -a --json | jq '.[].id'",
   },
   args,
   async run({ rawArgs }) {
-    const { values } = strictArgs(args, rawArgs, "ls");
+    const { values, positionals } = strictArgs(args, rawArgs, "ls");
     const store = new JobStore();
+    // the jobs and groups named (an unknown one is refused before any worker is asked)
+    const named = positionals.map((p) => store.named(p));
+    const ids = named.length ? new Set(named.flatMap((n) => n.jobs.map((j) => j.id))) : undefined;
     const all = store.list((file, why) => log.warn(`skipped ${file} (${why})`));
-    const { jobs, unreachable } = await reconcile(store, all);
+    const { jobs, unreachable } = await reconcile(store, ids ? all.filter((j) => ids.has(j.id)) : all);
     for (const why of unreachable.values()) log.warn(`${why}; its jobs show their last known status (marked ?)`);
     const tag = values.tag as string | undefined;
     const commit = (values.commit as string | undefined)?.toLowerCase();
     if (commit !== undefined && !/^[0-9a-f]{4,40}$/.test(commit))
       throw usage(`--commit ${JSON.stringify(values.commit)} is not a commit: give at least 4 of its hex digits`);
-    const shown = (values.all || commit ? jobs : jobs.filter(isActive))
+    const shown = (values.all || commit || ids ? jobs : jobs.filter(isActive))
       .filter((j) => !tag || j.tags?.includes(tag))
       .filter((j) => !commit || j.git?.commit.startsWith(commit));
     const unverified = (j: JobRecord) => isActive(j) && unreachable.has(j.worker);
@@ -113,7 +121,7 @@ export default defineCommand({
           }
         : undefined;
     process.stdout.write(`${table(header, rows, fit)}\n`);
-    if (commit !== undefined) process.stdout.write(`${commitTally(shown)}\n`);
+    if (commit !== undefined || named.some((n) => n.group)) process.stdout.write(`${commitTally(shown)}\n`);
     return 0;
   },
 });
