@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Probe } from "@p/exec/protocol";
 import type { JobRecord, Worker } from "@p/store";
-import { commitTally } from "../src/commands/ls.ts";
+import { runsTally } from "../src/commands/ls.ts";
 import { type Candidate, parseOn, placeByCapacity, planGroup, prefixedSink, sweep } from "../src/lib/group.ts";
 
 // A group's plan, pure: which workers, which values, which job goes where.
@@ -122,6 +122,6 @@ describe("runs of a commit", () => {
       "7 runs: 0 succeeded, 7 failed (a: exit 1, b: exit 2, c: exit 3, d: exit 4, e: exit 5, and 2 more)",
     ],
   ])("%#: %p", (jobs, line) => {
-    expect(commitTally(jobs)).toBe(line);
+    expect(runsTally(jobs)).toBe(line);
   });
 });

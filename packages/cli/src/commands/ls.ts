@@ -36,7 +36,7 @@ const eachText = (j: JobRecord) =>
 const NAMED_FAILURES = 5;
 
 /** "3 runs: 2 succeeded, 1 failed (b: exit 2)": how the runs of a commit, or a group's jobs, fared. */
-export function commitTally(jobs: JobRecord[]): string {
+export function runsTally(jobs: JobRecord[]): string {
   const ok = jobs.filter((j) => j.status === "done" && j.exit_code === 0).length;
   const active = jobs.filter(isActive).length;
   const bad = jobs.filter((j) => !isActive(j) && !(j.status === "done" && j.exit_code === 0));
@@ -121,7 +121,7 @@ export default defineCommand({
           }
         : undefined;
     process.stdout.write(`${table(header, rows, fit)}\n`);
-    if (commit !== undefined || named.some((n) => n.group)) process.stdout.write(`${commitTally(shown)}\n`);
+    if (commit !== undefined || named.some((n) => n.group)) process.stdout.write(`${runsTally(shown)}\n`);
     return 0;
   },
 });
