@@ -1,15 +1,7 @@
 export * from "./backend.ts";
 export * from "./protocol/index.ts";
-export {
-  type AheadCommand,
-  RELAY_FDS,
-  RELAY_RSH,
-  relayArgs,
-  remoteCommand,
-  type ServedRelay,
-  serveRelay,
-} from "./ssh/bridge.ts";
-export { Connection, type ConnectOptions, connect, type RemoteCommand, type RunResult } from "./ssh/connect.ts";
+export { RELAY_FDS, RELAY_RSH, relayArgs, remoteCommand, type ServedRelay, serveRelay } from "./ssh/bridge.ts";
+export { Connection, type ConnectOptions, connect, type RunResult } from "./ssh/connect.ts";
 export { borrowKept, keptKey, privateDir, serveKeeper } from "./ssh/keep.ts";
 export { checkHostKey, fingerprint, hostMatches, knownHostName, parseKnownHosts } from "./ssh/known_hosts.ts";
 export { parseSshConfigDump, resolveSsh, type SshSettings, sshCommandArgv } from "./ssh/resolve.ts";

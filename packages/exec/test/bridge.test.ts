@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Duplex, PassThrough } from "node:stream";
-import { type AheadCommand, RELAY_FDS, RELAY_RSH, relayArgs, remoteCommand, serveRelay } from "../src/ssh/bridge.ts";
+import { RELAY_FDS, RELAY_RSH, relayArgs, remoteCommand, serveRelay } from "../src/ssh/bridge.ts";
 import type { Connection } from "../src/ssh/connect.ts";
 
 /**
@@ -46,14 +46,14 @@ function fakeConnection(opts: { err: string; code: number | null; early?: boolea
  * it printed, its command's status as p knows it (`code`), and how the shell itself
  * exited, and when (ms from its start).
  */
-async function relay(conn: Promise<Connection>, args: string[], input: string, ahead?: AheadCommand) {
+async function relay(conn: Promise<Connection>, args: string[], input: string) {
   // (rsync splits -e at spaces and keeps single-quoted text whole: the argv it would run)
   const m = /^sh -c '(.*)' (p-rsh)$/s.exec(RELAY_RSH);
   expect(m).not.toBeNull();
   const sockets = Array.from({ length: RELAY_FDS }, () => "socket-fd" as const);
   const t0 = performance.now();
   const proc = Bun.spawn(["sh", "-c", m![1]!, m![2]!, ...args], { stdio: ["pipe", "pipe", "pipe", ...sockets] });
-  const served = serveRelay(proc.stdio.slice(3) as number[], conn, ahead);
+  const served = serveRelay(proc.stdio.slice(3) as number[], conn);
   proc.stdin.write(input);
   proc.stdin.end();
   const shell = proc.exited.then((code) => ({ code, ms: performance.now() - t0 }));
@@ -91,34 +91,6 @@ describe("rsync's remote shell over p's connection", () => {
     const r = await relay(Promise.resolve(conn), ["-l", "me", "host", "rsync --server", "-x y", "it's"], "abc\ndef");
     expect(seen.command).toBe("rsync --server -x y it's");
     expect(r).toMatchObject({ out: "ABC\nDEF", err: "warn: ünï ✓\nlast line without newline\n", code: 23 });
-  });
-
-  test("a command started ahead serves a remote command that begins as it says: the rest is its first line", async () => {
-    const started = fakeConnection({ err: "", code: 5 });
-    const early = await started.conn.exec("ahead");
-    let takes = 0;
-    const ahead: AheadCommand = {
-      // (a script's text holds newlines; the rest after it is one line)
-      prefix: "sh -c 'x\ny' p-x ",
-      take: () => Promise.resolve(takes++ === 0 ? early : undefined),
-    };
-    const { conn, seen } = fakeConnection({ err: "", code: 0 });
-    const r = await relay(Promise.resolve(conn), ["h", "sh -c 'x\ny' p-x 'a b'", "--server", "."], "data", ahead);
-    // (the fake upper-cases what it reads: the line, then rsync's stream)
-    expect(r).toMatchObject({ out: "'A B' --SERVER .\nDATA", code: 5 });
-    expect(seen.command).toBeUndefined();
-    // taken once: the next relay, and one whose command begins otherwise, start their own
-    const again = await relay(Promise.resolve(conn), ["h", "sh -c 'x\ny' p-x 'c'"], "", ahead);
-    expect(again.code).toBe(0);
-    expect(seen.command).toBe("sh -c 'x\ny' p-x 'c'");
-    const other = fakeConnection({ err: "", code: 0 });
-    const fresh = await other.conn.exec("unused");
-    const unused: AheadCommand = { prefix: "sh -c 'x\ny' p-x ", take: () => Promise.resolve(fresh) };
-    await relay(Promise.resolve(other.conn), ["h", "rsync", "--server"], "", unused);
-    expect(other.seen.command).toBe("rsync --server");
-    // nor one whose rest is more than a line
-    await relay(Promise.resolve(other.conn), ["h", "sh -c 'x\ny' p-x 'd\ne'"], "", unused);
-    expect(other.seen.command).toBe("sh -c 'x\ny' p-x 'd\ne'");
   });
 
   test("a command that ends before its stdin does still gives its status; a lost one gives 255", async () => {

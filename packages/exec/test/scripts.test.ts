@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   assertJobId,
@@ -8,9 +8,6 @@ import {
   inputCommand,
   JOB_FILES,
   launchCommand,
-  mirrorAheadCommand,
-  mirrorCommand,
-  mirrorPrefix,
   OCCASIONAL_JOB_FILES,
   parseFollowStatus,
   SCRIPT_EXIT,
@@ -344,22 +341,4 @@ describe("assertJobId", () => {
       expect(() => launchCommand({ id, command: "true", cwd: "/", worker: "w" }, false)).toThrow(/not a UUID/);
     },
   );
-});
-
-describe("a mirror sync started ahead", () => {
-  test("reads the rest of its command as its first line, and then is the same sync; with no line it does nothing", async () => {
-    const work = `.p/workdirs/${newId()}`;
-    // a sync of only what changed since a mark no mirror here holds: refused, as stale
-    const command = mirrorCommand(".p/mirrors/ahead", work, { token: { next: "next-mark-1", expect: "some-mark" } });
-    const rest = `${command.slice(mirrorPrefix().length)} --server -logDtpre.iLsfxCIvu . .`;
-    const usual = await sh(`${command} --server -logDtpre.iLsfxCIvu . .`, true);
-    const early = await sh(mirrorAheadCommand(), true, `${rest}\n`);
-    expect(usual).toEqual({ out: "", err: "p-mirror-stale\n", code: 13 });
-    expect(early).toEqual(usual);
-    expect(command.startsWith(mirrorPrefix())).toBe(true);
-    // stdin ended before any line: nothing made, not even the mirror's parent dirs
-    rmSync(join(home, ".p"), { recursive: true, force: true });
-    expect(await sh(mirrorAheadCommand(), true)).toEqual({ out: "", err: "", code: 4 });
-    expect(existsSync(join(home, ".p"))).toBe(false);
-  });
 });

@@ -3,19 +3,15 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
-  type AheadCommand,
   type Connection,
   MOVED_MARK,
-  mirrorAheadCommand,
   mirrorCommand,
   mirrorDir,
   mirrorFamily,
-  mirrorPrefix,
   type PError,
   parseConnection,
   RELAY_FDS,
   RELAY_RSH,
-  type RemoteCommand,
   type ServedRelay,
   serveRelay,
   shq,
@@ -287,38 +283,22 @@ function rulesOver(scan: Scan, key: string, tree: () => Tree) {
 /**
  * rsync's remote shell over the job's own SSH connection (see @p/exec's relay): rsync
  * then makes no handshake of its own, and starts as soon as git has said what it sends.
- * The worker's side of the first sync is started at once, while the tree is scanned (see
- * mirrorAheadCommand): rsync then finds it waiting. (Each rsync it starts has a relay of
- * its own: a sync refused is made again, the second time as usual.)
+ * (Each rsync it starts has a relay of its own: a sync refused is made again.)
  */
 function relayOver(connection: Promise<Connection>) {
   const served: ServedRelay[] = [];
-  let early: Promise<RemoteCommand | undefined> | undefined = connection
-    .then((c) => c.exec(mirrorAheadCommand()))
-    .catch(() => undefined);
-  const ahead: AheadCommand = {
-    prefix: mirrorPrefix(),
-    take: () => {
-      const taken = early ?? Promise.resolve(undefined);
-      early = undefined;
-      return taken;
-    },
-  };
   return {
     rsh: RELAY_RSH,
     sockets: {
       count: RELAY_FDS,
       use: (fds: number[]) => {
-        const relay = serveRelay(fds, connection, ahead);
+        const relay = serveRelay(fds, connection);
         served.push(relay);
         return relay.ended;
       },
     },
     close: () => {
       for (const s of served) s.close();
-      // (one never taken, the sync having failed before rsync asked: its stdin ends, and
-      // it exits having done nothing)
-      void ahead.take().then((unused) => unused?.channel.close());
     },
   };
 }

@@ -413,18 +413,6 @@ export function mirrorCommand(mirrorDir: string, workDir: string, opts: MirrorSy
   return scriptCommand("mirror", args, opts.root);
 }
 
-/** How every mirror sync's remote command (mirrorCommand's) begins, before its arguments. */
-export const mirrorPrefix = () => `sh -c ${shq(scriptText("mirror"))} p-mirror `;
-
-/**
- * A mirror sync's worker side started ahead, while the client still scans its tree: the
- * same script, which first reads the rest of the remote command rsync asks for (what
- * follows mirrorPrefix, one line on stdin, words as the remote shell would split them),
- * then serves rsync's stream. It ends with 4, having done nothing, if stdin ends first.
- */
-export const mirrorAheadCommand = () =>
-  `sh -c ${shq(`IFS= read -r p_args || exit 4\neval "set -- $p_args"\n${scriptText("mirror")}`)} p-mirror`;
-
 /** What the worker has: tools p needs, cores, memory, load; with `slurm`, Slurm's tools too. */
 export function probeCommand(root?: string, slurm = false): string {
   return scriptCommand("probe", slurm ? ["slurm"] : [], root);

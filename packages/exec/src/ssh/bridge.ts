@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { StringDecoder } from "node:string_decoder";
-import type { Connection, RemoteCommand } from "./connect.ts";
+import type { Connection } from "./connect.ts";
 
 /**
  * rsync's remote shell over an SSH connection p already has, so that rsync makes no
@@ -63,22 +63,11 @@ export interface ServedRelay {
 }
 
 /**
- * A command started on the worker before rsync asks for it, to save its start then: it
- * serves a remote command that begins with `prefix`, and reads the rest of it as its first
- * line of stdin. `take` gives it to one relay only (undefined once taken, or if it failed).
- */
-export interface AheadCommand {
-  prefix: string;
-  take(): Promise<RemoteCommand | undefined>;
-}
-
-/**
  * Serve one remote shell started with RELAY_RSH, given p's ends of its sockets: its
- * command runs on `connection` as ssh would run it (on the command started `ahead`, where
- * it is that one's). A remote shell that goes away (rsync killed) closes the command's
- * channel, leaving nothing running on the worker.
+ * command runs on `connection` as ssh would run it. A remote shell that goes away (rsync
+ * killed) closes the command's channel, leaving nothing running on the worker.
  */
-export function serveRelay(fds: readonly number[], connection: Promise<Connection>, ahead?: AheadCommand): ServedRelay {
+export function serveRelay(fds: readonly number[], connection: Promise<Connection>): ServedRelay {
   const [out, control, input] = fds.map((fd) => connect({ fd, allowHalfOpen: true } as never) as Socket) as [
     Socket,
     Socket,
@@ -110,11 +99,7 @@ export function serveRelay(fds: readonly number[], connection: Promise<Connectio
 
   const run = async (command: string) => {
     const conn = await connection;
-    // (the rest goes as one line: what holds a newline is started as usual)
-    const rest = ahead && command.startsWith(ahead.prefix) ? command.slice(ahead.prefix.length) : "\n";
-    const early = rest.includes("\n") ? undefined : await ahead!.take();
-    early?.channel.write(`${rest}\n`);
-    const { channel, ended: commandEnded } = early ?? (await conn.exec(command));
+    const { channel, ended: commandEnded } = await conn.exec(command);
     // (a remote shell gone meanwhile, rsync killed, leaves nothing running on the worker)
     if (control.destroyed || control.readableEnded) return channel.close();
     closeChannel = () => channel.close();
