@@ -28,7 +28,7 @@ async function groupLogs(
   out: ReturnType<typeof stdoutSink>,
   values: Record<string, unknown>,
 ) {
-  const label = (j: JobRecord) => `[${memberLabel({ worker: j.worker, ...(j.each && { each: j.each }) })}] `;
+  const label = (j: JobRecord) => `[${memberLabel(j)}] `;
   if (!values.follow) {
     for (const job of jobs) {
       const sink = prefixedSink(label(job), out);

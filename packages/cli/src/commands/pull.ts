@@ -3,7 +3,7 @@ import { type JobRecord, JobStore } from "@p/store";
 import { defineCommand } from "citty";
 import { jsonArg, strictArgs } from "../_args.ts";
 import { codeOf, EXIT, exitCodeFor, usage } from "../_errors.ts";
-import { pullDirFor, pullPath } from "../lib/after.ts";
+import { firstLine, pullDirFor, pulledLine, pullPath } from "../lib/after.ts";
 import { memberLabel } from "../lib/group.ts";
 import { byWorker } from "../lib/records.ts";
 
@@ -35,7 +35,7 @@ async function pullGroup(jobs: JobRecord[], path: string, dest: string): Promise
   await Promise.all(
     byWorker(jobs).map(async (same) => {
       for (const job of same) {
-        const to = pullDirFor(dest, memberLabel({ worker: job.worker, ...(job.each && { each: job.each }) }));
+        const to = pullDirFor(dest, memberLabel(job));
         try {
           if (job.status === "failed") throw usage(`job ${job.id.slice(0, 8)} never started on ${job.worker}`);
           mkdirSync(to, { recursive: true });
@@ -68,11 +68,10 @@ export default defineCommand({
       const job = jobs[0]!;
       await pullPath(job, path, dest);
       if (values.json) process.stdout.write(`${JSON.stringify({ id: job.id, path, dest })}\n`);
-      else process.stderr.write(`Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}\n`);
+      else process.stderr.write(`${pulledLine(job, path, dest)}\n`);
       return EXIT.ok;
     }
     const pulled = await pullGroup(jobs, path, dest);
-    const message = (err: unknown) => (err as Error).message.split("\n")[0];
     if (values.json)
       process.stdout.write(
         `${JSON.stringify({
@@ -81,17 +80,11 @@ export default defineCommand({
           jobs: pulled.map((r) => ({
             id: r.job.id,
             dest: r.dest,
-            ...(r.error !== undefined && { error: { code: codeOf(r.error), message: message(r.error) } }),
+            ...(r.error !== undefined && { error: { code: codeOf(r.error), message: firstLine(r.error) } }),
           })),
         })}\n`,
       );
-    else
-      for (const r of pulled)
-        process.stderr.write(
-          r.error === undefined
-            ? `Pulled ${path} from job ${r.job.id.slice(0, 8)} into ${r.dest}\n`
-            : `Could not pull ${path} from job ${r.job.id.slice(0, 8)}: ${message(r.error)}\n`,
-        );
+    else for (const r of pulled) process.stderr.write(`${pulledLine(r.job, path, r.dest, r.error)}\n`);
     // as p wait exits: 0 if every job gave it, else as the first (in the group's order) that did not
     const failed = pulled.find((r) => r.error !== undefined);
     return failed ? exitCodeFor(failed.error) : EXIT.ok;

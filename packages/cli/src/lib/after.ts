@@ -47,13 +47,22 @@ export async function pullResults(job: JobRecord, store?: JobStore): Promise<str
       try {
         mkdirSync(dest, { recursive: true });
         await pullPath(job, path, dest);
-        return `Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}`;
+        return pulledLine(job, path, dest);
       } catch (err) {
-        return `Could not pull ${path} from job ${job.id.slice(0, 8)}: ${(err as Error).message.split("\n")[0]}`;
+        return pulledLine(job, path, dest, err);
       }
     }),
   );
 }
+
+/** What a pull of `path` out of `job` into `dest` came to, in one line: done, or why not. */
+export const pulledLine = (job: JobRecord, path: string, dest: string, err?: unknown) =>
+  err === undefined
+    ? `Pulled ${path} from job ${job.id.slice(0, 8)} into ${dest}`
+    : `Could not pull ${path} from job ${job.id.slice(0, 8)}: ${firstLine(err)}`;
+
+/** An error's message, its first line only. */
+export const firstLine = (err: unknown) => (err as Error).message.split("\n")[0]!;
 
 /** Where a group's job puts what it pulls: a directory named after its worker and values. */
 export const pullDirFor = (cwd: string, label: string) => join(cwd, label.replace(/[^A-Za-z0-9._=-]+/g, "_"));
