@@ -120,6 +120,10 @@ describe("--on", () => {
     expect(stop.stdout).toMatch(/^Stopped job [0-9a-f]{8}\nStopped job [0-9a-f]{8}\n/);
     const waited = await p(["wait", short, "--json"], { env });
     expect(JSON.parse(waited.stdout).map((j: Job) => j.status)).toEqual(["stopped", "stopped"]);
+    // ended, named it is still shown (no -a), its tally saying how
+    expect((await p(["ls", short], { env })).stdout.trimEnd().split("\n").at(-1)).toBe(
+      "2 runs: 0 succeeded, 2 failed (p-w1: stopped, p-w2: stopped)",
+    );
     expect((await p(["rm", short], { env })).code).toBe(0);
     expect((await lsJson("-a")).filter((j) => j.group === group)).toEqual([]);
   });
